@@ -1,0 +1,32 @@
+# Two entry points that work on a fresh machine: `make demo` and `make test`.
+# Both create .venv from pyproject.toml (runtime + dev extras) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the showcase scenario into results/quickstart/<time>/
+	$(VENV)/bin/dcsim run scenarios/quickstart.yaml
+
+test: $(STAMP)  ## the default suite (fast; validation tests included)
+	$(PY) -m pytest -n 2
+
+test-all: $(STAMP)  ## also the long statistical validations
+	$(PY) -m pytest -n 2 -m ''
+
+lint: $(STAMP)
+	$(PY) -m ruff check sim tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_solver.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

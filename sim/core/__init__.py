@@ -1,0 +1,1 @@
+"""Core: run context, units, random streams, typed causes and errors."""

@@ -1,0 +1,139 @@
+"""Quantity parsing with pint, done once at load time (never in the event loop).
+
+Every quantity becomes a float in base units: seconds, bytes, bytes per second,
+events per second. A plain number is already in base units. The accepted forms
+are SPEC.md's: durations ``250ms 30s 5m 2h 7d 1y`` (a year is 365 days), sizes
+``512MiB 16GiB 500GB``, rates ``25Gbps 400Mbps`` (bits) or ``800MB/s 2GiB/s``
+(bytes), event rates ``2/s 30/min 4/h 2/d``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import pint
+
+__all__ = [
+    "UnitError",
+    "parse_duration",
+    "parse_size",
+    "parse_rate",
+    "parse_event_rate",
+    "format_duration",
+]
+
+
+class UnitError(ValueError):
+    """A quantity that is not of the expected kind; the message says what was expected."""
+
+
+# Short symbols users write, mapped to pint unit names. Anything else goes to pint as is.
+_TIME_ALIASES = {
+    "ms": "millisecond", "s": "second", "sec": "second", "m": "minute", "min": "minute",
+    "h": "hour", "hr": "hour", "d": "day", "w": "week", "y": "calendar_year", "yr": "calendar_year",
+    "us": "microsecond", "µs": "microsecond", "ns": "nanosecond",
+}
+_BIT_RATE = re.compile(r"^([kKMGTP]?)(i?)bps$")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([^\s\d].*?)?\s*$")
+
+_EXAMPLES = {
+    "duration": 'a duration like "30s"',
+    "size": 'a size like "16GiB"',
+    "rate": 'a rate like "25Gbps" or "800MB/s"',
+    "event_rate": 'an event rate like "2/s" or "4/h"',
+}
+_BASE = {"duration": "second", "size": "byte", "rate": "byte / second", "event_rate": "1 / second"}
+
+
+@lru_cache(maxsize=1)
+def _registry() -> pint.UnitRegistry:
+    ureg = pint.UnitRegistry()
+    ureg.define("calendar_year = 365 * day")
+    return ureg
+
+
+def _unit_expr(kind: str, unit: str) -> str:
+    """Translate the user's unit symbol into a pint expression."""
+    unit = unit.strip()
+    if kind == "rate":
+        m = _BIT_RATE.match(unit)
+        if m:
+            prefix = m.group(1).upper() if m.group(1) not in ("", "k") else m.group(1)
+            return f"{prefix}{m.group(2)}bit / second"
+    if "/" in unit:
+        num, _, den = unit.partition("/")
+        num = num.strip() or "1"
+        den = _TIME_ALIASES.get(den.strip(), den.strip())
+        if kind == "event_rate" and num in ("", "1"):
+            return f"1 / {den}"
+        return f"{num} / {den}"
+    if kind == "duration":
+        return _TIME_ALIASES.get(unit, unit)
+    return unit
+
+
+@lru_cache(maxsize=4096)
+def _parse(kind: str, text: str) -> float:
+    m = _QUANTITY.match(text)
+    if not m:
+        raise UnitError(f"expected {_EXAMPLES[kind]}")
+    value = float(m.group(1))
+    unit = m.group(2)
+    if not unit:
+        return value
+    if kind == "event_rate" and unit.startswith("/"):
+        unit = "1" + unit
+    ureg = _registry()
+    try:
+        q = ureg.Quantity(value, ureg.parse_units(_unit_expr(kind, unit)))
+        magnitude = q.to(_BASE[kind]).magnitude
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError, AssertionError):
+        raise UnitError(f"expected {_EXAMPLES[kind]}") from None
+    return float(magnitude)
+
+
+def _parse_value(kind: str, value: object, *, allow_negative: bool = False) -> float:
+    if isinstance(value, bool):
+        raise UnitError(f"expected {_EXAMPLES[kind]}")
+    if isinstance(value, (int, float)):
+        out = float(value)
+    elif isinstance(value, str):
+        out = _parse(kind, value)
+    else:
+        raise UnitError(f"expected {_EXAMPLES[kind]}")
+    if math.isnan(out) or math.isinf(out):
+        raise UnitError(f"expected {_EXAMPLES[kind]}")
+    if out < 0 and not allow_negative:
+        raise UnitError(f"expected {_EXAMPLES[kind]} that is not negative")
+    return out
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``250ms``, ``30s``, ``5m``, ``2h``, ``7d``, ``1y`` (365 d) or a number of seconds."""
+    return _parse_value("duration", value)
+
+
+def parse_size(value: object) -> float:
+    """Bytes from ``512MiB``, ``16GiB``, ``500GB`` or a number of bytes."""
+    return _parse_value("size", value)
+
+
+def parse_rate(value: object) -> float:
+    """Bytes per second from ``25Gbps`` (bits), ``800MB/s`` (bytes) or a number of bytes/s."""
+    return _parse_value("rate", value)
+
+
+def parse_event_rate(value: object) -> float:
+    """Events per second from ``2/s``, ``30/min``, ``4/h``, ``2/d`` or a number per second."""
+    return _parse_value("event_rate", value)
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form of a duration, for progress bars and messages."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.1f}s"

@@ -1,0 +1,351 @@
+"""The passive datacenter model: sites, broadcast domains, hosts, DIMMs, disks, storage, VMs.
+
+Components hold state and offer small, O(1) operations (allocate, release, reserve);
+they never decide failures (``sim.faults`` does) and never aggregate metrics (they
+emit records). Memory is the one resource placement never overcommits: a host gives
+VMs ``memory - reserved_memory`` bytes, counting VMs running or booting there and
+reservations held by incoming migrations. vCPUs are recorded but may be
+overcommitted, as hypervisors allow; VM disks live on replicated site storage
+(MECHANISMS.md, Topology), so a host's disk capacity does not limit placement.
+
+Host states: ``up`` (serving), ``maintenance`` (up, takes no new VMs), ``down``
+(failed: crash, outage, disk failure), ``repair`` (taken out by a mechanism). A host
+hit by overlapping faults comes back only when the last one is repaired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sim.core.causes import Cause, HostDown
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.core.context import Context
+    from sim.infra.network import Network
+    from sim.metrics.recorder import Incident
+
+UP, MAINTENANCE, DOWN, REPAIR = "up", "maintenance", "down", "repair"
+RUNNING, BOOTING, STOPPED, PAUSED, LOST = "running", "booting", "stopped", "paused", "lost"
+
+
+@dataclass(eq=False, slots=True)
+class VMSpec:
+    vcpus: int
+    memory: float
+    disk: float
+    dirty_rate: float
+    working_set: float
+    boot_time: float
+
+
+@dataclass(eq=False)
+class VM:
+    """A virtual machine. ``host`` is the one host it runs on (None while stopped)."""
+
+    name: str
+    workload: str
+    spec: VMSpec
+    service: str
+    allowed: tuple[str, ...]  # host names its placement selector matches
+    spread: str = "broadcast_domain"
+    owner: str | None = None  # the mechanism that created it handles its failures alone
+    host: Host | None = None
+    last_host: Host | None = None  # where it ran before it stopped
+    state: str = STOPPED
+    epoch: int = 0  # bumped at every stop: stale recovery processes compare and give up
+    incident: Incident | None = None
+    migrating: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def memory(self) -> float:
+        return self.spec.memory
+
+    def __repr__(self) -> str:
+        return f"VM({self.name}@{self.host.name if self.host else None}, {self.state})"
+
+
+@dataclass(eq=False)
+class Host:
+    name: str
+    site: Site
+    domain: Domain
+    index: int
+    profile: str
+    cores: int
+    memory: float
+    reserved_memory: float
+    dimms: int
+    nic: float
+    disk_capacity: float
+    disk_read: float
+    disk_write: float
+    boot_time: float
+    state: str = UP
+    vms: dict[str, VM] = field(default_factory=dict)
+    used_memory: float = 0.0  # VMs placed here (running, booting, paused)
+    reserved: float = 0.0  # held for incoming migrations
+    used_vcpus: int = 0
+    faults: int = 0  # active faults keeping it down
+    watchers: set = field(default_factory=set)  # processes to interrupt when it fails
+
+    @property
+    def capacity(self) -> float:
+        """Memory VMs may use: physical memory less the hypervisor's share."""
+        return self.memory - self.reserved_memory
+
+    @property
+    def free_memory(self) -> float:
+        return self.capacity - self.used_memory - self.reserved
+
+    @property
+    def available(self) -> bool:
+        """Up and accepting new VMs."""
+        return self.state == UP
+
+    def fits(self, vm: VM) -> bool:
+        return self.state == UP and self.free_memory >= vm.spec.memory
+
+    def __repr__(self) -> str:
+        return f"Host({self.name}, {self.state})"
+
+
+@dataclass(eq=False)
+class Domain:
+    name: str  # "site/domain"
+    short: str
+    site: Site
+    uplink: float
+    latency: float
+    hosts: list[Host] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Site:
+    name: str
+    region: str
+    core: float
+    domains: list[Domain] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [h for d in self.domains for h in d.hosts]
+
+
+@dataclass(eq=False)
+class Storage:
+    name: str
+    site: Site
+    capacity: float
+    read: float
+    write: float
+    used: float = 0.0
+    state: str = UP
+
+
+class Datacenter:
+    """All infrastructure of one run, with the network and its bandwidth solver.
+
+    ``stop_handlers`` are called in order when a VM stops (enabled mechanisms, in
+    sorted registry order, then the default recovery); the first to return True
+    takes the VM. ``room`` is an event that fires whenever memory may have been
+    freed or a host came up, for processes waiting for room.
+    """
+
+    def __init__(self, ctx: Context, network: Network):
+        self.ctx = ctx
+        self.env: simpy.Environment = ctx.env
+        self.network = network
+        self.sites: dict[str, Site] = {}
+        self.domains: dict[str, Domain] = {}
+        self.hosts: dict[str, Host] = {}
+        self.host_list: list[Host] = []
+        self.storage: dict[str, Storage] = {}
+        self.vms: dict[str, VM] = {}
+        self.workloads: dict[str, list[VM]] = {}
+        self.stop_handlers: list[Callable[[VM, Cause], bool]] = []
+        self.host_down_listeners: list[Callable[[Host, Cause], None]] = []
+        self.host_up_listeners: list[Callable[[Host], None]] = []
+        self.disk_loss_listeners: list[Callable[[Host, Cause], None]] = []
+        self._room: simpy.Event = self.env.event()
+        self._running = 0
+        self._hosts_up = 0
+
+    # -- building -----------------------------------------------------------------------------
+    def add_site(self, name: str, region: str, core: float) -> Site:
+        site = Site(name, region, core)
+        self.sites[name] = site
+        self.network.add_site(name, core)
+        return site
+
+    def add_domain(self, site: Site, short: str, uplink: float, latency: float) -> Domain:
+        dom = Domain(f"{site.name}/{short}", short, site, uplink, latency)
+        site.domains.append(dom)
+        self.domains[dom.name] = dom
+        self.network.add_domain(site.name, short, uplink, latency)
+        return dom
+
+    def add_host(self, domain: Domain, name: str, profile_name: str, profile: Any) -> Host:
+        host = Host(
+            name=name, site=domain.site, domain=domain, index=len(self.host_list), profile=profile_name,
+            cores=profile.cores, memory=profile.memory, reserved_memory=profile.reserved_memory,
+            dimms=profile.dimms, nic=profile.nic, disk_capacity=profile.disk.capacity,
+            disk_read=profile.disk.read, disk_write=profile.disk.write, boot_time=profile.boot_time,
+        )
+        domain.hosts.append(host)
+        self.hosts[name] = host
+        self.host_list.append(host)
+        self._hosts_up += 1
+        self.network.add_host(name, domain.site.name, domain.short, profile.nic, profile.disk.read,
+                              profile.disk.write)
+        return host
+
+    def add_storage(self, name: str, site: Site, capacity: float, read: float, write: float) -> Storage:
+        st = Storage(name, site, capacity, read, write)
+        self.storage[name] = st
+        self.network.add_storage(name, site.name, read, write)
+        return st
+
+    def add_vm(self, vm: VM) -> VM:
+        self.vms[vm.name] = vm
+        self.workloads.setdefault(vm.workload, []).append(vm)
+        return vm
+
+    # -- memory accounting (never overcommit) ----------------------------------------------------
+    def place(self, vm: VM, host: Host, state: str = RUNNING) -> None:
+        """Put a stopped VM on ``host`` (running or booting). The caller checked ``host.fits``."""
+        if vm.host is not None:
+            raise RuntimeError(f"{vm.name} is already on {vm.host.name}")
+        if host.free_memory < vm.spec.memory - 1e-6:
+            raise RuntimeError(f"{host.name} has no room for {vm.name}")
+        host.vms[vm.name] = vm
+        host.used_memory += vm.spec.memory
+        host.used_vcpus += vm.spec.vcpus
+        vm.host = host
+        self.set_state(vm, state)
+
+    def unplace(self, vm: VM, state: str = STOPPED) -> Host | None:
+        """Take a VM off its host, freeing its memory."""
+        host = vm.host
+        if host is not None:
+            del host.vms[vm.name]
+            host.used_memory -= vm.spec.memory
+            host.used_vcpus -= vm.spec.vcpus
+            if not host.vms:
+                host.used_memory = 0.0  # no float drift on an empty host
+            vm.host = None
+            vm.last_host = host
+            self.notify_room()
+        self.set_state(vm, state)
+        return host
+
+    def reserve(self, host: Host, amount: float) -> None:
+        if host.free_memory < amount - 1e-6:
+            raise RuntimeError(f"{host.name} cannot reserve {amount} bytes")
+        host.reserved += amount
+
+    def unreserve(self, host: Host, amount: float) -> None:
+        host.reserved -= amount
+        if host.reserved < 1e-6:
+            host.reserved = 0.0
+        self.notify_room()
+
+    def move(self, vm: VM, target: Host, reserved: float) -> None:
+        """Switch a VM to ``target``, turning the target's reservation into use (a migration ends)."""
+        source = vm.host
+        if source is not None:
+            del source.vms[vm.name]
+            source.used_memory -= vm.spec.memory
+            source.used_vcpus -= vm.spec.vcpus
+            if not source.vms:
+                source.used_memory = 0.0
+        target.reserved -= reserved
+        if target.reserved < 1e-6:
+            target.reserved = 0.0
+        target.vms[vm.name] = vm
+        target.used_memory += vm.spec.memory
+        target.used_vcpus += vm.spec.vcpus
+        vm.host = target
+        self.notify_room()
+
+    def set_state(self, vm: VM, state: str) -> None:
+        was = vm.state == RUNNING
+        vm.state = state
+        now = state == RUNNING
+        if was != now:
+            self._running += 1 if now else -1
+            self.ctx.recorder.level("fleet", "vms_running", self._running)
+
+    # -- waiting for room -------------------------------------------------------------------------
+    def room(self) -> simpy.Event:
+        """An event that fires the next time memory is freed or a host comes up."""
+        return self._room
+
+    def notify_room(self) -> None:
+        if self._room.callbacks:
+            ev, self._room = self._room, self.env.event()
+            ev.succeed()
+
+    # -- failures (called by sim.faults and mechanisms, never decided here) -------------------------
+    def host_down(self, host: Host, cause: Cause, state: str = DOWN) -> None:
+        """A host fails: its VMs stop (and are handed to the stop handlers), watchers are interrupted."""
+        host.faults += 1
+        if host.state in (DOWN, REPAIR):
+            return
+        if host.state in (UP, MAINTENANCE):
+            self._hosts_up -= 1
+            self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
+        host.state = state
+        for proc in sorted(host.watchers, key=id):
+            if proc.is_alive:
+                proc.interrupt(cause)
+        host.watchers.clear()
+        for listener in self.host_down_listeners:
+            listener(host, cause)
+        for vm in sorted(host.vms.values(), key=lambda v: v.name):
+            self.stop_vm(vm, cause)
+
+    def host_repaired(self, host: Host) -> None:
+        """One fault on the host is repaired; it comes up when none is left."""
+        host.faults = max(0, host.faults - 1)
+        if host.faults == 0 and host.state in (DOWN, REPAIR):
+            host.state = UP
+            self._hosts_up += 1
+            self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
+            for listener in self.host_up_listeners:
+                listener(host)
+            self.notify_room()
+
+    def stop_vm(self, vm: VM, cause: Cause) -> None:
+        """A VM stops (its host failed, it crashed, an error hit it): hand it to a handler."""
+        vm.epoch += 1
+        vm.migrating = False
+        self.unplace(vm, STOPPED)
+        if vm.incident is None:
+            vm.incident = self.ctx.recorder.open(vm.name, cause.kind, "default")
+        for handler in self.stop_handlers:
+            if handler(vm, cause):
+                return
+
+    def resume(self, vm: VM, outcome: str) -> None:
+        """A stopped VM serves again: close its incident with ``outcome``."""
+        if vm.incident is not None:
+            self.ctx.recorder.close(vm.incident, outcome)
+            vm.incident = None
+
+    def hosts_up(self) -> int:
+        return self._hosts_up
+
+    def running(self) -> int:
+        return self._running
+
+    # -- queries ----------------------------------------------------------------------------------
+    def select_hosts(self, names: Iterable[str]) -> list[Host]:
+        return [self.hosts[n] for n in names]
+
+    def host_down_cause(self, host: Host, kind: str) -> HostDown:
+        return HostDown(at=self.env.now, host=host.name, kind=kind)

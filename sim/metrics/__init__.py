@@ -1,0 +1,1 @@
+"""Metrics: declared table schemas, the recorder (tallies and levels), pure summary functions."""

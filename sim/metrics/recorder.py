@@ -1,0 +1,104 @@
+"""The recorder: model code emits facts here; it never aggregates, formats or writes files.
+
+Tallies are rows of a declared table (``record``); levels are time-stamped state
+changes of gauges (``level``); incidents are opened when a VM or service stops
+and closed when it serves again. Rows are kept as plain tuples until the run
+ends, when ``frames()`` turns them into typed pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sim.metrics.tables import ALL_TABLES, EVENTS, INCIDENTS, LEVELS, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import simpy
+
+
+@dataclass(slots=True)
+class Incident:
+    """An interruption of a VM or service, open until ``Recorder.close`` is called."""
+
+    subject: str
+    cause: str
+    mechanism: str
+    start_s: float
+    end_s: float | None = None
+    outcome: str = "open"
+
+
+class Recorder:
+    def __init__(self, env: simpy.Environment, tables: dict[str, Table] | None = None, trace: bool = False):
+        self.env = env
+        self.tables = dict(tables or ALL_TABLES)
+        self._rows: dict[str, list[tuple]] = {name: [] for name in self.tables}
+        self._incidents: list[Incident] = []
+        self.tracing = trace
+
+    # -- tallies -----------------------------------------------------------------------------
+    def record(self, table: str, **fields) -> None:
+        """One row of ``table``; ``time_s`` defaults to now. Unknown or missing columns are bugs."""
+        schema = self.tables[table]
+        fields.setdefault("time_s", self.env.now)
+        self._rows[table].append(tuple(fields[c] for c in schema.names))
+        if len(fields) != len(schema.columns):
+            extra = set(fields) - set(schema.names)
+            raise KeyError(f"{table}: unknown columns {sorted(extra)}")
+
+    # -- levels -------------------------------------------------------------------------------
+    def level(self, entity: str, metric: str, value: float) -> None:
+        self._rows["levels"].append((self.env.now, entity, metric, float(value)))
+
+    # -- incidents ----------------------------------------------------------------------------
+    def open(self, subject: str, cause: str, mechanism: str, start_s: float | None = None) -> Incident:
+        inc = Incident(subject, cause, mechanism, self.env.now if start_s is None else start_s)
+        self._incidents.append(inc)
+        return inc
+
+    def close(self, incident: Incident, outcome: str, end_s: float | None = None) -> None:
+        if incident.end_s is not None:
+            return
+        incident.end_s = self.env.now if end_s is None else end_s
+        incident.outcome = outcome
+
+    # -- trace --------------------------------------------------------------------------------
+    def trace(self, mechanism: str, kind: str, subject: str, detail: str = "") -> None:
+        if self.tracing:
+            self._rows["events"].append((self.env.now, mechanism, kind, subject, detail))
+
+    # -- end of run ---------------------------------------------------------------------------
+    def rows(self, table: str) -> list[tuple]:
+        return self._rows[table]
+
+    def frames(self, end_s: float) -> dict[str, pd.DataFrame]:
+        """Every declared table as a DataFrame; incidents still open end at ``end_s`` as "open"."""
+        import pandas as pd
+
+        inc_rows = []
+        for inc in self._incidents:
+            end = inc.end_s if inc.end_s is not None else end_s
+            outcome = inc.outcome if inc.end_s is not None else "open"
+            inc_rows.append((inc.subject, inc.cause, inc.mechanism, inc.start_s, end, end - inc.start_s, outcome))
+        self._rows["incidents"] = inc_rows
+        out = {}
+        for name, schema in self.tables.items():
+            if name == EVENTS.name and not self.tracing:
+                continue
+            out[name] = to_frame(schema, self._rows[name], pd)
+        return out
+
+
+_DTYPES = {"f8": "float64", "i8": "int64", "str": "object", "bool": "bool"}
+
+
+def to_frame(schema: Table, rows: list[tuple], pd) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(rows, columns=list(schema.names))
+    for col, dtype in schema.columns:
+        df[col] = df[col].astype(_DTYPES[dtype])
+    return df
+
+
+__all__ = ["Recorder", "Incident", "INCIDENTS", "LEVELS"]

@@ -1,0 +1,62 @@
+"""Declared schemas of every result table: snake_case columns, units in names, scalars only.
+
+A table is written even when empty, with these columns. Every record table has
+``time_s`` and the subject's name. dtypes: "f8" float seconds/bytes, "i8" integer,
+"str" text, "bool" flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
+
+
+def _t(name: str, *cols: str) -> Table:
+    out = []
+    for c in cols:
+        col, _, dtype = c.partition(":")
+        out.append((col, dtype or "f8"))
+    return Table(name, tuple(out))
+
+
+INCIDENTS = _t(
+    "incidents",
+    "subject:str", "cause:str", "mechanism:str", "start_s", "end_s", "downtime_s", "outcome:str",
+)
+LEVELS = _t("levels", "time_s", "entity:str", "metric:str", "value")
+EVENTS = _t("events", "time_s", "mechanism:str", "kind:str", "subject:str", "detail:str")
+
+# Faults as injected (one row per fault occurrence); `target` is the host, domain, link, ... name.
+FAULTS = _t("faults", "time_s", "kind:str", "target:str", "repair_s", "end_s")
+# Default recovery: a stopped VM brought back by restart (in place or on another host).
+RESTARTS = _t(
+    "restarts", "time_s", "vm:str", "cause:str", "from_host:str", "to_host:str",
+    "waited_s", "downtime_s",
+)
+# Operations as carried out: outcome "done" or "failed" with a reason.
+OPERATIONS = _t("operations", "time_s", "kind:str", "subject:str", "outcome:str", "detail:str")
+
+MIGRATIONS = _t(
+    "migrations",
+    "time_s", "vm:str", "source:str", "target:str", "mode:str", "trigger:str",
+    "memory_bytes", "dirty_rate_bps", "rounds:i8", "bytes", "total_time_s", "downtime_s",
+    "end_s", "outcome:str", "reason:str",
+)
+MEMORY_ERRORS = _t(
+    "memory_errors",
+    "time_s", "host:str", "dimm:i8", "kind:str", "owner:str", "vm:str", "action:str",
+    "vms_evacuated:i8", "vms_crashed:i8",
+)
+
+CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS)
+MECHANISM_TABLES: tuple[Table, ...] = (MIGRATIONS, MEMORY_ERRORS)
+ALL_TABLES: dict[str, Table] = {t.name: t for t in (*CORE_TABLES, *MECHANISM_TABLES, EVENTS)}

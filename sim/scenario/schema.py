@@ -1,0 +1,558 @@
+"""The scenario schema (SPEC.md, "Scenario file"): frozen pydantic models, unknown keys rejected.
+
+Quantities are floats in base units (seconds, bytes, bytes/s, events/s); see
+``sim.scenario.types``. Defaults that depend on other fields (``sample_interval``,
+``vm.working_set``, ``service``, ``site.region``) are filled by model validators, so a
+validated scenario has every default resolved and ``dcsim check`` can print it.
+
+The ``mechanisms`` section is assembled from the mechanism registry (each mechanism
+keeps its config model in its own module): ``build_scenario_model(registry)`` returns
+a ``Scenario`` subclass whose ``mechanisms`` field has one optional field per key.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+
+from sim.scenario.types import (
+    Duration,
+    FieldError,
+    Fraction,
+    Globs,
+    Name,
+    NonNegFloat,
+    NonNegInt,
+    Point,
+    PositiveDuration,
+    PositiveInt,
+    PositiveSize,
+    Rate,
+    Size,
+)
+
+__all__ = [
+    "Model",
+    "DiskSpec",
+    "HostProfile",
+    "BroadcastDomain",
+    "Site",
+    "WanLink",
+    "Storage",
+    "Infrastructure",
+    "Image",
+    "Cluster",
+    "StandaloneHost",
+    "VmSpec",
+    "Placement",
+    "Workload",
+    "HostCrash",
+    "BroadcastDomainOutage",
+    "LinkFailure",
+    "SiteOutage",
+    "DiskFailure",
+    "StorageOutage",
+    "VmCrash",
+    "DimmErrors",
+    "ImageDrift",
+    "Fault",
+    "FAULT_KINDS",
+    "Migrate",
+    "PublishImage",
+    "Instantiate",
+    "Restore",
+    "MigrateWorkload",
+    "Recover",
+    "Operation",
+    "OPERATION_KINDS",
+    "MechanismsBase",
+    "Scenario",
+    "build_scenario_model",
+    "ALWAYS_ON",
+    "unwrap",
+    "tagged_members",
+    "sequence_item",
+    "mapping_value",
+    "model_class",
+]
+
+GiB = 1024.0**3
+TiB = 1024.0**4
+GB = 1e9
+Gbps = 1e9 / 8
+
+
+def _fill(model: BaseModel, field: str, value: Any) -> None:
+    """Set a derived default on a frozen model, inside its own after-validator."""
+    object.__setattr__(model, field, value)
+
+
+class Model(BaseModel):
+    """Base of every scenario model: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- infrastructure
+class DiskSpec(Model):
+    """A host's local disk. Defaults: SPEC.md's example ``std`` profile (a datacenter NVMe SSD class)."""
+
+    capacity: Size = 8 * TiB  # SPEC.md example profile
+    read: Rate = 2 * GB  # SPEC.md example profile: 2GB/s
+    write: Rate = 1.5 * GB  # SPEC.md example profile: 1.5GB/s
+
+
+class HostProfile(Model):
+    """The hardware of a class of hosts."""
+
+    # SPEC.md example ``std`` profile: a two-socket server with 64 cores and 512 GiB.
+    cores: PositiveInt = 64
+    memory: PositiveSize = 512 * GiB
+    # SPEC.md example; 16 x 32 GiB fills 512 GiB, and 16 DIMMs x 0.0008 UE/DIMM-year gives
+    # ~1.3 % of hosts a year with an uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
+    dimms: NonNegInt = 16
+    nic: Rate = 25 * Gbps  # SPEC.md example profile; the common 25 GbE server NIC
+    disk: DiskSpec = Field(default_factory=DiskSpec)
+    # SPEC.md; POST ~3-5 min + hypervisor boot 1-3 min without Quick Boot (VALIDATION.md §16).
+    boot_time: Duration = 180.0
+    reserved_memory: Size = 16 * GiB  # SPEC.md: the hypervisor's share, never given to VMs
+
+
+class BroadcastDomain(Model):
+    """An L2 segment: ``hosts`` hosts of one profile behind one top-of-rack switch."""
+
+    name: Name
+    hosts: NonNegInt
+    profile: str
+    uplink: Rate = 100 * Gbps  # SPEC.md example (a 100 GbE top-of-rack uplink)
+    latency: Duration = 0.0  # SPEC.md: links inside a site have no latency unless given
+
+
+class Site(Model):
+    name: Name
+    # Pricing region (charging). Default: the site's own name, so a file without regions
+    # still prices per site (dcsim's choice; SPEC.md gives no default).
+    region: str = Field(default=None, validate_default=False)
+    core: Rate = 800 * Gbps  # SPEC.md example: site core switching capacity
+    broadcast_domains: tuple[BroadcastDomain, ...]
+
+    @model_validator(mode="after")
+    def _region(self) -> Site:
+        if self.region is None:
+            _fill(self, "region", self.name)
+        return self
+
+
+def _two_sites(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and len(value) != 2:
+        raise FieldError("", f"expected two site names like [east, west], got {len(value)} names")
+    return value
+
+
+class WanLink(Model):
+    """A WAN link between two sites; its name is ``a-b`` in the order given."""
+
+    sites: Annotated[tuple[str, str], BeforeValidator(_two_sites)]
+    bandwidth: Rate
+    latency: Duration  # SPEC.md: WAN links carry their latency (no default)
+
+
+class Storage(Model):
+    """A storage system (backup target, object store, array), attached to its site's core."""
+
+    name: Name
+    site: str
+    capacity: Size
+    read: Rate
+    write: Rate
+
+
+class Infrastructure(Model):
+    host_profiles: dict[str, HostProfile]
+    detection: Duration = 30.0  # SPEC.md / MECHANISMS.md: HA heartbeat detection, default 30s
+    repair: Duration = 4 * 3600.0  # SPEC.md: default repair time wherever none is given
+    sites: tuple[Site, ...]
+    wan: tuple[WanLink, ...] = ()
+    storage: tuple[Storage, ...] = ()
+
+
+# --------------------------------------------------------------------------- clusters
+class Image(Model):
+    """A host image: base, optional vendor add-on, and component versions."""
+
+    base: str
+    addon: str | None = None  # MECHANISMS.md §1: optional
+    components: dict[str, str] = Field(default_factory=dict)
+
+
+class Cluster(Model):
+    """Hosts under one desired image (MECHANISMS.md §1)."""
+
+    name: Name
+    hosts: Globs
+    image: Image
+
+
+class StandaloneHost(Model):
+    """A host outside every cluster whose desired image derives from a cluster's (MECHANISMS.md §1)."""
+
+    host: str
+    derive_from: str
+    components: dict[str, str] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- workloads
+class VmSpec(Model):
+    vcpus: PositiveInt
+    memory: PositiveSize
+    disk: Size
+    dirty_rate: Rate = 20e6  # MECHANISMS.md "Defaults": 20MB/s
+    # MECHANISMS.md "Defaults": the VM's memory (filled below).
+    working_set: Size = Field(default=None, validate_default=False)
+    # SPEC.md / MECHANISMS.md: 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey 2012, VALIDATION.md §22).
+    boot_time: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _working_set(self) -> VmSpec:
+        if self.working_set is None:
+            _fill(self, "working_set", self.memory)
+        return self
+
+
+class Placement(Model):
+    hosts: Globs = ("*",)  # every host (dcsim's choice: a workload may go anywhere unless told)
+    spread: Literal["broadcast_domain", "pack", "random"] = "broadcast_domain"  # MECHANISMS.md "Placement"
+
+
+class Workload(Model):
+    """``count`` identical VMs named ``<name>-NNN``."""
+
+    name: Name
+    count: NonNegInt
+    vm: VmSpec
+    placement: Placement = Field(default_factory=Placement)
+    service: str = Field(default=None, validate_default=False)  # MECHANISMS.md "Defaults": the workload's name
+
+    @model_validator(mode="after")
+    def _service(self) -> Workload:
+        if self.service is None:
+            _fill(self, "service", self.name)
+        return self
+
+
+# --------------------------------------------------------------------------- faults
+class _FaultForm(Model):
+    """Scheduled (``at`` + ``target``) or stochastic (``mtbf`` per target, ``target`` optional)."""
+
+    at: Duration | None = None
+    # Names or globs in the kind's namespace; stochastic: restricts the targets (None: all).
+    target: Globs | None = None
+    mtbf: PositiveDuration | None = None  # exponential mean time between failures, per target
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if self.at is not None and self.mtbf is not None:
+            raise FieldError("mtbf", 'expected either "at" (scheduled) or "mtbf" (stochastic), got both')
+        if self.at is None and self.mtbf is None:
+            raise FieldError("", 'expected "at" and "target" (scheduled) or "mtbf" (stochastic), got neither')
+        if self.at is not None and self.target is None:
+            raise FieldError("target", "expected a value (a scheduled fault needs a target), got nothing")
+        return self
+
+
+class _RepairableFault(_FaultForm):
+    # A fixed duration (MECHANISMS.md "Fault effects"); None: infrastructure.repair at run time.
+    repair: Duration | None = None
+
+
+class HostCrash(_RepairableFault):
+    """Targets: host names or globs (``east/bd1/h03``, ``east/*``)."""
+
+    kind: Literal["host_crash"]
+
+
+class BroadcastDomainOutage(_RepairableFault):
+    """Targets: domains ``site/domain``."""
+
+    kind: Literal["broadcast_domain_outage"]
+
+
+class LinkFailure(_RepairableFault):
+    """Targets: a domain uplink ``site/domain``, a site core ``site`` or a WAN link ``a-b``."""
+
+    kind: Literal["link_failure"]
+
+
+class SiteOutage(_RepairableFault):
+    """Targets: site names."""
+
+    kind: Literal["site_outage"]
+
+
+class DiskFailure(_RepairableFault):
+    """Targets: host names or globs (the host's local disk)."""
+
+    kind: Literal["disk_failure"]
+
+
+class StorageOutage(_RepairableFault):
+    """Targets: storage system names."""
+
+    kind: Literal["storage_outage"]
+
+
+class VmCrash(_RepairableFault):
+    """Targets: workload VM names or globs (``web-007``, ``web-*``)."""
+
+    kind: Literal["vm_crash"]
+
+
+class ImageDrift(_FaultForm):
+    """A random component of a host's running image changes (MECHANISMS.md §1). Targets: hosts."""
+
+    kind: Literal["image_drift"]
+
+
+class DimmErrors(Model):
+    """DRAM errors, rates per DIMM-year (MECHANISMS.md §8). Not scheduled: driven by the rates."""
+
+    kind: Literal["dimm_errors"]
+    # MECHANISMS.md §8; "more than 8 % of DIMMs" see a correctable error a year, Schroeder,
+    # Pinheiro, Weber, "DRAM Errors in the Wild", SIGMETRICS 2009 (VALIDATION.md §9).
+    error_prone_fraction: Fraction = 0.08
+    # MECHANISMS.md §8: fleet mean of *first* correctable errors modelled as events. Schroeder
+    # 2009's mean of 3,751 CE/DIMM-year is dominated by a few DIMMs with hard errors; later
+    # correctable errors of a DIMM are counted, not simulated one by one.
+    correctable_per_dimm_year: NonNegFloat = 4.0
+    # MECHANISMS.md §8; x16 DIMMs per host gives ~1.3 % of machines a year with an
+    # uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
+    uncorrectable_per_dimm_year: NonNegFloat = 0.0008
+    # MECHANISMS.md §8: a correctable error strongly predicts an uncorrectable one
+    # (Schroeder 2009; Sridharan et al., ASPLOS 2015; Meza et al., DSN 2015).
+    uncorrectable_after_correctable: NonNegFloat = 10.0
+    hosts: Globs = ("*",)  # every host
+    repair: Duration | None = None  # DIMM replacement; None: infrastructure.repair at run time
+
+
+Fault = Annotated[
+    HostCrash
+    | BroadcastDomainOutage
+    | LinkFailure
+    | SiteOutage
+    | DiskFailure
+    | StorageOutage
+    | VmCrash
+    | DimmErrors
+    | ImageDrift,
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- operations
+class _Operation(Model):
+    at: Duration  # seconds from the start; operations after ``duration`` are ignored (SPEC.md)
+
+
+class Migrate(_Operation):
+    """Live-migrate one VM to a host (MECHANISMS.md, live migration)."""
+
+    kind: Literal["migrate"]
+    vm: str
+    to: str  # a host name
+
+
+class PublishImage(_Operation):
+    """Publish a new desired image for a cluster (MECHANISMS.md §1)."""
+
+    kind: Literal["publish_image"]
+    cluster: str
+    image: Image
+
+
+class Instantiate(_Operation):
+    """Realise a workload's point in time as new resources at a site (MECHANISMS.md §2)."""
+
+    kind: Literal["instantiate"]
+    workload: str
+    point: Point = "latest"  # dcsim's choice: the newest complete point
+    site: str
+
+
+class Restore(_Operation):
+    """Return a workload's point in time to production (MECHANISMS.md §2)."""
+
+    kind: Literal["restore"]
+    workload: str
+    point: Point = "latest"  # dcsim's choice: the newest complete point
+
+
+class MigrateWorkload(_Operation):
+    """Realise a workload at a remote site over the WAN (MECHANISMS.md §2)."""
+
+    kind: Literal["migrate_workload"]
+    workload: str
+    to: str  # a site name
+
+
+class Recover(_Operation):
+    """Live recovery of one VM from its newest complete backup point (MECHANISMS.md §10)."""
+
+    kind: Literal["recover"]
+    vm: str
+
+
+Operation = Annotated[
+    Migrate | PublishImage | Instantiate | Restore | MigrateWorkload | Recover,
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- mechanisms
+ALWAYS_ON = "live_migration"
+"""The one mechanism available with its defaults when its section is absent (MECHANISMS.md)."""
+
+
+class MechanismsBase(Model):
+    """The ``mechanisms`` section; subclassed with one field per registry key.
+
+    A key that is absent is None (disabled), except ``live_migration``. A key given with
+    no value (``sessions:``) is present with its defaults.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_key_is_present(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: ({} if v is None else v) for k, v in data.items()}
+        return data
+
+    def get(self, key: str) -> BaseModel | None:
+        """The config of mechanism ``key``, or None when its section is absent."""
+        return getattr(self, key, None)
+
+    def is_enabled(self, key: str) -> bool:
+        cfg = self.get(key)
+        return cfg is not None and bool(getattr(cfg, "enabled", True))
+
+
+# --------------------------------------------------------------------------- the scenario
+class Scenario(Model):
+    """A whole scenario file. Use ``build_scenario_model(registry)`` for the class with mechanisms."""
+
+    name: Name  # SPEC.md: required; the default output folder
+    description: str = ""
+    seed: NonNegInt = 0  # SPEC.md
+    duration: PositiveDuration  # SPEC.md: required
+    sample_interval: PositiveDuration = Field(default=None, validate_default=False)  # SPEC.md: duration/500
+    infrastructure: Infrastructure
+    clusters: tuple[Cluster, ...] = ()
+    standalone_hosts: tuple[StandaloneHost, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    mechanisms: MechanismsBase = Field(default_factory=MechanismsBase)
+    operations: tuple[Operation, ...] = ()
+
+    @model_validator(mode="after")
+    def _sample_interval(self) -> Scenario:
+        if self.sample_interval is None:
+            _fill(self, "sample_interval", self.duration / 500.0)
+        return self
+
+
+def build_scenario_model(mechanisms: Mapping[str, type[BaseModel]]) -> type[Scenario]:
+    """The ``Scenario`` class whose ``mechanisms`` has one field per registry key (cached per registry).
+
+    Each config model must have ``enabled: bool`` and every other field defaulted, so
+    that a bare section (or ``--set mechanisms.<key>.enabled=true``) is valid.
+    """
+    return _build(tuple(sorted(mechanisms.items())))
+
+
+@lru_cache(maxsize=32)
+def _build(items: tuple[tuple[str, type[BaseModel]], ...]) -> type[Scenario]:
+    fields: dict[str, Any] = {}
+    for key, config in items:
+        if not (isinstance(config, type) and issubclass(config, BaseModel)):
+            raise TypeError(f"mechanism {key!r}: config must be a pydantic model, got {config!r}")
+        if "enabled" not in config.model_fields:
+            raise TypeError(f"mechanism {key!r}: config model {config.__name__} has no 'enabled' field")
+        if key == ALWAYS_ON:
+            fields[key] = (config, Field(default_factory=config))
+        else:
+            fields[key] = (config | None, None)
+    mechanisms_model = create_model(
+        "Mechanisms", __base__=MechanismsBase, __module__=__name__, **fields
+    )
+    return create_model(
+        "Scenario",
+        __base__=Scenario,
+        __module__=__name__,
+        mechanisms=(mechanisms_model, Field(default_factory=mechanisms_model)),
+    )
+
+
+# --------------------------------------------------------------------------- schema walking
+def unwrap(tp: Any) -> Any:
+    """The annotation without ``Annotated[...]`` and ``| None``."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def model_class(tp: Any) -> type[BaseModel] | None:
+    tp = unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def tagged_members(tp: Any) -> dict[str, type[BaseModel]] | None:
+    """For a union of models told apart by ``kind``: tag -> model, in declaration order; else None."""
+    tp = unwrap(tp)
+    if get_origin(tp) not in (Union, types.UnionType):
+        return None
+    members: dict[str, type[BaseModel]] = {}
+    for arg in get_args(tp):
+        arg = unwrap(arg)
+        if not (isinstance(arg, type) and issubclass(arg, BaseModel)) or "kind" not in arg.model_fields:
+            return None
+        (tag,) = get_args(unwrap(arg.model_fields["kind"].annotation))
+        members[tag] = arg
+    return members
+
+
+def sequence_item(tp: Any) -> Any | None:
+    """The item annotation of a list or homogeneous tuple; None when ``tp`` is not one."""
+    tp = unwrap(tp)
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin is list and args:
+        return args[0]
+    if origin is tuple and args:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+        if all(a == args[0] for a in args):
+            return args[0]
+    return None
+
+
+def mapping_value(tp: Any) -> Any | None:
+    """The value annotation of a ``dict[str, X]``; None when ``tp`` is not one."""
+    tp = unwrap(tp)
+    if get_origin(tp) in (dict, Mapping) and len(get_args(tp)) == 2:
+        return get_args(tp)[1]
+    return None
+
+
+FAULT_KINDS = tuple(tagged_members(Fault) or ())
+OPERATION_KINDS = tuple(tagged_members(Operation) or ())
