@@ -36,6 +36,7 @@ _TIME_ALIASES = {
     "us": "microsecond", "µs": "microsecond", "ns": "nanosecond",
 }
 _BIT_RATE = re.compile(r"^([kKMGTP]?)(i?)bps$")
+_BITS = re.compile(r"^([kMGTP]?)(i?)b$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([^\s\d].*?)?\s*$")
 
@@ -66,6 +67,9 @@ def _unit_expr(kind: str, unit: str) -> str:
     if "/" in unit:
         num, _, den = unit.partition("/")
         num = num.strip() or "1"
+        bits = _BITS.match(num)
+        if kind == "rate" and bits:  # "5Gb/s": lower-case b is bits
+            num = f"{bits.group(1)}{bits.group(2)}bit"
         den = _TIME_ALIASES.get(den.strip(), den.strip())
         if kind == "event_rate" and num in ("", "1"):
             return f"1 / {den}"

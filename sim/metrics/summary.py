@@ -80,6 +80,48 @@ def core_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
 SUMMARIES: list[Callable[[Tables, RunInfo], dict[str, float]]] = [core_metrics]
 
 
+# ---- live migration and memory errors (issue 3) ------------------------------------------------
+def migration_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
+    """``migration.*``: ``count`` completed migrations, ``failed`` failed requests; times,
+    downtimes and rounds over completed ones; ``bytes_total`` every byte sent, aborted flows too."""
+    m = t["migrations"]
+    done = m[m["outcome"] == "completed"]
+    out: dict[str, float] = {
+        "migration.count": _count(done),
+        "migration.failed": _count(m, m["outcome"] == "failed"),
+        "migration.bytes_total": float(m["bytes"].sum()),
+    }
+    out.update(stats("migration.total_time_s", done["total_time_s"]))
+    out.update(stats("migration.downtime_s", done["downtime_s"]))
+    if len(done):
+        out["migration.rounds_mean"] = float(done["rounds"].mean())
+    return out
+
+
+def memory_error_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
+    """``memory_errors.*`` from ``memory_errors`` and ``incidents``; the same names with evacuation off.
+
+    ``vm_downtime_s_total``: incidents caused by memory errors (guest and host crashes, post-copy
+    losses) plus the pauses of evacuation migrations.
+    """
+    me = t["memory_errors"]
+    inc = t["incidents"]
+    from_errors = (inc["cause"] == "memory_error") | (
+        (inc["cause"] == "migration") & (inc["mechanism"] == "memory_error_evacuation"))
+    return {
+        "memory_errors.correctable": int(me.loc[me["kind"] == "correctable", "count"].sum()),
+        "memory_errors.uncorrectable": int(me.loc[me["kind"] == "uncorrectable", "count"].sum()),
+        "memory_errors.vms_evacuated": int(me["vms_evacuated"].sum()),
+        "memory_errors.vms_crashed": int(me["vms_crashed"].sum()),
+        "memory_errors.vm_downtime_s_total": float(inc.loc[from_errors, "downtime_s"].sum()),
+        "memory_errors.host_crashes": _count(me, me["action"] == "host_crash"),
+    }
+
+
+SUMMARIES.extend([migration_metrics, memory_error_metrics])
+# ---- end of live migration and memory errors -------------------------------------------------------
+
+
 def summarize(tables: Tables, info: RunInfo) -> dict[str, float]:
     """All metrics, sorted by name."""
     out: dict[str, float] = {}

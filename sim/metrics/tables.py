@@ -45,16 +45,25 @@ RESTARTS = _t(
 # Operations as carried out: outcome "done" or "failed" with a reason.
 OPERATIONS = _t("operations", "time_s", "kind:str", "subject:str", "outcome:str", "detail:str")
 
+# Live migrations (one row per request): time_s = requested, total_time_s from the start of
+# round 0 (after any wait for a slot, queued_s) to the end of switchover (post-copy: to the
+# end of the pull); downtime_s = the pause; outcome "completed" or "failed" with a reason.
 MIGRATIONS = _t(
     "migrations",
     "time_s", "vm:str", "source:str", "target:str", "mode:str", "trigger:str",
-    "memory_bytes", "dirty_rate_bps", "rounds:i8", "bytes", "total_time_s", "downtime_s",
-    "end_s", "outcome:str", "reason:str",
+    "memory_bytes", "dirty_rate_bytes_per_s", "rounds:i8", "bytes", "queued_s", "total_time_s",
+    "downtime_s", "end_s", "outcome:str", "reason:str",
 )
+# DRAM errors: kind "correctable" (count = errors in the row: 1 for a DIMM's first, the
+# later ones as Poisson counts per DIMM at replacement and at the end) or "uncorrectable"
+# (count 1). owner: where the error landed ("vm", "free", "hypervisor"; "" when not mapped);
+# containment: "guest_crash", "page_lost", "page_retired" or ""; action: "logged" (a DIMM's
+# first CE, an event), "counted" (later CEs), "evacuated", "interrupted" (the host failed
+# during the evacuation) or "host_crash"; end_s: when the host went down (crash or repair).
 MEMORY_ERRORS = _t(
     "memory_errors",
-    "time_s", "host:str", "dimm:i8", "kind:str", "owner:str", "vm:str", "action:str",
-    "vms_evacuated:i8", "vms_crashed:i8",
+    "time_s", "host:str", "dimm:i8", "kind:str", "count:i8", "owner:str", "vm:str", "containment:str",
+    "action:str", "vms_evacuated:i8", "vms_crashed:i8", "end_s",
 )
 
 CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS)

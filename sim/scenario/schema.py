@@ -248,6 +248,7 @@ class Workload(Model):
 class _FaultForm(Model):
     """Scheduled (``at`` + ``target``) or stochastic (``mtbf`` per target, ``target`` optional)."""
 
+    kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
     at: Duration | None = None
     # Names or globs in the kind's namespace; stochastic: restricts the targets (None: all).
     target: Globs | None = None
@@ -354,6 +355,7 @@ Fault = Annotated[
 
 # --------------------------------------------------------------------------- operations
 class _Operation(Model):
+    kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
     at: Duration  # seconds from the start; operations after ``duration`` are ignored (SPEC.md)
 
 

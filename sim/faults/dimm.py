@@ -1,0 +1,303 @@
+"""DRAM error injection: the ``dimm_errors`` fault kind (MECHANISMS.md §8).
+
+Each DIMM of each host an entry selects (``hosts`` globs) is error-prone with
+probability ``error_prone_fraction``. Only error-prone DIMMs log correctable errors
+(CE), at ``correctable_per_dimm_year / error_prone_fraction`` per DIMM-year, so the
+fleet mean is ``correctable_per_dimm_year``. Every DIMM has an uncorrectable-error
+(UE) rate of ``uncorrectable_per_dimm_year`` that is multiplied by
+``uncorrectable_after_correctable`` from the DIMM's first CE on (a CE predicts a UE:
+Schroeder et al. SIGMETRICS 2009; Sridharan et al. ASPLOS 2015; Meza et al. DSN 2015).
+Defaults and their sources are in ``sim.scenario.schema.DimmErrors``.
+
+Cost: per DIMM only two clocks, each an exponential draw (the first CE and the next
+UE); a clock whose time falls after the run is never scheduled, so a fleet of
+thousands of DIMMs costs a handful of events a year. Only a DIMM's *first* CE is an
+event; its later CEs are Poisson counts over the time its host was up, drawn at every
+sample (``sample_interval``), at replacement and at the end (rows of ``memory_errors``
+with their ``count``), never one event each. Errors happen only while the host runs
+(up or in maintenance): a clock that fires on a host that is down is redrawn from then
+(memoryless, so the process is simply switched off while the host is down).
+
+On a UE the handlers in ``ctx.services["memory_error_handlers"]`` are asked in order
+(the evacuation mechanism when enabled); the first to return True takes it. Otherwise
+the default applies: the host crashes at once (``HostDown`` kind ``memory_error``), its
+VMs restart elsewhere through the default recovery, and the host returns after the
+entry's ``repair`` (default ``infrastructure.repair``) with fresh DIMMs, whose
+error-proneness is drawn afresh. ``take_down`` (offered as
+``ctx.services["dimm_errors"]``) is the one way a memory error takes a host down: it
+records the ``faults`` row, and schedules the repair and the DIMM replacement.
+
+Streams: ``faults/dimm_errors.<k>/<host>`` per host (proneness and clocks of its
+DIMMs), ``faults/dimm_errors.<k>/correctable`` for the CE counts (k: the entry's
+ordinal among ``dimm_errors`` entries).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.core.causes import Cause, HostDown
+from sim.infra.datacenter import DOWN, MAINTENANCE, UP
+from sim.scenario.names import select
+
+if TYPE_CHECKING:
+    from sim.core.context import Context
+    from sim.infra.datacenter import Datacenter, Host
+
+YEAR = 365 * 86400.0  # SPEC.md: 1y = 365 d; rates are per DIMM-year
+_CE, _UE = 0, 1
+
+
+@dataclass(frozen=True)
+class UncorrectableError:
+    """An uncorrectable error on a DIMM of ``host``, handed to the memory-error handlers."""
+
+    at: float
+    host: str
+    dimm: int
+    repair: float  # how long the host's repair (DIMM replacement) takes
+
+
+class _Population:
+    """The DIMMs of one ``dimm_errors`` entry, in flat arrays (host j owns slots offset[j]..+n)."""
+
+    def __init__(self, k: int, spec: Any, hosts: list[Host], repair: float):
+        self.k = k
+        self.hosts = hosts
+        self.repair = repair
+        self.p = float(spec.error_prone_fraction)
+        c = float(spec.correctable_per_dimm_year)
+        self.ce_rate_prone = (c / self.p) / YEAR if self.p > 0 else 0.0  # per second, prone DIMMs
+        self.ue_base = float(spec.uncorrectable_per_dimm_year) / YEAR
+        self.ue_mult = float(spec.uncorrectable_after_correctable)
+        sizes = [h.dimms for h in hosts]
+        self.offset = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        n = int(self.offset[-1])
+        self.owner = np.repeat(np.arange(len(hosts)), sizes)
+        self.prone = np.zeros(n, dtype=bool)
+        self.ce_rate = np.zeros(n)
+        self.ue_rate = np.zeros(n)
+        self.first_ce = np.full(n, np.nan)
+        self.version = np.zeros((n, 2), dtype=np.int64)
+        self.since = np.full(n, np.nan)  # later CEs accrue from here while the host is up
+        self.acc = np.zeros(n)  # accrued exposure (s) not yet drawn
+        self.count = np.zeros(n, dtype=np.int64)  # later CEs drawn, not yet written
+
+
+class DimmInjector:
+    """Draws DIMM errors for every ``dimm_errors`` entry; built before time 0, ``start()`` at 0."""
+
+    def __init__(self, ctx: Context, dc: Datacenter):
+        self.ctx = ctx
+        self.dc = dc
+        self.env = ctx.env
+        self.duration = float(ctx.scenario.duration)
+        self.default_repair = default_repair = float(ctx.scenario.infrastructure.repair)
+        names = [h.name for h in dc.host_list]
+        self.pops: list[_Population] = []
+        k = 0
+        for spec in ctx.scenario.faults:
+            if spec.kind != "dimm_errors":
+                continue
+            hosts = [dc.hosts[n] for n in select(spec.hosts, names)]
+            repair = float(spec.repair) if getattr(spec, "repair", None) is not None else default_repair
+            self.pops.append(_Population(k, spec, hosts, repair))
+            k += 1
+        self._where: dict[str, list[tuple[_Population, int]]] = {}  # host -> (population, host index)
+        for pop in self.pops:
+            for j, h in enumerate(pop.hosts):
+                self._where.setdefault(h.name, []).append((pop, j))
+        self.first_ces = 0
+        self.later_ces = 0
+        ctx.services["dimm_errors"] = self
+        ctx.services.setdefault("memory_error_handlers", [])
+
+    # -- start ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.pops:
+            return
+        for pop in self.pops:
+            for j in range(len(pop.hosts)):
+                self._fresh(pop, j)
+        self.dc.host_down_listeners.append(self._host_down)
+        self.dc.host_up_listeners.append(self._host_up)
+        self.ctx.services.setdefault("samplers", []).append(self.sample)
+        self.ctx.services.setdefault("finalizers", []).append(self.finish)
+        self._level()
+
+    def _rng(self, pop: _Population, j: int) -> np.random.Generator:
+        return self.ctx.streams.get(f"faults/dimm_errors.{pop.k}/{pop.hosts[j].name}")
+
+    def _fresh(self, pop: _Population, j: int) -> None:
+        """New DIMMs in host j's slots: proneness and both clocks drawn afresh."""
+        lo, hi = pop.offset[j], pop.offset[j + 1]
+        n = hi - lo
+        if n == 0:
+            return
+        rng = self._rng(pop, j)
+        now = self.env.now
+        prone = rng.random(n) < pop.p
+        t_ce = rng.exponential(1.0, n)
+        t_ue = rng.exponential(1.0, n)
+        pop.prone[lo:hi] = prone
+        pop.ce_rate[lo:hi] = np.where(prone, pop.ce_rate_prone, 0.0)
+        pop.ue_rate[lo:hi] = pop.ue_base
+        pop.first_ce[lo:hi] = np.nan
+        pop.since[lo:hi] = np.nan
+        pop.acc[lo:hi] = 0.0
+        pop.count[lo:hi] = 0
+        for i in range(n):
+            idx = lo + i
+            pop.version[idx] += 1
+            if prone[i] and pop.ce_rate_prone > 0:
+                self._schedule(pop, idx, _CE, now + t_ce[i] / pop.ce_rate_prone)
+            if pop.ue_base > 0:
+                self._schedule(pop, idx, _UE, now + t_ue[i] / pop.ue_base)
+
+    def _schedule(self, pop: _Population, idx: int, kind: int, at: float) -> None:
+        if at >= self.duration or not math.isfinite(at):
+            return  # after the run: never happens
+        ev = self.env.timeout(at - self.env.now)
+        ev.callbacks.append(partial(self._fire, pop, idx, kind, int(pop.version[idx, kind])))
+
+    def _redraw(self, pop: _Population, idx: int, kind: int) -> None:
+        """The next time of a DIMM's clock, from now at its current rate."""
+        pop.version[idx, kind] += 1
+        rate = pop.ce_rate[idx] if kind == _CE else pop.ue_rate[idx]
+        if rate <= 0:
+            return
+        rng = self._rng(pop, int(pop.owner[idx]))
+        self._schedule(pop, idx, kind, self.env.now + rng.exponential(1.0 / rate))
+
+    # -- events ---------------------------------------------------------------------------------
+    def _fire(self, pop: _Population, idx: int, kind: int, version: int, _event) -> None:
+        if pop.version[idx, kind] != version:
+            return  # the DIMM was replaced or its rate changed since
+        j = int(pop.owner[idx])
+        host = pop.hosts[j]
+        if host.state not in (UP, MAINTENANCE):
+            self._redraw(pop, idx, kind)  # powered off: no error now
+            return
+        dimm = int(idx - pop.offset[j])
+        now = self.env.now
+        if kind == _CE:
+            pop.version[idx, _CE] += 1  # only the first CE is an event
+            pop.first_ce[idx] = now
+            pop.since[idx] = now
+            self.first_ces += 1
+            self.ctx.recorder.record(
+                "memory_errors", host=host.name, dimm=dimm, kind="correctable", count=1, owner="", vm="",
+                containment="", action="logged", vms_evacuated=0, vms_crashed=0, end_s=now,
+            )
+            self.ctx.recorder.trace("dimm_errors", "correctable", host.name, f"dimm {dimm}")
+            pop.ue_rate[idx] = pop.ue_base * pop.ue_mult
+            self._redraw(pop, idx, _UE)
+            return
+        self._redraw(pop, idx, _UE)  # the DIMM stays until the host is repaired
+        self.uncorrectable(host, dimm, pop.repair)
+
+    def uncorrectable(self, host: Host, dimm: int = 0, repair: float | None = None) -> None:
+        """An uncorrectable error on ``host`` now: the handlers take it, or the host crashes.
+
+        Called by the DIMM clocks; public so that tests and scheduled what-ifs can inject one.
+        """
+        self.ctx.recorder.trace("dimm_errors", "uncorrectable", host.name, f"dimm {dimm}")
+        err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm,
+                                 repair=self.default_repair if repair is None else float(repair))
+        for handler in self.ctx.services.get("memory_error_handlers", ()):
+            if handler(err):
+                return
+        self._crash(host, err)
+
+    def _crash(self, host: Host, err: UncorrectableError) -> None:
+        """Without evacuation: the host crashes at the first uncorrectable error."""
+        engine = self.ctx.services.get("live_migration")
+        crashed = len(host.vms) + (engine.pulling_from(host) if engine is not None else 0)
+        self.ctx.recorder.record(
+            "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
+            owner="", vm="", containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
+            end_s=self.env.now,
+        )
+        self.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN, err.repair)
+
+    # -- repair -----------------------------------------------------------------------------------
+    def take_down(self, host: Host, cause: Cause, state: str, repair: float) -> None:
+        """A memory error takes ``host`` down (``state`` down or repair); it returns with fresh DIMMs."""
+        now = self.env.now
+        self.ctx.recorder.record("faults", kind="dimm_errors", target=host.name, repair_s=repair,
+                                 end_s=now + repair)
+        self.dc.host_down(host, cause, state)
+        self.env.process(self._repair(host, repair))
+
+    def _repair(self, host: Host, repair: float):
+        """Waits ``repair``, replaces the host's DIMMs, then brings it back (if nothing else holds it)."""
+        yield self.env.timeout(repair)
+        for pop, j in self._where.get(host.name, ()):
+            self._flush(pop, slice(pop.offset[j], pop.offset[j + 1]), rows=True)
+            self._fresh(pop, j)
+        self.dc.host_repaired(host)
+
+    # -- exposure of later correctable errors -----------------------------------------------------------
+    def _host_down(self, host: Host, cause: Cause) -> None:
+        now = self.env.now
+        for pop, j in self._where.get(host.name, ()):
+            sl = slice(pop.offset[j], pop.offset[j + 1])
+            since = pop.since[sl]
+            on = ~np.isnan(since)
+            pop.acc[sl] += np.where(on, now - np.where(on, since, now), 0.0)
+            pop.since[sl] = np.nan
+
+    def _host_up(self, host: Host) -> None:
+        now = self.env.now
+        for pop, j in self._where.get(host.name, ()):
+            sl = slice(pop.offset[j], pop.offset[j + 1])
+            pop.since[sl] = np.where(np.isnan(pop.first_ce[sl]), np.nan, now)
+
+    def _flush(self, pop: _Population, sl: slice, rows: bool) -> None:
+        """Draws the later CEs accrued in ``sl``; with ``rows`` writes each DIMM's count and resets it."""
+        now = self.env.now
+        since = pop.since[sl]
+        on = ~np.isnan(since)
+        exposure = pop.acc[sl] + np.where(on, now - np.where(on, since, now), 0.0)
+        pop.acc[sl] = 0.0
+        pop.since[sl] = np.where(on, now, np.nan)
+        lam = pop.ce_rate[sl] * exposure
+        hit = np.flatnonzero(lam > 0)
+        if hit.size:
+            rng = self.ctx.streams.get(f"faults/dimm_errors.{pop.k}/correctable")
+            draws = rng.poisson(lam[hit])
+            counts = pop.count[sl]
+            counts[hit] += draws
+            pop.count[sl] = counts
+            self.later_ces += int(draws.sum())
+        if rows:
+            base = sl.start
+            for i in np.flatnonzero(pop.count[sl] > 0):
+                idx = base + int(i)
+                j = int(pop.owner[idx])
+                self.ctx.recorder.record(
+                    "memory_errors", host=pop.hosts[j].name, dimm=int(idx - pop.offset[j]), kind="correctable",
+                    count=int(pop.count[idx]), owner="", vm="", containment="", action="counted",
+                    vms_evacuated=0, vms_crashed=0, end_s=now,
+                )
+                pop.count[idx] = 0
+
+    def _level(self) -> None:
+        self.ctx.recorder.level("fleet", "correctable_errors", self.first_ces + self.later_ces)
+
+    def sample(self, now: float) -> None:
+        """Every ``sample_interval``: later CEs accrued so far are drawn and added to the gauge."""
+        for pop in self.pops:
+            self._flush(pop, slice(0, len(pop.prone)), rows=False)
+        self._level()
+
+    def finish(self, now: float) -> None:
+        """At the end of the run: the last counts, and one row per DIMM with later CEs."""
+        for pop in self.pops:
+            self._flush(pop, slice(0, len(pop.prone)), rows=True)
+        self._level()

@@ -1,0 +1,1 @@
+"""Infrastructure: the passive datacenter model, the network topology and its bandwidth solver."""

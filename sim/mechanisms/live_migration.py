@@ -1,0 +1,512 @@
+"""Live migration engine: pre-copy and post-copy, as a service other mechanisms call.
+
+Trigger: a ``migrate`` operation, or another mechanism (memory-error evacuation,
+remediation, charging) calling ``ctx.services["live_migration"].migrate(vm, target,
+trigger)``, which returns a SimPy process whose value is a ``MigrationResult``.
+
+Pre-copy (MECHANISMS.md, Live migration; Clark et al. NSDI 2005): round 0 sends the
+VM's memory M; round i sends ``min(working_set, dirty_rate x T(i-1))``, T(i-1) being
+the previous round's measured duration. Before each round, if its bytes would take
+<= ``downtime_target`` at the current rate (the previous round's achieved average
+rate; for round 0 the bottleneck rate of the route), or it would be the
+``max_rounds``-th round, or the total sent would pass ``max_factor x M``, it becomes
+the stop-and-copy round: the VM is paused, those bytes plus ``device_state`` are sent,
+the VM switches to the target, and ``switchover`` passes (the pause is the downtime).
+Every round is one flow through the bandwidth solver, so concurrent migrations,
+backups and restores share links by max-min fairness. Nothing here evaluates the
+geometric series: the closed form lives in the tests.
+
+Post-copy (Hines & Gopalan, VEE 2009): pause, send ``device_state``, switch, resume on
+the target after ``switchover``, then pull the memory in one background flow (every
+byte moved once). A failure of either host before the pull ends loses the VM's state:
+it is stopped and handed to the stop handlers (the default recovery restarts it).
+
+Guarantees: memory is reserved on the target from the request to the end (never
+overcommitted); a VM is on exactly one host at every instant (``Datacenter.move`` is
+atomic); at most ``max_per_host`` migrations send from or arrive at a host at once,
+the rest wait in FIFO order; ``scope`` is enforced; if the source or the target fails
+mid-way the migration aborts cleanly (pre-copy: the VM stays on the source; a pause in
+progress ends and the VM resumes there).
+
+Records: one row of ``migrations`` per request (completed or failed), an incident for
+every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import simpy
+from pydantic import model_validator
+
+from sim.core.causes import Cause, Lost
+from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
+from sim.infra.network import Endpoint
+from sim.infra.solver import FlowFailed
+from sim.mechanisms.base import Mechanism as _Base
+from sim.mechanisms.base import MechanismConfig
+from sim.scenario.types import Duration, FieldError, NonNegFloat, PositiveInt, PositiveRate, Size
+
+if TYPE_CHECKING:
+    from sim.core.context import Context
+    from sim.infra.datacenter import VM, Datacenter, Host
+
+KEY = "live_migration"
+
+MiB = 1024.0**2
+
+COMPLETED, FAILED = "completed", "failed"
+
+
+class Config(MechanismConfig):
+    """``mechanisms.live_migration``; always available with these defaults."""
+
+    mode: Literal["precopy", "postcopy"] = "precopy"  # MECHANISMS.md: QEMU/KVM, Xen and vMotion default to pre-copy
+    # QEMU DEFAULT_MIGRATE_SET_DOWNTIME = 300 ms (migration/options.c), VALIDATION.md §6.
+    downtime_target: Duration = 0.3
+    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_ITERS = 29, "limit us to 30 times round loop" (VALIDATION.md §2).
+    max_rounds: PositiveInt = 30
+    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_FACTOR = 3, "never send more than 3x" (VALIDATION.md §2).
+    max_factor: NonNegFloat = 3.0
+    # MECHANISMS.md default. vCPU registers and emulated-device state are hundreds of KiB to a few MiB;
+    # post-copy downtime is "CPU/device state only: tens of ms" (Hines & Gopalan 2009, VALIDATION.md §7).
+    device_state: Size = 1 * MiB
+    # MECHANISMS.md default. Clark et al. (NSDI 2005) measured 9 ms (SPECweb99) to 40 ms (Quake 3) between
+    # the last byte and the VM running on the target (VALIDATION.md §4).
+    switchover: Duration = 0.02
+    bandwidth_limit: PositiveRate | None = None  # no cap (QEMU's max-bandwidth is a knob, not a default here)
+    # MECHANISMS.md: a VM keeps its IP only inside its broadcast domain unless an overlay spans domains.
+    scope: Literal["broadcast_domain", "site", "any"] = "broadcast_domain"
+    # vSphere: 8 concurrent vMotions per host on 10 GbE ("Limits on Simultaneous Migrations"), MECHANISMS.md.
+    max_per_host: PositiveInt = 8
+
+    @model_validator(mode="after")
+    def _factor(self) -> Config:
+        if self.max_factor <= 0:
+            raise FieldError("max_factor", f"expected a number greater than zero, got {self.max_factor}")
+        return self
+
+
+@dataclass
+class MigrationResult:
+    """What a migration did. ``outcome`` is ``completed`` or ``failed`` (with ``reason``)."""
+
+    vm: str
+    source: str
+    target: str
+    mode: str
+    trigger: str
+    outcome: str = FAILED
+    reason: str = ""
+    requested_s: float = 0.0
+    start_s: float = float("nan")  # start of round 0 (after any wait for a slot)
+    end_s: float = float("nan")
+    rounds: int = 0
+    bytes: float = 0.0
+    downtime_s: float = 0.0
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome == COMPLETED
+
+    @property
+    def queued_s(self) -> float:
+        start = self.start_s if self.start_s == self.start_s else self.end_s
+        return start - self.requested_s
+
+    @property
+    def total_time_s(self) -> float:
+        if self.start_s != self.start_s:  # never started
+            return 0.0
+        return self.end_s - self.start_s
+
+
+class _Abort(Exception):
+    """Raised inside a migration when it must stop: the reason is recorded."""
+
+    def __init__(self, reason: str, cause: Cause | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.cause = cause
+
+
+@dataclass(eq=False)
+class _Waiter:
+    source: Host
+    target: Host
+    event: simpy.Event
+
+
+class Mechanism(_Base):
+    """The engine. ``wire()`` offers it as ``ctx.services["live_migration"]``."""
+
+    key = KEY
+
+    def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
+        super().__init__(ctx, dc, config if config is not None else Config())
+        self.enabled = bool(self.config.enabled)
+        self._slots: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
+        self._queue: list[_Waiter] = []
+        self._pulls: dict[str, set[str]] = {}  # source host -> VMs whose post-copy pull reads from it
+
+    # -- service ------------------------------------------------------------------------------
+    def wire(self) -> None:
+        self.ctx.services[KEY] = self
+
+    def operations(self) -> dict[str, Any]:
+        return {"migrate": self._operation}
+
+    def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
+        """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
+        scope = scope or self.config.scope
+        if scope == "any":
+            return True
+        if scope == "site":
+            return source.site is target.site
+        return source.domain is target.domain
+
+    def pulling_from(self, host: Host) -> int:
+        """VMs whose post-copy pull still reads memory from ``host`` (lost if it fails)."""
+        return len(self._pulls.get(host.name, ()))
+
+    def migrate(self, vm: VM, target: Host, trigger: str = "operation", *, mechanism: str | None = None,
+                scope: str | None = None, mode: str | None = None) -> simpy.Process:
+        """Start migrating ``vm`` to ``target``; the process's value is a ``MigrationResult``.
+
+        ``mechanism`` names the mechanism on whose behalf it runs (incidents), ``scope``
+        overrides ``live_migration.scope`` (charging, replica nodes), ``mode`` the mode.
+        Target memory is reserved before this returns, so a caller choosing several
+        targets in a row sees the earlier reservations.
+        """
+        run = _Migration(self, vm, target, trigger, mechanism or KEY, scope, mode or self.config.mode)
+        return self.env.process(run.run())
+
+    # -- the migrate operation ------------------------------------------------------------------
+    def _operation(self, op):
+        """Carries out ``{kind: migrate, vm, to}``; fails the operation when the migration fails."""
+        vm = self.dc.vms[op.vm]
+        target = self.dc.hosts[op.to]
+        result = yield self.migrate(vm, target, "operation")
+        if not result.completed:
+            from sim.runner import OperationFailed  # the runner imports the registry, so not at module level
+
+            raise OperationFailed(result.reason)
+        return (f"{result.source} -> {result.target}: {result.rounds} rounds, "
+                f"{result.total_time_s:.3f} s, downtime {result.downtime_s:.3f} s")
+
+    # -- per-host concurrency (max_per_host), FIFO ------------------------------------------------
+    def _free(self, host: Host) -> bool:
+        return self._slots.get(host.name, 0) < self.config.max_per_host
+
+    def _take(self, source: Host, target: Host) -> None:
+        for h in (source, target):
+            self._slots[h.name] = self._slots.get(h.name, 0) + 1
+
+    def release(self, source: Host, target: Host) -> None:
+        for h in (source, target):
+            n = self._slots.get(h.name, 0) - 1
+            if n <= 0:
+                self._slots.pop(h.name, None)
+            else:
+                self._slots[h.name] = n
+        self._grant()
+
+    def _request(self, source: Host, target: Host) -> _Waiter | None:
+        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant).
+
+        A newcomer never overtakes a waiter that needs one of its hosts (FIFO per host).
+        """
+        busy = {h for w in self._queue for h in (w.source.name, w.target.name)}
+        if source.name not in busy and target.name not in busy and self._free(source) and self._free(target):
+            self._take(source, target)
+            return None
+        waiter = _Waiter(source, target, self.env.event())
+        self._queue.append(waiter)
+        return waiter
+
+    def _grant(self) -> None:
+        blocked: set[str] = set()
+        keep: list[_Waiter] = []
+        for w in self._queue:
+            names = (w.source.name, w.target.name)
+            if not blocked.intersection(names) and self._free(w.source) and self._free(w.target):
+                self._take(w.source, w.target)
+                w.event.succeed()
+            else:
+                blocked.update(names)
+                keep.append(w)
+        self._queue = keep
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        if waiter in self._queue:
+            self._queue.remove(waiter)
+            self._grant()
+
+    # -- flows --------------------------------------------------------------------------------
+    def route_rate(self, source: Host, target: Host) -> float:
+        """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate."""
+        net = self.dc.network
+        resources, _ = net.route(_nic(source), _nic(target))
+        rate = min((net.solver.capacity(r) for r in resources), default=float("inf"))
+        cap = self.config.bandwidth_limit
+        return min(rate, cap) if cap is not None else rate
+
+    def start_flow(self, source: Host, target: Host, size: float, tag: str):
+        return self.dc.network.transfer(_nic(source), _nic(target), size, cap=self.config.bandwidth_limit,
+                                        tag=tag)
+
+    def abort_flow(self, flow) -> float:
+        """Stops a flow; returns the bytes it had sent."""
+        return float(self.dc.network.solver.abort(flow))
+
+
+def _nic(host: Host) -> Endpoint:
+    return Endpoint.nic(host.name)
+
+
+class _Migration:
+    """One migration from request to end; every exit path goes through ``_finish``."""
+
+    def __init__(self, engine: Mechanism, vm: VM, target: Host, trigger: str, mechanism: str,
+                 scope: str | None, mode: str):
+        self.engine = engine
+        self.env = engine.env
+        self.dc = engine.dc
+        self.ctx = engine.ctx
+        self.cfg: Config = engine.config
+        self.vm = vm
+        self.source: Host | None = vm.host
+        self.target = target
+        self.mechanism = mechanism
+        self.scope = scope
+        self.mode = mode
+        self.result = MigrationResult(vm.name, vm.host.name if vm.host else "", target.name, mode, trigger,
+                                      requested_s=self.env.now)
+        self.reserved_target = 0.0
+        self.reserved_source = 0.0  # post-copy: the source holds the pages until the pull ends
+        self.slots = False
+        self.waiter: _Waiter | None = None
+        self.flow = None
+        self.incident = None
+        self.paused_at: float | None = None
+        self.switched = False  # the VM runs on the target
+        self.pulling = False
+        self.epoch = vm.epoch
+        self.proc: simpy.Process | None = None
+
+    # -- refusal ---------------------------------------------------------------------------------
+    def refuse(self) -> str:
+        vm, source, target = self.vm, self.source, self.target
+        if not self.engine.enabled:
+            return "live migration is disabled"
+        if source is None or vm.state != RUNNING:
+            return f"{vm.name} is not running"
+        if vm.migrating:
+            return f"{vm.name} is already migrating"
+        if target is source:
+            return f"{vm.name} is already on {target.name}"
+        if source.state not in (UP, MAINTENANCE):
+            return f"source {source.name} is {source.state}"
+        if target.state != UP:
+            return f"target {target.name} is {target.state}"
+        if not self.engine.in_scope(source, target, self.scope):
+            return f"{target.name} is outside the {self.scope or self.cfg.scope} scope of {source.name}"
+        if target.free_memory < vm.spec.memory - 1e-6:
+            return f"target {target.name} has no room ({target.free_memory:.0f} B free)"
+        return ""
+
+    # -- the process ------------------------------------------------------------------------------
+    def run(self):
+        """Waits for slots, then rounds of flows, pause, switchover; yields flow and timeout events."""
+        self.proc = self.env.active_process
+        reason = self.refuse()
+        if reason:
+            return self._finish(FAILED, reason)
+        vm, source, target = self.vm, self.source, self.target
+        self.dc.reserve(target, vm.spec.memory)
+        self.reserved_target = vm.spec.memory
+        vm.migrating = True
+        source.watchers.add(self.proc)
+        target.watchers.add(self.proc)
+        try:
+            self.waiter = self.engine._request(source, target)
+            if self.waiter is not None:
+                yield self.waiter.event
+                self.waiter = None
+            self.slots = True
+            self._check()
+            self.result.start_s = self.env.now
+            if source.site is not target.site:
+                # MECHANISMS.md, Topology: cross-site moves carry the disk (one pass, writes mirrored).
+                yield from self._send(vm.spec.disk, "disk")
+            if self.mode == "postcopy":
+                yield from self._postcopy()
+            else:
+                yield from self._precopy()
+        except simpy.Interrupt as irq:
+            return self._abort(irq.cause)
+        except _Abort as exc:
+            return self._abort(exc.cause, exc.reason)
+        return self._finish(COMPLETED, "")
+
+    def _precopy(self):
+        cfg, vm = self.cfg, self.vm
+        memory = vm.spec.memory
+        ws = vm.spec.working_set
+        dirty = vm.spec.dirty_rate
+        rate = self.engine.route_rate(self.source, self.target)
+        to_send = memory
+        sent = 0.0
+        i = 0
+        while True:
+            last = (to_send <= rate * cfg.downtime_target or i == cfg.max_rounds - 1
+                    or sent + to_send > cfg.max_factor * memory)
+            if last:
+                break
+            t0 = self.env.now
+            yield from self._send(to_send, f"round {i}")
+            duration = self.env.now - t0
+            sent += to_send
+            self._check()
+            if duration > 0:
+                rate = to_send / duration
+            to_send = min(ws, dirty * duration)
+            i += 1
+            self.result.rounds = i
+        # Stop-and-copy: round i (it counts as a round even when it carries no memory).
+        self._pause()
+        self.result.rounds = i + 1
+        yield from self._send(to_send + cfg.device_state, f"round {i} (stop-and-copy)")
+        self._switch()
+        yield self.env.timeout(cfg.switchover)
+        self._resume()
+
+    def _postcopy(self):
+        cfg, vm = self.cfg, self.vm
+        self._pause()
+        yield from self._send(cfg.device_state, "device state")
+        self._switch()
+        yield self.env.timeout(cfg.switchover)
+        self._resume()
+        # Background pull: every page once. The source keeps the pages until they are pulled.
+        self.dc.reserve(self.source, vm.spec.memory)
+        self.reserved_source = vm.spec.memory
+        self.pulling = True
+        self.result.rounds = 1
+        self.engine._pulls.setdefault(self.source.name, set()).add(vm.name)
+        yield from self._send(vm.spec.memory, "post-copy pull")
+        self._end_pull()
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _send(self, size: float, what: str):
+        """One flow of ``size`` bytes from the source NIC to the target NIC; waits for its last byte."""
+        if size <= 0:
+            return
+        self.flow = self.engine.start_flow(self.source, self.target, size, f"migration {self.vm.name} {what}")
+        try:
+            yield self.flow.done
+        except FlowFailed as exc:
+            self.flow = None  # the solver dropped it; what it sent is unknown, count nothing more
+            raise _Abort(f"transfer failed: {exc}") from None
+        self.flow = None
+        self.result.bytes += size
+
+    def _check(self) -> None:
+        """Gives up when the VM was stopped by something else while its memory was in flight."""
+        if self.vm.epoch != self.epoch:
+            raise _Abort(f"{self.vm.name} stopped during migration")
+
+    def _pause(self) -> None:
+        self._check()
+        self.paused_at = self.env.now
+        self.incident = self.ctx.recorder.open(self.vm.name, "migration", self.mechanism)
+        self.vm.incident = self.incident
+        self.dc.set_state(self.vm, PAUSED)
+
+    def _switch(self) -> None:
+        """All state needed to run is on the target: the VM moves (atomically)."""
+        self.dc.move(self.vm, self.target, self.reserved_target)
+        self.reserved_target = 0.0
+        self.switched = True
+        self.source.watchers.discard(self.proc)
+
+    def _resume(self) -> None:
+        self.dc.set_state(self.vm, RUNNING)
+        self.dc.resume(self.vm, "migrated")
+        self.result.downtime_s = self.env.now - self.paused_at
+        self.paused_at = None
+        self.incident = None
+        if self.mode == "postcopy":
+            self.source.watchers.add(self.proc)  # the pull still reads from the source
+
+    def _end_pull(self) -> None:
+        if self.reserved_source:
+            self.dc.unreserve(self.source, self.reserved_source)
+            self.reserved_source = 0.0
+        if self.pulling:
+            self.pulling = False
+            pulls = self.engine._pulls.get(self.source.name)
+            if pulls is not None:
+                pulls.discard(self.vm.name)
+                if not pulls:
+                    del self.engine._pulls[self.source.name]
+
+    # -- ends ---------------------------------------------------------------------------------------
+    def _abort(self, cause: Cause | None, reason: str = ""):
+        """Undo what is held, synchronously (no yield: a second interrupt must find us finished)."""
+        vm, target = self.vm, self.target
+        if self.flow is not None:
+            self.result.bytes += self.engine.abort_flow(self.flow)
+            self.flow = None
+        if self.waiter is not None:
+            self.engine._withdraw(self.waiter)
+            self.waiter = None
+        failed_host = getattr(cause, "host", "")
+        if not reason:
+            reason = f"{failed_host} failed" if failed_host else f"interrupted ({cause!r})"
+        if self.pulling:
+            # Post-copy: part of the memory is still on the source; the VM's state is lost.
+            self._end_pull()
+            if vm.host is target and vm.epoch == self.epoch:
+                self.dc.stop_vm(vm, cause if cause is not None else Lost(self.env.now, vm.name))
+            reason = f"VM lost: {reason} during the post-copy pull"
+        elif self.paused_at is not None:
+            if vm.epoch == self.epoch and vm.host is not None:
+                # The pause ends where the VM still is (source before the switch, target after).
+                self.dc.set_state(vm, RUNNING)
+                self.dc.resume(vm, "resumed")
+            elif self.incident is not None and cause is not None:
+                # The VM was stopped by the failure during its pause: one continuous outage,
+                # now the failure's (its restart closes it).
+                self.incident.cause = cause.kind
+            self.result.downtime_s = self.env.now - self.paused_at
+            self.paused_at = None
+        return self._finish(FAILED, reason)
+
+    def _finish(self, outcome: str, reason: str) -> MigrationResult:
+        r = self.result
+        vm = self.vm
+        if self.reserved_target:
+            self.dc.unreserve(self.target, self.reserved_target)
+            self.reserved_target = 0.0
+        self._end_pull()
+        if self.slots:
+            self.slots = False
+            self.engine.release(self.source, self.target)
+        if self.proc is not None and self.source is not None:
+            self.source.watchers.discard(self.proc)
+            self.target.watchers.discard(self.proc)
+        if outcome == COMPLETED or vm.epoch == self.epoch:
+            vm.migrating = False
+        r.outcome = outcome
+        r.reason = reason
+        r.end_s = self.env.now
+        self.ctx.recorder.record(
+            "migrations", time_s=r.requested_s, vm=r.vm, source=r.source, target=r.target, mode=r.mode,
+            trigger=r.trigger, memory_bytes=vm.spec.memory, dirty_rate_bytes_per_s=vm.spec.dirty_rate,
+            rounds=r.rounds, bytes=r.bytes, queued_s=r.queued_s, total_time_s=r.total_time_s,
+            downtime_s=r.downtime_s, end_s=r.end_s, outcome=outcome, reason=reason,
+        )
+        self.ctx.recorder.trace(KEY, f"migration_{outcome}", vm.name, reason)
+        return r

@@ -1,0 +1,218 @@
+"""Live migration on uncorrectable memory errors (MECHANISMS.md §8).
+
+Trigger: an uncorrectable DRAM error drawn by ``sim.faults.dimm`` on a host. Story:
+the hypervisor is signalled after ``signal_latency`` (the machine check is handled
+and reported to the management plane); it maps the faulty physical address to its
+owner, in proportion to use: the hypervisor's reserved memory, a VM's memory, or free
+memory. An error in hypervisor memory crashes the host. Otherwise the page is retired
+(Linux hwpoison: the page is never used again, mm/hwpoison docs, VALIDATION.md §6); a
+VM whose page held the error crashes with ``guest_crash_probability`` (the poisoned
+page held guest-kernel or otherwise fatal data) and restarts through the default
+recovery, else it loses the page and keeps running. The host enters maintenance (no
+new VMs) and every VM still running on it is live-migrated through the migration
+engine (``ctx.services["live_migration"]``, its mode, scope and per-host limits) to a
+healthy host chosen by ``target_hosts`` and the VM's placement rule; a migration that
+fails is retried on another target (up to ``_ATTEMPTS`` times). When the last one
+ends, the host goes to repair and returns with fresh DIMMs (``DimmInjector.take_down``).
+A second uncorrectable error on the host before the evacuation ends crashes it:
+VMs still there (and post-copy VMs still pulling from it) are stopped.
+
+Guarantee: a VM is stopped by the error only if it owned the page and crashed, the
+host crashed, or no healthy host had room for it (it is shut down when the host goes
+to repair). Without it (disabled or absent) the fault injector's default applies: the
+host crashes at the first uncorrectable error and every VM restarts elsewhere.
+
+Records: one row of ``memory_errors`` per uncorrectable error (owner, containment,
+``vms_evacuated``, ``vms_crashed``, ``end_s`` = when the host went down), migrations
+with trigger ``memory_error`` (their pauses are incidents with cause ``migration`` and
+mechanism ``memory_error_evacuation``), guest crashes as incidents with cause
+``memory_error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import simpy
+
+from sim.core.causes import HostDown, MemoryErrorCause
+from sim.infra.datacenter import DOWN, MAINTENANCE, REPAIR, RUNNING, UP
+from sim.infra.placement import choose_host
+from sim.mechanisms.base import Mechanism as _Base
+from sim.mechanisms.base import MechanismConfig
+from sim.scenario.names import select
+from sim.scenario.types import Duration, Fraction
+
+if TYPE_CHECKING:
+    from sim.core.context import Context
+    from sim.infra.datacenter import VM, Datacenter, Host
+
+KEY = "memory_error_evacuation"
+
+_ATTEMPTS = 3  # migration attempts per VM (a failed target is replaced by another)
+
+
+class Config(MechanismConfig):
+    """``mechanisms.memory_error_evacuation``."""
+
+    # MECHANISMS.md §8 default. A UE raises a machine check at once; the 1 s covers the hypervisor's
+    # handler and the report to the management plane (GCE gives VMs a 60 s notice for *predicted*
+    # failures, VALIDATION.md §8; an uncorrectable error is handled reactively, well within that).
+    signal_latency: Duration = 1.0
+    # MECHANISMS.md §8 default. Linux hwpoison kills the processes mapping a poisoned user page and
+    # the guest survives, but a poisoned guest-kernel page panics it (kernel docs mm/hwpoison,
+    # VALIDATION.md §6); with no published split, an even chance.
+    guest_crash_probability: Fraction = 0.5
+    # MECHANISMS.md §8 default: the hosts of the failing host's cluster (vSphere HA/DRS evacuate within
+    # the cluster). A host in no cluster falls back to its broadcast domain.
+    target_hosts: Literal["same_cluster", "same_domain", "any"] = "same_cluster"
+
+
+@dataclass
+class _Tally:
+    evacuated: int = 0
+    crashed: int = 0
+
+
+class Mechanism(_Base):
+    key = KEY
+
+    def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
+        super().__init__(ctx, dc, config)
+        self._evacuating: dict[str, simpy.Process] = {}
+        self._cluster_of: dict[str, list[str]] = {}
+
+    def wire(self) -> None:
+        names = [h.name for h in self.dc.host_list]
+        for cluster in getattr(self.ctx.scenario, "clusters", ()):
+            members = select(cluster.hosts, names)
+            for n in members:
+                self._cluster_of.setdefault(n, members)
+        self.ctx.services.setdefault("memory_error_handlers", []).append(self.handle)
+
+    # -- services used ----------------------------------------------------------------------------
+    @property
+    def engine(self) -> Any:
+        return self.ctx.services["live_migration"]
+
+    @property
+    def injector(self) -> Any:
+        return self.ctx.services["dimm_errors"]
+
+    # -- the handler --------------------------------------------------------------------------------
+    def handle(self, err) -> bool:
+        """Takes every uncorrectable error: evacuates the host, or crashes it if one is under way."""
+        host = self.dc.hosts[err.host]
+        if host.name in self._evacuating:
+            self._crash(host, err, owner="")
+            return True
+        self._evacuating[host.name] = self.env.process(self._evacuate(host, err))
+        return True
+
+    def _crash(self, host: Host, err, owner: str, vm: str = "") -> None:
+        crashed = len(host.vms) + self.engine.pulling_from(host)
+        self.ctx.recorder.record(
+            "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
+            owner=owner, vm=vm, containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
+            end_s=self.env.now,
+        )
+        self.ctx.recorder.trace(KEY, "host_crash", host.name, owner or "second error")
+        self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN,
+                                err.repair)
+
+    def _evacuate(self, host: Host, err):
+        """Waits ``signal_latency``, contains the error, migrates every VM away, sends the host to repair.
+
+        Yields the signal timeout and the VMs' migration processes; interrupted (as a host
+        watcher) when the host fails meanwhile.
+        """
+        me = self.env.active_process
+        host.watchers.add(me)
+        rng = self.ctx.streams.get(f"evacuation/{host.name}")
+        tally = _Tally()
+        owner, vm_name, containment, action = "", "", "", "evacuated"
+        try:
+            yield self.env.timeout(self.config.signal_latency)
+            owner, vm = self._owner(host, float(rng.random()))
+            if owner == "hypervisor":
+                host.watchers.discard(me)
+                del self._evacuating[host.name]
+                self._crash(host, err, owner="hypervisor")
+                return
+            if host.state == UP:
+                host.state = MAINTENANCE  # up, but takes no new VMs (restarts go elsewhere)
+            if vm is not None:
+                vm_name = vm.name
+                if rng.random() < self.config.guest_crash_probability:
+                    containment = "guest_crash"
+                    tally.crashed += 1
+                    self.dc.stop_vm(vm, MemoryErrorCause(at=self.env.now, host=host.name))
+                else:
+                    containment = "page_lost"
+            else:
+                containment = "page_retired"
+            self.ctx.recorder.trace(KEY, "evacuate", host.name, f"{owner} {vm_name} {containment}")
+            movers = [self.env.process(self._move(host, v, rng, tally))
+                      for v in sorted(host.vms.values(), key=lambda v: v.name)
+                      if v.state == RUNNING and not v.migrating]
+            if movers:
+                yield self.env.all_of(movers)
+            # VMs with nowhere to go (or booting here) are shut down by the repair.
+            tally.crashed += len(host.vms) + self.engine.pulling_from(host)
+            host.watchers.discard(me)
+            del self._evacuating[host.name]
+            self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"),
+                                    REPAIR, err.repair)
+        except simpy.Interrupt:
+            # The host failed during the evacuation: a second uncorrectable error (its own row says
+            # host_crash) or another fault. VMs still on it were stopped by that failure.
+            action = "interrupted"
+            if self._evacuating.get(host.name) is me:
+                del self._evacuating[host.name]
+        if owner == "hypervisor":
+            return
+        self.ctx.recorder.record(
+            "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
+            owner=owner, vm=vm_name, containment=containment, action=action,
+            vms_evacuated=tally.evacuated, vms_crashed=tally.crashed, end_s=self.env.now,
+        )
+
+    def _owner(self, host: Host, u: float) -> tuple[str, VM | None]:
+        """Where a uniformly placed physical address falls: hypervisor, a VM (by name order) or free."""
+        x = u * host.memory
+        if x < host.reserved_memory:
+            return "hypervisor", None
+        x -= host.reserved_memory
+        for vm in sorted(host.vms.values(), key=lambda v: v.name):
+            if x < vm.spec.memory:
+                return "vm", vm
+            x -= vm.spec.memory
+        return "free", None
+
+    def _move(self, host: Host, vm: VM, rng, tally: _Tally):
+        """Migrates one VM off ``host``, trying another target when one fails; yields migrations."""
+        for _ in range(_ATTEMPTS):
+            if vm.host is not host or vm.state != RUNNING or vm.migrating or host.state in (DOWN, REPAIR):
+                return
+            target = self._target(host, vm, rng)
+            if target is None:
+                return
+            result = yield self.engine.migrate(vm, target, "memory_error", mechanism=KEY)
+            if result.completed:
+                tally.evacuated += 1
+                return
+
+    def _target(self, host: Host, vm: VM, rng) -> Host | None:
+        """A healthy host with room: ``target_hosts`` pool, the VM's placement hosts, the migration scope."""
+        match self.config.target_hosts:
+            case "same_cluster":
+                names = self._cluster_of.get(host.name)
+                pool = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
+            case "same_domain":
+                pool = host.domain.hosts
+            case _:
+                pool = self.dc.host_list
+        allowed = set(vm.allowed)
+        candidates = [h for h in pool if h is not host and h.name in allowed and self.engine.in_scope(host, h)]
+        return choose_host(vm, candidates, vm.spread, rng, exclude=host)

@@ -1,0 +1,315 @@
+"""Load a scenario file: YAML (safe loader) -> ``--set`` overrides -> schema -> cross-references.
+
+Every problem is collected and raised at once as ``InputError(source, problems)``,
+one line per problem (``FILE: faults.1.mtbf: expected a duration like "30s", got "soon"``);
+nothing reaches the user as a traceback. ``dump_resolved`` writes the validated
+scenario back as YAML with every default filled in (quantities as plain numbers in
+base units), and loading that dump gives an equal scenario.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.core.errors import InputError, Problem, show
+from sim.scenario.overrides import Override, apply_overrides, parse_overrides, unknown_key
+from sim.scenario.schema import (
+    Scenario,
+    build_scenario_model,
+    mapping_value,
+    model_class,
+    sequence_item,
+    tagged_members,
+)
+from sim.scenario.types import FieldError
+from sim.scenario.validate import check_references
+
+__all__ = [
+    "load_scenario",
+    "validate_scenario",
+    "read_yaml",
+    "dump_resolved",
+    "default_registry",
+    "translate_errors",
+]
+
+Registry = Mapping[str, type[BaseModel]]
+
+
+def default_registry() -> Registry:
+    """Mechanism key -> config model, from ``sim.mechanisms.registry`` (imported lazily)."""
+    from sim.mechanisms.registry import config_models
+
+    return config_models()
+
+
+# --------------------------------------------------------------------------- YAML
+class _Loader(yaml.SafeLoader):
+    """The safe loader, except that a key given twice in one mapping is an error."""
+
+
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            continue  # unhashable: the constructor below reports it
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"found duplicate key {show(key)}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return Problem("", f"line {mark.line + 1}, column {mark.column + 1}: {problem}")
+    return Problem("", str(exc).replace("\n", " "))
+
+
+def read_yaml(path: str | Path, source: str | None = None) -> Any:
+    """The file's YAML document; InputError(source, ...) for a missing, unreadable or malformed file."""
+    source = str(path) if source is None else source
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source, [Problem("", "no such file")]) from None
+    except IsADirectoryError:
+        raise InputError(source, [Problem("", "expected a file, got a directory")]) from None
+    except PermissionError:
+        raise InputError(source, [Problem("", "cannot be read (permission denied)")]) from None
+    except UnicodeDecodeError:
+        raise InputError(source, [Problem("", "expected UTF-8 text")]) from None
+    except OSError as exc:
+        raise InputError(source, [Problem("", f"cannot be read ({exc.strerror or exc})")]) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise InputError(source, [_yaml_problem(exc)]) from None
+
+
+# --------------------------------------------------------------------------- loading
+def load_scenario(
+    path: str | Path,
+    overrides: Iterable[str | Override] = (),
+    registry: Registry | None = None,
+) -> Scenario:
+    """Read, override, validate and cross-check a scenario file.
+
+    ``overrides`` are ``PATH=VALUE`` strings (``--set``) or (path, value) pairs, applied
+    to the raw mapping before validation. ``registry`` maps mechanism keys to config
+    models (default: ``sim.mechanisms.registry``). Raises InputError: source ``--set``
+    for a bad override path, else the file name as given.
+    """
+    source = str(path)
+    data = read_yaml(path, source)
+    return validate_scenario(data, source, overrides, registry)
+
+
+def validate_scenario(
+    data: Any,
+    source: str = "<scenario>",
+    overrides: Iterable[str | Override] = (),
+    registry: Registry | None = None,
+) -> Scenario:
+    """Validate an already-read scenario mapping (a sweep's base file with its point applied)."""
+    if not isinstance(data, dict):
+        raise InputError(source, [Problem("", f"expected a mapping at the top level, got {show(data)}")])
+    model = build_scenario_model(default_registry() if registry is None else registry)
+    overrides = list(overrides)
+    data = apply_overrides(data, overrides, model) if overrides else data
+    overridden = [p for p, _ in parse_overrides(overrides)]
+    try:
+        scenario = model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(source, translate_errors(exc, model, data, overridden)) from None
+    problems = check_references(scenario)
+    if problems:
+        raise InputError(source, problems)
+    return scenario
+
+
+def dump_resolved(scenario: Scenario) -> str:
+    """The scenario with every default filled, as YAML (quantities in s, bytes, bytes/s, 1/s)."""
+    data = scenario.model_dump(mode="json")
+    # An absent mechanism is disabled; leaving it out reads the same and loads the same.
+    data["mechanisms"] = {k: v for k, v in data["mechanisms"].items() if v is not None}
+    header = "# Resolved scenario: every default filled; durations in s, sizes in bytes, rates in bytes/s.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+# --------------------------------------------------------------------------- pydantic errors
+def _show(value: Any) -> str:
+    """``show``, with YAML's spelling of booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return show(value)
+
+
+_KIND_OF = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _quoted_list(text: str) -> list[str]:
+    return re.findall(r"'([^']*)'", text)
+
+
+def _walk(model: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> tuple[list[Any], type[BaseModel] | None, Any]:
+    """Pydantic's ``loc`` as the user's path: union tags and validator names removed.
+
+    Also returns the model in which the last element was looked up (for "did you mean")
+    and the annotation reached.
+    """
+    tp: Any = model
+    cur: Any = data
+    path: list[Any] = []
+    owner: type[BaseModel] | None = None
+    for el in loc:
+        if el == "[key]":
+            continue
+        members = tagged_members(tp) if tp is not None else None
+        if members is not None and isinstance(el, str) and el in members:
+            tp = members[el]  # the tag pydantic puts in the path of a discriminated union
+            continue
+        cls = model_class(tp) if tp is not None else None
+        item = sequence_item(tp) if tp is not None else None
+        value_tp = mapping_value(tp) if tp is not None else None
+        if cls is not None and isinstance(el, str):
+            owner = cls
+            field = cls.model_fields.get(el)
+            tp = field.annotation if field is not None else None
+        elif item is not None and isinstance(el, int):
+            tp = item
+        elif value_tp is not None:
+            tp = value_tp
+        elif tp is not None:
+            continue  # a scalar's union member names ("float", "literal['latest']")
+        path.append(el)
+        if isinstance(cur, dict):
+            cur = cur.get(el)
+        elif isinstance(cur, list) and isinstance(el, int) and 0 <= el < len(cur):
+            cur = cur[el]
+        else:
+            cur = None
+    return path, owner, tp
+
+
+def _message(err: dict[str, Any], owner: type[BaseModel] | None, tp: Any) -> tuple[str, str]:
+    """(extra path, message) for one pydantic error."""
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    got = f", got {_show(value)}"
+    if kind == "missing":
+        return "", "expected a value, got nothing"
+    if kind == "extra_forbidden":
+        return "", unknown_key(err["loc"][-1], owner.model_fields if owner is not None else ())
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        field = str(ctx.get("discriminator", "'kind'")).strip("'")
+        tags = _quoted_list(str(ctx.get("expected_tags", ""))) or list(tagged_members(tp) or ())
+        found = show(ctx["tag"]) if "tag" in ctx else "nothing"
+        return field, f"expected one of {', '.join(tags)}, got {found}"
+    if kind == "literal_error":
+        return "", f"expected one of {', '.join(_quoted_list(str(ctx.get('expected', ''))))}{got}"
+    if kind in ("value_error", "assertion_error"):
+        exc = ctx.get("error")
+        if isinstance(exc, FieldError):
+            return exc.field, exc.message
+        text = str(exc) if exc is not None else err["msg"]
+        return "", text if isinstance(value, dict) else text + got
+    if kind in _KIND_OF:
+        return "", f"expected {_KIND_OF[kind]}{got}"
+    if kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        word = "at least" if kind == "too_short" else "at most"
+        return "", f"expected {word} {bound} items, got {ctx.get('actual_length', '?')}"
+    bounds = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
+              "less_than_equal": "at most"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return "", f"expected a value {bounds[kind]} {limit}{got}"
+    return "", f"expected a valid value ({err['msg']}){got}"
+
+
+def translate_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: Any,
+    overridden: Iterable[str] = (),
+) -> list[Problem]:
+    """One ``Problem(dotted.path, "expected ..., got ...")`` per pydantic error, in order, no repeats.
+
+    A problem at or under an overridden path says ``(from --set)``.
+    """
+    overridden = list(overridden)
+    found: list[tuple[tuple[int, ...], Problem]] = []
+    # A misspelt key is also a missing one: report it once, as the unknown key with its suggestion.
+    suggested: set[str] = set()
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            path, owner, _ = _walk(model, data, tuple(err["loc"]))
+            close = difflib.get_close_matches(str(path[-1]), list(owner.model_fields if owner else ()), n=1)
+            if close:
+                suggested.add(".".join(str(p) for p in [*path[:-1], close[0]]))
+    for err in exc.errors():
+        path, owner, tp = _walk(model, data, tuple(err["loc"]))
+        extra, message = _message(err, owner, tp)
+        full = path + ([extra] if extra else [])
+        dotted = ".".join(str(p) for p in full)
+        if err["type"] == "missing" and dotted in suggested:
+            continue
+        if any(dotted == o or dotted.startswith(o + ".") for o in overridden):
+            message += " (from --set)"
+        problem = Problem(dotted, message)
+        if all(problem != p for _, p in found):
+            found.append((_position(data, full), problem))
+    # In the order of the file (a missing key first among its siblings); pydantic puts unknown keys last.
+    found.sort(key=lambda item: item[0])
+    return [problem for _, problem in found]
+
+
+def _position(data: Any, path: list[Any]) -> tuple[int, ...]:
+    """Where ``path`` is in the file: key and item indices along the way (-1 for a missing key)."""
+    key: list[int] = []
+    cur = data
+    for el in path:
+        if isinstance(cur, dict):
+            key.append(list(cur).index(el) if el in cur else -1)
+            cur = cur.get(el)
+        elif isinstance(cur, list) and isinstance(el, int):
+            key.append(el)
+            cur = cur[el] if 0 <= el < len(cur) else None
+        else:
+            key.append(-1)
+            cur = None
+    return tuple(key)
