@@ -141,7 +141,9 @@ class FaultInjector:
             case "storage_outage":
                 st = dc.storage[target]
                 st.state = DOWN
-                dc.network.fail_storage(target, StorageDown(at=now, storage=target))
+                cause = StorageDown(at=now, storage=target)
+                for rid in dc.network.storage_resources(target):
+                    dc.network.solver.fail_resource(rid, cause)
 
                 def undo_storage(st=st):
                     st.state = UP
