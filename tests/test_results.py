@@ -78,7 +78,7 @@ def test_trace_writes_events(tmp_path):
 
 def test_default_folder_and_latest(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sc = write_yaml(tmp_path / "s.yaml", base_scenario())
+    write_yaml(tmp_path / "s.yaml", base_scenario())
     assert _run(["run", "s.yaml", "--quiet"]).exit_code == 0
     latest = tmp_path / "results" / "t" / "latest"
     assert latest.is_symlink()

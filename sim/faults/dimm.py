@@ -205,7 +205,10 @@ class DimmInjector:
         """An uncorrectable error on ``host`` now: the handlers take it, or the host crashes.
 
         Called by the DIMM clocks; public so that tests and scheduled what-ifs can inject one.
+        A host that is not running (down or in repair) has no error.
         """
+        if host.state not in (UP, MAINTENANCE):
+            return
         self.ctx.recorder.trace("dimm_errors", "uncorrectable", host.name, f"dimm {dimm}")
         err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm,
                                  repair=self.default_repair if repair is None else float(repair))

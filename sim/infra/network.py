@@ -23,7 +23,7 @@ path of the WAN graph (networkx; ties as networkx breaks them, deterministically
 
 Routes are cached; the cache is dropped only when the topology grows. A failed link
 keeps its routes and has capacity 0, so its flows stall until repair (the owner may
-abort them). Resource names: ``core:<site>``, ``uplink:<site>/<domain>:up|down``,
+abort them); overlapping failures of one link nest, and it returns at the last repair. Resource names: ``core:<site>``, ``uplink:<site>/<domain>:up|down``,
 ``nic:<host>:tx|rx``, ``disk:<host>:read|write``, ``storage:<name>:read|write``,
 ``wan:<a>-<b>:<from>><to>``.
 """
@@ -48,7 +48,7 @@ class Endpoint:
     """One end of a transfer: a host's memory (its NIC), a host's disk, or a storage system.
 
     Build with ``Endpoint.nic("east/bd1/h03")``, ``Endpoint.disk(...)``, ``Endpoint.storage("vault")``.
-    Hashable and ordered, so usable as cache keys.
+    A frozen dataclass: hashable, compared by value, so usable as a cache key.
     """
 
     kind: str
@@ -104,7 +104,7 @@ class Network:
         self._storage: dict[str, tuple[str, int, int]] = {}
         self._wan: dict[tuple[str, str], tuple[int, float]] = {}  # (from, to) -> resource, latency
         self._links: dict[str, tuple[tuple[int, float], ...]] = {}  # failable link -> (resource, capacity)
-        self._failed: set[str] = set()
+        self._failed: dict[str, int] = {}  # link -> failures not yet repaired
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[tuple[int, ...], float]] = {}
         self._site_paths: dict[tuple[str, str], list[str]] = {}
 
@@ -205,19 +205,26 @@ class Network:
 
     # ------------------------------------------------------------------ failures
     def fail_link(self, name: str) -> None:
-        """Link ``name`` (``site/domain`` uplink, ``site`` core, ``a-b`` WAN) goes to capacity 0: its flows stall."""
+        """Link ``name`` (``site/domain`` uplink, ``site`` core, ``a-b`` WAN) goes to capacity 0: its flows stall.
+
+        Overlapping failures of one link nest: it comes back at the last repair.
+        """
         links = self._link(name)
-        if name in self._failed:
-            return
-        self._failed.add(name)
-        self.solver.set_capacities({rid: 0.0 for rid, _ in links})
+        count = self._failed.get(name, 0)
+        self._failed[name] = count + 1
+        if count == 0:
+            self.solver.set_capacities({rid: 0.0 for rid, _ in links})
 
     def repair_link(self, name: str) -> None:
-        """Link ``name`` gets its built capacity back; stalled flows resume."""
+        """One failure of link ``name`` is repaired; at the last, it gets its built capacity back and stalled flows resume."""
         links = self._link(name)
-        if name not in self._failed:
+        count = self._failed.get(name, 0)
+        if count == 0:
+            return  # not failed: nothing to repair
+        if count > 1:
+            self._failed[name] = count - 1
             return
-        self._failed.discard(name)
+        del self._failed[name]
         self.solver.set_capacities(dict(links))
 
     def link_names(self) -> list[str]:
@@ -225,6 +232,7 @@ class Network:
         return sorted(self._links)
 
     def is_failed(self, name: str) -> bool:
+        """Whether link ``name`` has a failure not yet repaired."""
         self._link(name)
         return name in self._failed
 

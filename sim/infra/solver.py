@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from heapq import heapify, heappop, heappush
 
 import numpy as np
 import simpy
@@ -58,9 +59,12 @@ class FlowFailed(Exception):
     """Thrown into a waiter of ``flow.done`` when the solver fails the flow; ``cause`` says why."""
 
     def __init__(self, flow: Flow, cause: object):
-        super().__init__(f"flow {flow.id} failed: {cause!r}")
+        super().__init__(flow, cause)  # SimPy re-creates it from args for each waiter
         self.flow = flow
         self.cause = cause
+
+    def __str__(self) -> str:
+        return f"flow {self.flow.id} failed: {self.cause!r}"
 
 
 class Flow:
@@ -105,8 +109,10 @@ class FlowSolver:
     MAX_ROUNDS = 8  # growth rounds of the incremental path before giving up
     REFRESH = 4096  # a full solve after this many incremental updates wipes any float drift
 
-    def __init__(self, env: simpy.Environment):
+    def __init__(self, env: simpy.Environment, *, incremental: bool = True):
+        """``incremental=False`` re-solves every flow on every change (a reference for tests)."""
         self.env = env
+        self._use_incremental = incremental
         self._names: list[str] = ["(none)"]
         self._index: dict[str, int] = {}
         self._capl: list[float] = [_INF]
@@ -133,7 +139,7 @@ class FlowSolver:
         self._timer_t = _INF
         self._timer_flow: Flow | None = None
         self._since_full = 0
-        self.stats = {"incremental": 0, "full": 0}
+        self.stats = {"incremental": 0, "full": 0}  # updates solved each way (diagnostics)
 
     # ------------------------------------------------------------------ resources
     def add_resource(self, name: str, capacity: float) -> int:
@@ -325,8 +331,8 @@ class FlowSolver:
             self._grow_slots()
         res = flow.resources
         k = len(res)
-        if k >= self._F.shape[0]:
-            self._grow_width(k + 1)
+        if k > self._F.shape[0]:
+            self._grow_width(k)
         F = self._F
         F[:, i] = 0
         if k:
@@ -412,9 +418,9 @@ class FlowSolver:
             flow.done.succeed(flow)
 
     # ------------------------------------------------------------------ solving
-    def _update(self, added: Iterable[Flow], removed: list[tuple[Flow, float]]) -> None:
+    def _update(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:
         """Re-solve after flows joined or left, then re-arm the completion timer."""
-        if self._since_full >= self.REFRESH or not self._incremental(added, removed):
+        if not self._use_incremental or self._since_full >= self.REFRESH or not self._incremental(added, removed):
             self._solve_full()
         self._arm()
 
@@ -435,42 +441,9 @@ class FlowSolver:
             self._satl = sat.tolist()
             return
         W = self._width
-        E = self._F[:W, :n]
-        new = np.empty(n)
-        remcap = cap.copy()
-        Eu = E
-        fcu = self._fcap[:n]
-        iu = None
-        keep_floor = 1.0 - EPS
-        for _ in range(n + 1):
-            cnt = np.bincount(Eu.ravel(), minlength=nr)
-            sh = np.take(remcap, Eu)
-            sh /= np.take(cnt, Eu)  # pads: inf / count = inf
-            fmin = sh.min(axis=0)
-            np.minimum(fmin, fcu, out=fmin)
-            # an entry is "bad" when its flow is held below this resource's share elsewhere:
-            # a resource with no bad entry is a local minimum, and all its flows freeze now
-            sh *= keep_floor
-            bad = fmin < sh
-            good = np.take(np.bincount(Eu[bad], minlength=nr), Eu) == 0
-            fr = good.any(axis=0)
-            fr |= fcu * keep_floor <= fmin
-            rz = fmin[fr]
-            if iu is None:
-                new[fr] = rz
-            else:
-                new[iu[fr]] = rz
-            if fr.all():
-                break
-            Ef = Eu[:, fr]
-            remcap -= np.bincount(Ef.ravel(), weights=np.tile(rz, Ef.shape[0]), minlength=nr)
-            np.maximum(remcap, 0.0, out=remcap)
-            keep = ~fr
-            Eu = Eu[:, keep]
-            fcu = fcu[keep]
-            iu = np.flatnonzero(keep) if iu is None else iu[keep]
-        else:  # pragma: no cover - progress is guaranteed: the least share is a local minimum
-            raise RuntimeError("progressive filling made no progress")
+        E = np.ascontiguousarray(self._F[:W, :n])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = _progressive_filling(E, self._fcap[:n], cap)
 
         rate = self._rate[:n]
         changed = np.abs(new - rate) > EPS * np.maximum(new, rate)
@@ -486,7 +459,7 @@ class FlowSolver:
             moving = nrate > 0.0
             self._tend[ch] = np.where(moving, now + rem / np.where(moving, nrate, 1.0), _INF)
         self._rl = rate.tolist()
-        w = np.tile(rate, W)
+        w = np.concatenate((rate,) * W)
         flat = E.ravel()
         load[:] = np.bincount(flat, weights=w, minlength=nr)
         rmax[:] = 0.0
@@ -495,14 +468,17 @@ class FlowSolver:
         sat[0] = False
         self._satl = sat.tolist()
 
-    def _incremental(self, added: Iterable[Flow], removed: list[tuple[Flow, float]]) -> bool:
-        """Re-solve only the flows coupled to the change; False (state to be rebuilt) if it spreads.
+    def _incremental(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
+        """Re-solve only the flows coupled to the change; False (nothing committed) if it spreads.
 
-        The flows in S are re-solved by progressive filling on the capacity the other
-        flows leave. The result is the max-min allocation if every flow of S, and every
-        other flow crossing a resource that was saturated and whose load changed, still
-        has a bottleneck; a flow that lost it joins S (and, for a flow of S, the faster
-        flows sharing its saturated resources), and S is solved again.
+        The flows of a set S (at first, those that joined) are re-solved by progressive
+        filling on the capacity the other flows leave them. The result is the max-min
+        allocation if every flow of S still has a bottleneck, and so does every other flow
+        crossing a resource that was saturated before and whose load changed; a flow that
+        lost its bottleneck joins S (for a flow of S, the faster flows sharing its
+        saturated resources join instead) and S is solved again. A "big" resource (more
+        than ``SMALL`` flows) is never scanned: a change that would alter its saturation,
+        or the rates on it while saturated, sends the update to the full solve.
         """
         small = self.SMALL
         rflows = self._rflows
@@ -513,77 +489,64 @@ class FlowSolver:
         rmax = self._rmax
         floor = 1.0 - CHK
         ceil = 1.0 + CHK
-        gone: dict[int, float] = {}  # resource -> rate removed with the flows that left
+        gone: dict[int, float] = {}  # resource -> rate that left with the removed flows
         for f, x in removed:
             if x != 0.0:
                 for r in f.resources:
+                    if satl[r] and len(rflows[r]) > small:
+                        return False  # a big bottleneck frees capacity: every flow on it speeds up
                     gone[r] = gone.get(r, 0.0) + x
-        S = list(added)
-        inS = set(S)
-        base = dict.fromkeys(S, 0.0)  # rate of each flow of S before this update
+        for f in added:
+            if f._capf > 0.0 and all(capl[r] > 0.0 for r in f.resources):
+                for r in f.resources:
+                    if satl[r] and len(rflows[r]) > small:
+                        return False  # joins a big bottleneck: every flow on it slows down
+        S: list[Flow] = []
+        inS: set[Flow] = set()
+        base: dict[Flow, float] = {}  # rate of each flow of S before this update
+        last: dict[Flow, float] = {}  # rate of each flow of S at the last check
+        on: dict[int, list[Flow]] = {}  # resource -> flows of S crossing it
+        used: dict[int, float] = {}  # resource -> load of the flows not in S
         orig_sat: dict[int, bool] = {}
+        concerned: set[Flow] = set()  # flows outside S whose bottleneck was checked
         big_delta: dict[int, float] = {}
+        touched = dict.fromkeys(gone)
+        new = list(added)
         for _ in range(self.MAX_ROUNDS):
+            # -- grow S
+            for f in new:
+                b = rl[f._slot]  # 0 for a flow that just joined
+                S.append(f)
+                inS.add(f)
+                base[f] = last[f] = b
+                concerned.discard(f)
+                for r in f.resources:
+                    lst = on.get(r)
+                    if lst is None:
+                        on[r] = [f]
+                        fl = rflows[r]
+                        if len(fl) <= small:
+                            u = 0.0
+                            for g in fl:
+                                if g not in inS:
+                                    u += rl[g._slot]
+                        else:
+                            u = float(load[r]) - gone.get(r, 0.0) - b
+                        used[r] = u
+                    else:
+                        lst.append(f)
+                        used[r] -= b
             if len(S) > self.MAX_SET:
                 return False
-            # -- progressive filling of S on the residual capacities
-            cnt: dict[int, int] = {}
-            sbase: dict[int, float] = {}
+            self._fill(S, on, used, base)
+            # -- resources whose load changed since the last check
             for f in S:
-                b = base[f]
-                for r in f.resources:
-                    if r in cnt:
-                        cnt[r] += 1
-                        sbase[r] += b
-                    else:
-                        cnt[r] = 1
-                        sbase[r] = b
-            resid: dict[int, float] = {}
-            for r in cnt:
-                fl = rflows[r]
-                if len(fl) <= small:
-                    used = 0.0
-                    for g in fl:
-                        if g not in inS:
-                            used += rl[g._slot]
-                else:
-                    used = float(load[r]) - gone.get(r, 0.0) - sbase[r]
-                left = capl[r] - used
-                resid[r] = left if left > 0.0 else 0.0
-            unfrozen = S
-            while unfrozen:
-                best = _INF
-                mins = []
-                for f in unfrozen:
-                    m = f._capf
+                x = rl[f._slot]
+                if x != last[f]:
+                    last[f] = x
                     for r in f.resources:
-                        s = resid[r] / cnt[r]
-                        if s < m:
-                            m = s
-                    mins.append(m)
-                    if m < best:
-                        best = m
-                thr = best * (1.0 + EPS)
-                rest = []
-                for f, m in zip(unfrozen, mins, strict=True):
-                    if m <= thr:
-                        for r in f.resources:
-                            left = resid[r] - m
-                            resid[r] = left if left > 0.0 else 0.0
-                            cnt[r] -= 1
-                        b = base[f]
-                        if abs(m - b) <= EPS * (m if m > b else b):
-                            m = b
-                        rl[f._slot] = m
-                    else:
-                        rest.append(f)
-                unfrozen = rest
-            # -- state of every resource whose load may have changed
-            touched = dict.fromkeys(gone)
-            for f in S:
-                touched.update(dict.fromkeys(f.resources))
+                        touched[r] = None
             check: dict[Flow, None] = {}
-            big_delta = {}
             for r in touched:
                 fl = rflows[r]
                 if len(fl) <= small:
@@ -595,59 +558,58 @@ class FlowSolver:
                         if x > mx:
                             mx = x
                     c = capl[r]
-                    if r not in orig_sat:
-                        orig_sat[r] = satl[r]
+                    was = orig_sat.get(r)
+                    if was is None:
+                        was = orig_sat[r] = satl[r]
                     satl[r] = c - tot <= CHK * c
                     load[r] = tot
                     rmax[r] = mx
-                    if orig_sat[r]:
-                        for g in fl:
-                            if g not in inS:
-                                check[g] = None
+                    for g in fl:
+                        if g not in inS and (was or g in concerned):
+                            check[g] = None
                 else:
                     moved = r in gone
                     d = -gone.get(r, 0.0)
-                    for f in S:
-                        if r in f.resources:
-                            x = rl[f._slot] - base[f]
-                            if x != 0.0:
-                                moved = True
-                                d += x
+                    for g in on.get(r, ()):
+                        x = rl[g._slot] - base[g]
+                        if x != 0.0:
+                            moved = True
+                            d += x
                     if not moved:
+                        big_delta.pop(r, None)
                         continue
                     if satl[r]:
-                        return False  # a big saturated resource changed: everything on it moves
+                        return False  # the rates on a big bottleneck changed
                     c = capl[r]
                     if c - (float(load[r]) + d) <= CHK * c:
-                        return False
+                        return False  # a big resource becomes a bottleneck
                     big_delta[r] = d
-            # -- max-min check
+            touched = {}
+            # -- max-min check: every flow concerned has a bottleneck
             grow: dict[Flow, None] = {}
             for f in S:
                 x = rl[f._slot]
                 if x >= f._capf * floor:
                     continue
-                ok = False
                 for r in f.resources:
                     if satl[r] and x >= rmax[r] * floor:
-                        ok = True
                         break
-                if ok:
-                    continue
-                found = False
-                lim = x * ceil
-                for r in f.resources:
-                    if satl[r]:
-                        fl = rflows[r]
-                        if len(fl) > small:
-                            return False
-                        for g in fl:
-                            if g not in inS and rl[g._slot] > lim:
-                                grow[g] = None
-                                found = True
-                if not found:
-                    return False
+                else:
+                    found = False
+                    lim = x * ceil
+                    for r in f.resources:
+                        if satl[r]:
+                            fl = rflows[r]
+                            if len(fl) > small:
+                                return False
+                            for g in fl:
+                                if g not in inS and rl[g._slot] > lim:
+                                    grow[g] = None
+                                    found = True
+                    if not found:
+                        return False
             for g in check:
+                concerned.add(g)
                 x = rl[g._slot]
                 if x >= g._capf * floor:
                     continue
@@ -658,10 +620,7 @@ class FlowSolver:
                     grow[g] = None
             if not grow:
                 break
-            for g in grow:
-                base[g] = rl[g._slot]
-                S.append(g)
-                inS.add(g)
+            new = list(grow)
         else:
             return False
         # -- commit
@@ -675,7 +634,7 @@ class FlowSolver:
         for f in S:
             i = f._slot
             x = rl[i]
-            if x != base[f] or x != rate[i]:
+            if x != base[f]:
                 rem = float(remv[i]) - float(rate[i]) * (now - float(tat[i]))
                 if rem < 0.0:
                     rem = 0.0
@@ -686,6 +645,63 @@ class FlowSolver:
         self._since_full += 1
         self.stats["incremental"] += 1
         return True
+
+    def _fill(self, S: list[Flow], on: dict[int, list[Flow]], used: dict[int, float],
+              base: dict[Flow, float]) -> None:
+        """Progressive filling of the flows of S on what the other flows leave; writes their rates.
+
+        Exact global-minimum order with a heap of resource shares (stale entries skipped),
+        so each flow freezes once. A rate within ``EPS`` of the flow's old rate keeps the old one.
+        """
+        capl = self._capl
+        rl = self._rl
+        resid: dict[int, float] = {}
+        cnt: dict[int, int] = {}
+        share: dict[int, float] = {}
+        heap: list[tuple[float, int]] = []
+        for r, lst in on.items():
+            left = capl[r] - used[r]
+            if left < 0.0:
+                left = 0.0
+            k = len(lst)
+            resid[r] = left
+            cnt[r] = k
+            share[r] = s = left / k
+            heap.append((s, r))
+        for k, f in enumerate(S):
+            if f._capf != _INF:
+                heap.append((f._capf, -1 - k))
+        heapify(heap)
+        frozen: set[Flow] = set()
+        left_to_freeze = len(S)
+        while left_to_freeze:
+            s, r = heappop(heap)
+            if r < 0:
+                f = S[-1 - r]
+                if f in frozen:
+                    continue
+                todo: Iterable[Flow] = (f,)
+            else:
+                if cnt[r] == 0 or share[r] != s:
+                    continue  # stale entry, or every flow on r is frozen
+                todo = on[r]
+            for f in todo:
+                if f in frozen:
+                    continue
+                frozen.add(f)
+                left_to_freeze -= 1
+                b = base[f]
+                rl[f._slot] = b if abs(s - b) <= EPS * (s if s > b else b) else s
+                for r2 in f.resources:
+                    k = cnt[r2] - 1
+                    cnt[r2] = k
+                    v = resid[r2] - s
+                    if v < 0.0:
+                        v = 0.0
+                    resid[r2] = v
+                    if k and r2 != r:
+                        share[r2] = v = v / k
+                        heappush(heap, (v, r2))
 
     def _arm(self) -> None:
         """Point the one completion timer at the earliest completion (a new timeout only if it moved)."""
@@ -739,6 +755,54 @@ class FlowSolver:
         if not (capacity >= -1e-3 and math.isfinite(capacity)):
             raise ValueError(f"capacity must be a finite number of bytes/s >= 0, got {capacity}")
         return capacity if capacity > 0.0 else 0.0  # a slightly negative capacity (rounding) is 0
+
+
+def _progressive_filling(E: np.ndarray, fcap: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Max-min rates of the flows whose resources are the columns of ``E`` (0 pads), capped by ``fcap``.
+
+    Each round computes every resource's fair share of what is left, each flow's least
+    share (or its cap), and freezes every flow crossing a resource that is a local
+    minimum: no flow on it is held lower elsewhere (ties within ``EPS``). Such a
+    resource's share is final, as every share only grows while the filling goes on,
+    and the smallest share is always a local minimum, so every round makes progress.
+    """
+    nr = cap.shape[0]
+    n = E.shape[1]
+    new = np.empty(n)
+    remcap = cap.copy()
+    capped = bool(np.isfinite(fcap).any())
+    floor = 1.0 - EPS
+    Eu = E
+    fcu = fcap
+    iu = None
+    for _ in range(n):
+        flat = Eu.ravel()
+        share = remcap / np.bincount(flat, minlength=nr)  # unused resources: inf or nan, never read
+        sh = share.take(Eu)  # pads (resource 0) have an infinite share
+        fmin = sh.min(axis=0)
+        if capped:
+            np.minimum(fmin, fcu, out=fmin)
+        if iu is None:
+            new[:] = fmin
+        else:
+            new[iu] = fmin  # final for the flows frozen now; rewritten later for the others
+        sh *= floor
+        # pads are always "held lower elsewhere", so resource 0 is never good
+        good = np.bincount(flat, weights=(fmin < sh).ravel(), minlength=nr) == 0
+        fr = good.take(Eu).any(axis=0)
+        if capped:
+            fr |= fcu * floor <= fmin
+        if fr.all():
+            np.maximum(new, 0.0, out=new)  # rounding may leave a failed resource a hair below 0
+            return new
+        fmin *= fr
+        remcap -= np.bincount(flat, weights=np.concatenate((fmin,) * Eu.shape[0]), minlength=nr)
+        keep = ~fr
+        Eu = Eu[:, keep]
+        if capped:
+            fcu = fcu[keep]
+        iu = np.flatnonzero(keep) if iu is None else iu[keep]
+    raise RuntimeError("progressive filling made no progress")  # pragma: no cover
 
 
 def _by_id(flow: Flow) -> int:

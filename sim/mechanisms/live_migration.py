@@ -136,6 +136,7 @@ class _Waiter:
     source: Host
     target: Host
     event: simpy.Event
+    granted: bool = False  # slots taken on the waiter's behalf (it may not have resumed yet)
 
 
 class Mechanism(_Base):
@@ -232,6 +233,7 @@ class Mechanism(_Base):
             names = (w.source.name, w.target.name)
             if not blocked.intersection(names) and self._free(w.source) and self._free(w.target):
                 self._take(w.source, w.target)
+                w.granted = True
                 w.event.succeed()
             else:
                 blocked.update(names)
@@ -294,6 +296,7 @@ class _Migration:
         self.pulling = False
         self.epoch = vm.epoch
         self.proc: simpy.Process | None = None
+        self.flagged = False  # this request set vm.migrating
 
     # -- refusal ---------------------------------------------------------------------------------
     def refuse(self) -> str:
@@ -326,7 +329,7 @@ class _Migration:
         vm, source, target = self.vm, self.source, self.target
         self.dc.reserve(target, vm.spec.memory)
         self.reserved_target = vm.spec.memory
-        vm.migrating = True
+        vm.migrating = self.flagged = True
         source.watchers.add(self.proc)
         target.watchers.add(self.proc)
         try:
@@ -460,7 +463,10 @@ class _Migration:
             self.result.bytes += self.engine.abort_flow(self.flow)
             self.flow = None
         if self.waiter is not None:
-            self.engine._withdraw(self.waiter)
+            if self.waiter.granted:
+                self.slots = True  # granted in the same instant it was interrupted: give them back
+            else:
+                self.engine._withdraw(self.waiter)
             self.waiter = None
         failed_host = getattr(cause, "host", "")
         if not reason:
@@ -497,8 +503,8 @@ class _Migration:
         if self.proc is not None and self.source is not None:
             self.source.watchers.discard(self.proc)
             self.target.watchers.discard(self.proc)
-        if outcome == COMPLETED or vm.epoch == self.epoch:
-            vm.migrating = False
+        if self.flagged and (outcome == COMPLETED or vm.epoch == self.epoch):
+            vm.migrating = False  # a restarted VM may be migrating again under another request
         r.outcome = outcome
         r.reason = reason
         r.end_s = self.env.now
