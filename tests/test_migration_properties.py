@@ -79,7 +79,7 @@ def _check(sim: Simulation) -> None:
             assert vm.migrating
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_vm_on_one_host_and_memory_never_overcommitted(case):
     data, errors = case
