@@ -417,3 +417,30 @@ def test_more_bandwidth_is_never_slower(tmp_path):
     fast, _ = one_migration(tmp_path, memory=GiB, dirty=50e6, nic="10Gbps")
     assert fast["total_time_s"] <= slow["total_time_s"]
     assert fast["downtime_s"] <= slow["downtime_s"]
+
+
+def test_source_failure_during_precopy_switchover_is_harmless(tmp_path):
+    """Pre-copy: once the last bytes are on the target the source no longer matters. Idle 1 GiB VM,
+    switchover 10 s: the copy ends at 10 + 8.59 s, the source fails at 25 s, inside the switchover."""
+    out = run(_with_crash("east/bd1/h00", "25s", migration={**IDEAL, "switchover": "10s"}), tmp_path)
+    row = out.tables["migrations"].iloc[0]
+    assert row["outcome"] == "completed"
+    assert row["downtime_s"] == pytest.approx(10.0)
+    inc = out.tables["incidents"]
+    assert inc["cause"].tolist() == ["migration"] and inc["outcome"].tolist() == ["migrated"]
+
+
+def test_source_failure_during_postcopy_switchover_loses_the_vm(tmp_path):
+    """Post-copy: the memory is still on the source during the switchover (10 s from 10 s); the source
+    fails at 15 s, so the VM is lost. The pause and the outage are one incident from 10 s, now the
+    crash's, closed by the restart."""
+    out = run(_with_crash("east/bd1/h00", "15s", migration={"mode": "postcopy", "device_state": 0,
+                                                           "switchover": "10s"}), tmp_path)
+    row = out.tables["migrations"].iloc[0]
+    assert row["outcome"] == "failed" and "lost" in row["reason"]
+    assert row["downtime_s"] == pytest.approx(5.0)
+    inc = out.tables["incidents"]
+    assert len(inc) == 1
+    assert inc.iloc[0]["cause"] == "host_crash"
+    assert inc.iloc[0]["outcome"] == "restarted"
+    assert inc.iloc[0]["start_s"] == pytest.approx(10.0)

@@ -32,6 +32,16 @@ UP, MAINTENANCE, DOWN, REPAIR = "up", "maintenance", "down", "repair"
 RUNNING, BOOTING, STOPPED, PAUSED, LOST = "running", "booting", "stopped", "paused", "lost"
 
 
+class Watchers(dict):
+    """An insertion-ordered set of processes (interrupted in that order: deterministic)."""
+
+    def add(self, proc) -> None:
+        self[proc] = None
+
+    def discard(self, proc) -> None:
+        self.pop(proc, None)
+
+
 @dataclass(eq=False, slots=True)
 class VMSpec:
     vcpus: int
@@ -91,7 +101,7 @@ class Host:
     reserved: float = 0.0  # held for incoming migrations
     used_vcpus: int = 0
     faults: int = 0  # active faults keeping it down
-    watchers: set = field(default_factory=set)  # processes to interrupt when it fails
+    watchers: Watchers = field(default_factory=Watchers)  # processes to interrupt when it fails
 
     @property
     def capacity(self) -> float:
@@ -300,7 +310,7 @@ class Datacenter:
             self._hosts_up -= 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
         host.state = state
-        for proc in sorted(host.watchers, key=id):
+        for proc in list(host.watchers):
             if proc.is_alive:
                 proc.interrupt(cause)
         host.watchers.clear()

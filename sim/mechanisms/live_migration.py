@@ -292,7 +292,6 @@ class _Migration:
         self.flow = None
         self.incident = None
         self.paused_at: float | None = None
-        self.switched = False  # the VM runs on the target
         self.pulling = False
         self.epoch = vm.epoch
         self.proc: simpy.Process | None = None
@@ -392,13 +391,8 @@ class _Migration:
         self._switch()
         yield self.env.timeout(cfg.switchover)
         self._resume()
-        # Background pull: every page once. The source keeps the pages until they are pulled.
-        self.dc.reserve(self.source, vm.spec.memory)
-        self.reserved_source = vm.spec.memory
-        self.pulling = True
         self.result.rounds = 1
-        self.engine._pulls.setdefault(self.source.name, set()).add(vm.name)
-        yield from self._send(vm.spec.memory, "post-copy pull")
+        yield from self._send(vm.spec.memory, "post-copy pull")  # background: every page once
         self._end_pull()
 
     # -- steps -------------------------------------------------------------------------------------
@@ -428,11 +422,18 @@ class _Migration:
         self.dc.set_state(self.vm, PAUSED)
 
     def _switch(self) -> None:
-        """All state needed to run is on the target: the VM moves (atomically)."""
+        """The VM moves to the target (atomically). Pre-copy: all its state is there, so the source
+        no longer matters. Post-copy: its memory stays on the source until pulled; the source keeps
+        the pages reserved, and a failure of either host loses the VM."""
         self.dc.move(self.vm, self.target, self.reserved_target)
         self.reserved_target = 0.0
-        self.switched = True
-        self.source.watchers.discard(self.proc)
+        if self.mode == "postcopy":
+            self.dc.reserve(self.source, self.vm.spec.memory)
+            self.reserved_source = self.vm.spec.memory
+            self.pulling = True
+            self.engine._pulls.setdefault(self.source.name, set()).add(self.vm.name)
+        else:
+            self.source.watchers.discard(self.proc)
 
     def _resume(self) -> None:
         self.dc.set_state(self.vm, RUNNING)
@@ -440,8 +441,6 @@ class _Migration:
         self.result.downtime_s = self.env.now - self.paused_at
         self.paused_at = None
         self.incident = None
-        if self.mode == "postcopy":
-            self.source.watchers.add(self.proc)  # the pull still reads from the source
 
     def _end_pull(self) -> None:
         if self.reserved_source:
@@ -477,9 +476,9 @@ class _Migration:
             if vm.host is target and vm.epoch == self.epoch:
                 self.dc.stop_vm(vm, cause if cause is not None else Lost(self.env.now, vm.name))
             reason = f"VM lost: {reason} during the post-copy pull"
-        elif self.paused_at is not None:
+        if self.paused_at is not None:
             if vm.epoch == self.epoch and vm.host is not None:
-                # The pause ends where the VM still is (source before the switch, target after).
+                # Pre-copy, the target failed: the pause ends and the VM runs on where it is.
                 self.dc.set_state(vm, RUNNING)
                 self.dc.resume(vm, "resumed")
             elif self.incident is not None and cause is not None:
