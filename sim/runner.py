@@ -21,7 +21,7 @@ import simpy
 
 import sim
 from sim.core.context import Context
-from sim.core.errors import InputError
+from sim.core.errors import InputError, OperationFailed
 from sim.core.streams import Streams
 from sim.faults.dimm import DimmInjector
 from sim.faults.injector import FaultInjector
@@ -32,10 +32,6 @@ from sim.metrics.recorder import Recorder
 from sim.metrics.summary import RunInfo, summarize
 
 PROGRESS_CHUNKS = 100
-
-
-class OperationFailed(Exception):
-    """Raised by an operation handler: the operation is recorded as failed with this reason."""
 
 
 @dataclass

@@ -43,3 +43,7 @@ def show(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return repr(value)
+
+
+class OperationFailed(Exception):
+    """Raised by an operation handler: the operation is recorded as failed with this reason."""

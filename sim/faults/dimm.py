@@ -18,7 +18,7 @@ with their ``count``), never one event each. Errors happen only while the host r
 (up or in maintenance): a clock that fires on a host that is down is redrawn from then
 (memoryless, so the process is simply switched off while the host is down).
 
-On a UE the handlers in ``ctx.services["memory_error_handlers"]`` are asked in order
+On a UE the handlers in ``dc.memory_error_handlers`` are asked in order
 (the evacuation mechanism when enabled); the first to return True takes it. Otherwise
 the default applies: the host crashes at once (``HostDown`` kind ``memory_error``), its
 VMs restart elsewhere through the default recovery, and the host returns after the
@@ -115,7 +115,6 @@ class DimmInjector:
         self.first_ces = 0
         self.later_ces = 0
         ctx.services["dimm_errors"] = self
-        ctx.services.setdefault("memory_error_handlers", [])
 
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -212,7 +211,7 @@ class DimmInjector:
         self.ctx.recorder.trace("dimm_errors", "uncorrectable", host.name, f"dimm {dimm}")
         err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm,
                                  repair=self.default_repair if repair is None else float(repair))
-        for handler in self.ctx.services.get("memory_error_handlers", ()):
+        for handler in self.dc.memory_error_handlers:
             if handler(err):
                 return
         self._crash(host, err)

@@ -101,6 +101,7 @@ class Host:
     reserved: float = 0.0  # held for incoming migrations
     used_vcpus: int = 0
     faults: int = 0  # active faults keeping it down
+    holders: Watchers = field(default_factory=Watchers)  # who holds it in maintenance
     watchers: Watchers = field(default_factory=Watchers)  # processes to interrupt when it fails
 
     @property
@@ -181,6 +182,8 @@ class Datacenter:
         self.host_down_listeners: list[Callable[[Host, Cause], None]] = []
         self.host_up_listeners: list[Callable[[Host], None]] = []
         self.disk_loss_listeners: list[Callable[[Host, Cause], None]] = []
+        # Asked in order on an uncorrectable memory error; the first to return True takes it.
+        self.memory_error_handlers: list[Callable[..., bool]] = []
         self._room: simpy.Event = self.env.event()
         self._running = 0
         self._hosts_up = 0
@@ -319,11 +322,26 @@ class Datacenter:
         for vm in sorted(host.vms.values(), key=lambda v: v.name):
             self.stop_vm(vm, cause)
 
+    def enter_maintenance(self, host: Host, holder: str) -> bool:
+        """``holder`` takes an up host out of placement (it keeps its VMs). False if it is not up."""
+        if host.state not in (UP, MAINTENANCE):
+            return False
+        host.holders.add(holder)
+        host.state = MAINTENANCE
+        return True
+
+    def exit_maintenance(self, host: Host, holder: str) -> None:
+        """``holder`` lets go; the host takes VMs again when nobody holds it and it is not down."""
+        host.holders.discard(holder)
+        if not host.holders and host.state == MAINTENANCE:
+            host.state = UP
+            self.notify_room()
+
     def host_repaired(self, host: Host) -> None:
-        """One fault on the host is repaired; it comes up when none is left."""
+        """One fault on the host is repaired; it comes up when none is left (in maintenance if held)."""
         host.faults = max(0, host.faults - 1)
         if host.faults == 0 and host.state in (DOWN, REPAIR):
-            host.state = UP
+            host.state = MAINTENANCE if host.holders else UP
             self._hosts_up += 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
             for listener in self.host_up_listeners:

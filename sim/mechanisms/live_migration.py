@@ -41,6 +41,7 @@ import simpy
 from pydantic import model_validator
 
 from sim.core.causes import Cause, Lost
+from sim.core.errors import OperationFailed
 from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
 from sim.infra.network import Endpoint
 from sim.infra.solver import FlowFailed
@@ -190,7 +191,6 @@ class Mechanism(_Base):
         target = self.dc.hosts[op.to]
         result = yield self.migrate(vm, target, "operation")
         if not result.completed:
-            from sim.runner import OperationFailed  # the runner imports the registry, so not at module level
 
             raise OperationFailed(result.reason)
         return (f"{result.source} -> {result.target}: {result.rounds} rounds, "

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import simpy
 
 from sim.core.causes import HostDown, MemoryErrorCause
-from sim.infra.datacenter import DOWN, MAINTENANCE, REPAIR, RUNNING, UP
+from sim.infra.datacenter import DOWN, REPAIR, RUNNING
 from sim.infra.placement import choose_host
 from sim.mechanisms.base import Mechanism as _Base
 from sim.mechanisms.base import MechanismConfig
@@ -89,7 +89,7 @@ class Mechanism(_Base):
             members = select(cluster.hosts, names)
             for n in members:
                 self._cluster_of.setdefault(n, members)
-        self.ctx.services.setdefault("memory_error_handlers", []).append(self.handle)
+        self.dc.memory_error_handlers.append(self.handle)
 
     # -- services used ----------------------------------------------------------------------------
     @property
@@ -140,8 +140,7 @@ class Mechanism(_Base):
                 del self._evacuating[host.name]
                 self._crash(host, err, owner="hypervisor")
                 return
-            if host.state == UP:
-                host.state = MAINTENANCE  # up, but takes no new VMs (restarts go elsewhere)
+            self.dc.enter_maintenance(host, KEY)  # up, but takes no new VMs (restarts go elsewhere)
             if vm is not None:
                 vm_name = vm.name
                 if rng.random() < self.config.guest_crash_probability:
@@ -164,10 +163,12 @@ class Mechanism(_Base):
             del self._evacuating[host.name]
             self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"),
                                     REPAIR, err.repair)
+            self.dc.exit_maintenance(host, KEY)
         except simpy.Interrupt:
             # The host failed during the evacuation: a second uncorrectable error (its own row says
             # host_crash) or another fault. VMs still on it were stopped by that failure.
             action = "interrupted"
+            self.dc.exit_maintenance(host, KEY)
             if self._evacuating.get(host.name) is me:
                 del self._evacuating[host.name]
         if owner == "hypervisor":
