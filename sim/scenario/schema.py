@@ -329,8 +329,12 @@ class DimmErrors(Model):
     # 2009's mean of 3,751 CE/DIMM-year is dominated by a few DIMMs with hard errors; later
     # correctable errors of a DIMM are counted, not simulated one by one.
     correctable_per_dimm_year: NonNegFloat = 4.0
-    # MECHANISMS.md §8; x16 DIMMs per host gives ~1.3 % of machines a year with an
-    # uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
+    # MECHANISMS.md §8 base rate. Alone, x16 DIMMs per host gives 1.28 % of machines a year with
+    # an uncorrectable error (Schroeder 2009: ~1.3 %, VALIDATION.md §9); with the x10 raise after
+    # a first correctable error on the 8 % error-prone DIMMs the default fleet sees
+    # 16 x (0.92 x 0.0008 + 0.08 x 0.008) = 2.2 % a year, inside Schroeder's "2-4 % on some
+    # platforms". (Per-DIMM error-proneness also makes 1 - 0.92^16 = 74 % of 16-DIMM hosts log a
+    # correctable error a year, against Schroeder's 32 % of machines with fewer DIMMs each.)
     uncorrectable_per_dimm_year: NonNegFloat = 0.0008
     # MECHANISMS.md §8: a correctable error strongly predicts an uncorrectable one
     # (Schroeder 2009; Sridharan et al., ASPLOS 2015; Meza et al., DSN 2015).
