@@ -361,7 +361,6 @@ def test_cluster_and_standalone_references(lines):
         's.yaml: standalone_hosts.2.host: expected a host outside every cluster, got "east/bd1/h01" of cluster '
         '"prod"',
         's.yaml: standalone_hosts.3.host: expected an existing host like "east/bd1/h00", got "east/bd9/h00"',
-        "s.yaml: workloads.0.vm.working_set: expected at most the VM's memory (1GiB), got 2GiB",
         's.yaml: workloads.1.name: expected a unique workload name, got "web" again',
     ]
 

@@ -191,7 +191,6 @@ class Mechanism(_Base):
         target = self.dc.hosts[op.to]
         result = yield self.migrate(vm, target, "operation")
         if not result.completed:
-
             raise OperationFailed(result.reason)
         return (f"{result.source} -> {result.target}: {result.rounds} rounds, "
                 f"{result.total_time_s:.3f} s, downtime {result.downtime_s:.3f} s")

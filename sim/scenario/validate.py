@@ -210,9 +210,6 @@ def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         if w.name in names:
             out.append(Problem(f"{path}.name", f"expected a unique workload name, got {show(w.name)} again"))
         names.add(w.name)
-        if w.vm.working_set > w.vm.memory:
-            out.append(Problem(f"{path}.vm.working_set", f"expected at most the VM's memory ({_size(w.vm.memory)}), "
-                                                         f"got {_size(w.vm.working_set)}"))
         if not w.placement.hosts:
             out.append(Problem(f"{path}.placement.hosts", "expected at least one host name or glob, got an empty list"))
         out += _globs(w.placement.hosts, ns.hosts, f"{path}.placement.hosts", "host")
