@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from dummy_registry import REGISTRY, Dummy, LiveMigration, Sessions
 
 from sim.core.errors import InputError
 from sim.scenario import apply_overrides, build_scenario_model, load_scenario, parse_override
-from sim.scenario.types import Duration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "scenario_full.yaml"
 
 
-class Dummy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
 
 
-class LiveMigration(Dummy):
-    mode: Literal["precopy", "postcopy"] = "precopy"
-    downtime_target: Duration = 0.3
 
-
-class Sessions(Dummy):
-    clusters: tuple[str, ...] = ()
-
-
-REGISTRY = {"live_migration": LiveMigration, "sessions": Sessions, "remediation": Dummy}
 MODEL = build_scenario_model(REGISTRY)
 
 

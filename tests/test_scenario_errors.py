@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import pytest
-from pydantic import BaseModel, ConfigDict
+from dummy_registry import Dummy, LiveMigration
 
 from sim.core.errors import InputError
 from sim.scenario import load_scenario
-from sim.scenario.types import Duration
-
-
-class Dummy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
-
-
-class LiveMigration(Dummy):
-    mode: Literal["precopy", "postcopy"] = "precopy"
-    downtime_target: Duration = 0.3
-
 
 REGISTRY = {"live_migration": LiveMigration, "sessions": Dummy, "remediation": Dummy}
 

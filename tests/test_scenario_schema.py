@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import pytest
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from dummy_registry import REGISTRY, Dummy, LiveMigration, Sessions
+from pydantic import BaseModel, ValidationError
 
 from sim.scenario import (
     FAULT_KINDS,
@@ -18,27 +18,14 @@ from sim.scenario import (
     validate_scenario,
 )
 from sim.scenario.schema import DimmErrors, HostCrash, ImageDrift, Instantiate, Restore
-from sim.scenario.types import Duration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "scenario_full.yaml"
 GiB, TiB, PiB = 1024.0**3, 1024.0**4, 1024.0**5
 
 
-class Dummy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
 
 
-class LiveMigration(Dummy):
-    mode: Literal["precopy", "postcopy"] = "precopy"
-    downtime_target: Duration = 0.3
 
-
-class Sessions(Dummy):
-    clusters: tuple[str, ...] = ()
-
-
-REGISTRY = {"live_migration": LiveMigration, "sessions": Sessions, "remediation": Dummy}
 
 MINIMAL = {
     "name": "tiny",

@@ -158,6 +158,22 @@ class Storage:
     state: str = UP
 
 
+def _attach(host: Host, vm: VM) -> None:
+    host.vms[vm.name] = vm
+    host.used_memory += vm.spec.memory
+    host.used_vcpus += vm.spec.vcpus
+    vm.host = host
+
+
+def _detach(host: Host, vm: VM) -> None:
+    del host.vms[vm.name]
+    host.used_memory -= vm.spec.memory
+    host.used_vcpus -= vm.spec.vcpus
+    if not host.vms:
+        host.used_memory = 0.0  # no float drift on an empty host
+    vm.host = None
+
+
 class Datacenter:
     """All infrastructure of one run, with the network and its bandwidth solver.
 
@@ -235,22 +251,14 @@ class Datacenter:
             raise RuntimeError(f"{vm.name} is already on {vm.host.name}")
         if host.free_memory < vm.spec.memory - 1e-6:
             raise RuntimeError(f"{host.name} has no room for {vm.name}")
-        host.vms[vm.name] = vm
-        host.used_memory += vm.spec.memory
-        host.used_vcpus += vm.spec.vcpus
-        vm.host = host
+        _attach(host, vm)
         self.set_state(vm, state)
 
     def unplace(self, vm: VM, state: str = STOPPED) -> Host | None:
         """Take a VM off its host, freeing its memory."""
         host = vm.host
         if host is not None:
-            del host.vms[vm.name]
-            host.used_memory -= vm.spec.memory
-            host.used_vcpus -= vm.spec.vcpus
-            if not host.vms:
-                host.used_memory = 0.0  # no float drift on an empty host
-            vm.host = None
+            _detach(host, vm)
             vm.last_host = host
             self.notify_room()
         self.set_state(vm, state)
@@ -269,20 +277,12 @@ class Datacenter:
 
     def move(self, vm: VM, target: Host, reserved: float) -> None:
         """Switch a VM to ``target``, turning the target's reservation into use (a migration ends)."""
-        source = vm.host
-        if source is not None:
-            del source.vms[vm.name]
-            source.used_memory -= vm.spec.memory
-            source.used_vcpus -= vm.spec.vcpus
-            if not source.vms:
-                source.used_memory = 0.0
+        if vm.host is not None:
+            _detach(vm.host, vm)
         target.reserved -= reserved
         if target.reserved < 1e-6:
             target.reserved = 0.0
-        target.vms[vm.name] = vm
-        target.used_memory += vm.spec.memory
-        target.used_vcpus += vm.spec.vcpus
-        vm.host = target
+        _attach(target, vm)
         self.notify_room()
 
     def set_state(self, vm: VM, state: str) -> None:
