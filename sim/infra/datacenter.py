@@ -133,6 +133,7 @@ class Domain:
     uplink: float
     latency: float
     hosts: list[Host] = field(default_factory=list)
+    placed: dict[str, int] = field(default_factory=dict)  # workload -> VMs placed in this domain
 
 
 @dataclass(eq=False)
@@ -159,6 +160,8 @@ class Storage:
 
 
 def _attach(host: Host, vm: VM) -> None:
+    placed = host.domain.placed
+    placed[vm.workload] = placed.get(vm.workload, 0) + 1
     host.vms[vm.name] = vm
     host.used_memory += vm.spec.memory
     host.used_vcpus += vm.spec.vcpus
@@ -166,6 +169,7 @@ def _attach(host: Host, vm: VM) -> None:
 
 
 def _detach(host: Host, vm: VM) -> None:
+    host.domain.placed[vm.workload] -= 1
     del host.vms[vm.name]
     host.used_memory -= vm.spec.memory
     host.used_vcpus -= vm.spec.vcpus

@@ -59,8 +59,7 @@ def choose_host(vm: VM, candidates: list[Host], spread: str, rng: np.random.Gene
         h = _least_used(hosts, vm)
         if h is None:
             continue
-        same = sum(1 for x in hosts for v in x.vms.values() if v.workload == vm.workload)
-        key = (same, order)
+        key = (hosts[0].domain.placed.get(vm.workload, 0), order)
         if best_key is None or key < best_key:
             best, best_key = h, key
     return best
