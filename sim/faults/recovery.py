@@ -63,6 +63,7 @@ class DefaultRecovery:
         if vm.incident is not None:
             vm.incident.mechanism = "default"
         self.dc.resume(vm, "restarted")
+        self.ctx.recorder.trace("default", "restarted", vm.name, host.name)
         self.ctx.recorder.record(
             "restarts", vm=vm.name, cause=cause.kind, from_host=last.name if last else "",
             to_host=host.name, waited_s=waited, downtime_s=self.env.now - stopped, time_s=stopped,

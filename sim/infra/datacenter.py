@@ -357,6 +357,7 @@ class Datacenter:
         vm.epoch += 1
         vm.migrating = False
         self.unplace(vm, STOPPED)
+        self.ctx.recorder.trace("infra", "vm_stopped", vm.name, cause.kind)
         if vm.incident is None:
             vm.incident = self.ctx.recorder.open(vm.name, cause.kind, "default")
         for handler in self.stop_handlers:
