@@ -88,3 +88,28 @@ def test_open_incident_at_end(tmp_path):
     assert row["outcome"] == "open"
     assert row["end_s"] == pytest.approx(7200.0)
     assert out.metrics["incidents.open"] == 1
+
+
+def test_host_failing_during_boot_is_one_outage(tmp_path):
+    """The VM's new host fails while it boots: one continuous incident, one completed restart.
+
+    Hand derivation: web-000 is packed on h00 (hosts h00, h01 allowed). h00 crashes at 3600 s
+    (repair 10 min -> back at 4200 s). Restart after detection 30 s on h01 at 3630 s, booting 60 s;
+    h01 crashes at 3660 s, mid-boot, for 1 h. Second restart: detection until 3690 s, no host up,
+    wait for h00 at 4200 s (waited 510 s), boot until 4260 s. Downtime 4260 - 3600 = 660 s.
+    """
+    sc = base_scenario(
+        workloads=[{"name": "web", "count": 1, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"},
+                    "placement": {"hosts": ["east/bd1/h00", "east/bd1/h01"], "spread": "pack"}}],
+        faults=[{"kind": "host_crash", "at": "1h", "target": "east/bd1/h00", "repair": "10m"},
+                {"kind": "host_crash", "at": 3660, "target": "east/bd1/h01", "repair": "1h"}],
+    )
+    out = run(sc, tmp_path)
+    inc = out.tables["incidents"]
+    assert len(inc) == 1
+    assert (inc.iloc[0]["start_s"], inc.iloc[0]["end_s"]) == pytest.approx((3600.0, 4260.0))
+    r = out.tables["restarts"]
+    assert len(r) == 1
+    assert r.iloc[0]["to_host"] == "east/bd1/h00"
+    assert r.iloc[0]["waited_s"] == pytest.approx(510.0)
+    assert r.iloc[0]["downtime_s"] == pytest.approx(660.0)

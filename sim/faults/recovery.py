@@ -42,7 +42,8 @@ class DefaultRecovery:
 
     def restart(self, vm: VM, cause: Cause, epoch: int, last: Host | None):
         """Waits detection, then for room, then the VM's boot; yields timeouts and room events."""
-        stopped = self.env.now
+        # One continuous outage: a VM stopped again while it booted keeps its first stop time.
+        stopped = vm.incident.start_s if vm.incident is not None else self.env.now
         yield self.env.timeout(self.detection)
         if vm.epoch != epoch:
             return
