@@ -43,10 +43,9 @@ class Recorder:
         """One row of ``table``; ``time_s`` defaults to now. Unknown or missing columns are bugs."""
         schema = self.tables[table]
         fields.setdefault("time_s", self.env.now)
-        self._rows[table].append(tuple(fields[c] for c in schema.names))
         if len(fields) != len(schema.columns):
-            extra = set(fields) - set(schema.names)
-            raise KeyError(f"{table}: unknown columns {sorted(extra)}")
+            raise KeyError(f"{table}: columns {sorted(fields)} are not {list(schema.names)}")
+        self._rows[table].append(tuple(fields[c] for c in schema.names))
 
     # -- levels -------------------------------------------------------------------------------
     def level(self, entity: str, metric: str, value: float) -> None:
