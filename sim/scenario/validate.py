@@ -128,19 +128,12 @@ def _infrastructure(scenario: Scenario, ns: Namespaces) -> list[Problem]:
                 f"expected less than the profile's memory ({_size(profile.memory)}), "
                 f"got {_size(profile.reserved_memory)}",
             ))
-    sites: set[str] = set()
+    site_problems = _unique([s.name for s in infra.sites], "infrastructure.sites.{}.name", "site name")
     for i, site in enumerate(infra.sites):
-        if site.name in sites:
-            out.append(Problem(f"infrastructure.sites.{i}.name",
-                               f"expected a unique site name, got {show(site.name)} again"))
-        sites.add(site.name)
+        out += [p for p in site_problems if p.path == f"infrastructure.sites.{i}.name"]
         base = f"infrastructure.sites.{i}.broadcast_domains"
-        domains: set[str] = set()
+        out += _unique([d.name for d in site.broadcast_domains], base + ".{}.name", "broadcast domain name")
         for j, dom in enumerate(site.broadcast_domains):
-            if dom.name in domains:
-                out.append(Problem(f"{base}.{j}.name",
-                                   f"expected a unique broadcast domain name, got {show(dom.name)} again"))
-            domains.add(dom.name)
             if dom.profile not in infra.host_profiles:
                 out.append(Problem(f"{base}.{j}.profile", expected_name("host profile", ns.profiles, dom.profile)))
     pairs: set[frozenset[str]] = set()
@@ -155,25 +148,28 @@ def _infrastructure(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         elif frozenset(link.sites) in pairs:
             out.append(Problem(path, f"expected one WAN link per pair of sites, got a second {a}-{b} link"))
         pairs.add(frozenset(link.sites))
-    names: set[str] = set()
+    out += _unique([st.name for st in infra.storage], "infrastructure.storage.{}.name", "storage name")
     for i, st in enumerate(infra.storage):
-        if st.name in names:
-            out.append(Problem(f"infrastructure.storage.{i}.name",
-                               f"expected a unique storage name, got {show(st.name)} again"))
-        names.add(st.name)
         if st.site not in ns.sites:
             out.append(Problem(f"infrastructure.storage.{i}.site", expected_name("site", ns.sites, st.site)))
     return out
 
 
+def _unique(names: list[str], path: str, what: str) -> list[Problem]:
+    """A problem at ``path.format(index)`` for every name seen before in ``names``."""
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(Problem(path.format(i), f"expected a unique {what}, got {show(name)} again"))
+        seen.add(name)
+    return out
+
+
 def _clusters(scenario: Scenario, ns: Namespaces) -> list[Problem]:
-    out: list[Problem] = []
-    names: set[str] = set()
+    out = _unique([c.name for c in scenario.clusters], "clusters.{}.name", "cluster name")
     member_of: dict[str, str] = {}
     for i, cluster in enumerate(scenario.clusters):
-        if cluster.name in names:
-            out.append(Problem(f"clusters.{i}.name", f"expected a unique cluster name, got {show(cluster.name)} again"))
-        names.add(cluster.name)
         path = f"clusters.{i}.hosts"
         if not cluster.hosts:
             out.append(Problem(path, "expected at least one host name or glob, got an empty list"))
@@ -203,13 +199,9 @@ def _clusters(scenario: Scenario, ns: Namespaces) -> list[Problem]:
 
 
 def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
-    out: list[Problem] = []
-    names: set[str] = set()
+    out = _unique([w.name for w in scenario.workloads], "workloads.{}.name", "workload name")
     for i, w in enumerate(scenario.workloads):
         path = f"workloads.{i}"
-        if w.name in names:
-            out.append(Problem(f"{path}.name", f"expected a unique workload name, got {show(w.name)} again"))
-        names.add(w.name)
         if not w.placement.hosts:
             out.append(Problem(f"{path}.placement.hosts", "expected at least one host name or glob, got an empty list"))
         out += _globs(w.placement.hosts, ns.hosts, f"{path}.placement.hosts", "host")
