@@ -7,7 +7,7 @@ ones VALIDATION.md gives for comparisons with measured systems.
 from __future__ import annotations
 
 import pytest
-from test_migration import GiB, IDEAL, one_migration
+from test_migration import IDEAL, GiB, one_migration
 
 MB = 1e6
 MiB = 1024.0**2
