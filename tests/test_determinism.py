@@ -51,3 +51,25 @@ def test_stochastic_host_crash_count_matches_rate(tmp_path):
                   tmp_path, overrides=[f"seed={seed}"])
         total += out.metrics.get("faults.host_crash", 0)
     assert 53 <= total <= 109
+
+
+def test_same_metrics_across_processes_and_hash_seeds(tmp_path):
+    """Two processes with different PYTHONHASHSEED (set and dict order of strings change) give
+    identical summary metrics for the same scenario and seed: nothing depends on hash order."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "memory_errors.yaml"
+    metrics = []
+    for hash_seed in ("1", "4242"):
+        out = tmp_path / f"h{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-m", "sim.cli", "run", str(scenario), "--out", str(out), "--quiet",
+                        "--set", "duration=60d", "--set", "faults.0.uncorrectable_per_dimm_year=0.02"],
+                       check=True, env=env)
+        metrics.append(json.loads((out / "summary.json").read_text())["metrics"])
+    assert metrics[0]["migration.count"] > 10
+    assert metrics[0] == metrics[1]
