@@ -360,6 +360,24 @@ def test_source_failure_during_precopy_stops_the_vm(tmp_path):
     assert inc["outcome"].tolist() == ["restarted"]
 
 
+def test_guest_crash_during_precopy_ends_the_migration_at_once(tmp_path):
+    """The guest crashes 4 s into an 8.6 s copy (1 GiB at 1 GbE, op at 10 s, crash at 14 s): the
+    migration fails at 14 s having sent 4 s x 125 MB/s, the target's reservation is released, and
+    the VM restarts in place after detection 30 s + boot 60 s (one incident of 90 s)."""
+    sc = pair_scenario(migration=IDEAL)
+    sc["faults"] = [{"kind": "vm_crash", "at": "14s", "target": "vm-000"}]
+    out = run(sc, tmp_path)
+    row = out.tables["migrations"].iloc[0]
+    assert row["outcome"] == "failed"
+    assert row["reason"] == "vm-000 crashed"
+    assert row["end_s"] == pytest.approx(14.0)
+    assert row["bytes"] == pytest.approx(4.0 * GbE, rel=1e-6)
+    inc = out.tables["incidents"]
+    assert inc["cause"].tolist() == ["vm_crash"]
+    assert inc["downtime_s"].tolist() == pytest.approx([90.0])
+    assert out.tables["restarts"].iloc[0]["to_host"] == "east/bd1/h00"
+
+
 def test_target_failure_during_the_pause_resumes_on_the_source(tmp_path):
     """A 1 GiB VM dirtying 0.5 R: rounds of 8.59, 4.29, 2.15, 1.07, 0.54 s, then a 0.27 s pause from
     26.64 s (10 s + 16.64 s). The target fails inside the pause: the VM resumes on the source, the

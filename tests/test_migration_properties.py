@@ -34,6 +34,8 @@ def scenarios(draw):
             "to": draw(st.sampled_from(HOSTS))} for _ in range(draw(st.integers(1, 10)))]
     faults = [{"kind": "host_crash", "at": draw(st.floats(0, 150)), "target": draw(st.sampled_from(HOSTS)),
                "repair": "60s"} for _ in range(draw(st.integers(0, 2)))]
+    faults += [{"kind": "vm_crash", "at": draw(st.floats(0, 150)), "target": f"w{draw(st.integers(0, n_vms - 1))}-000"}
+               for _ in range(draw(st.integers(0, 2)))]  # guests crashing, possibly mid-migration
     for w in vms:  # a crashed VM may restart anywhere
         w["placement"] = {"hosts": [w["placement"]["hosts"][0], *HOSTS], "spread": "pack"}
     mechanisms = {

@@ -25,7 +25,3 @@ class Context:
     recorder: Recorder
     scenario: Any
     services: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def now(self) -> float:
-        return self.env.now

@@ -114,6 +114,8 @@ class FaultInjector:
         """Applies one fault now; returns what undoes it at repair (None if nothing to undo)."""
         dc = self.dc
         now = self.env.now
+        if kind == "vm_crash" and dc.vms[target].state != RUNNING:
+            return None  # a guest that is not running cannot crash
         end = now if kind == "vm_crash" else now + repair
         self.ctx.recorder.record("faults", kind=kind, target=target, repair_s=end - now, end_s=end)
         self.ctx.recorder.trace("faults", kind, target)
@@ -149,8 +151,7 @@ class FaultInjector:
                     st.state = UP
                 return undo_storage
             case "vm_crash":
-                vm = dc.vms[target]
-                if vm.state == RUNNING and not vm.migrating:
-                    dc.stop_vm(vm, VmCrash(at=now, vm=target))
+                # A guest may crash mid-migration too: the engine sees the stop and aborts.
+                dc.stop_vm(dc.vms[target], VmCrash(at=now, vm=target))
                 return None
         raise ValueError(kind)

@@ -26,8 +26,6 @@ class DefaultRecovery:
         self.dc = dc
         self.env = ctx.env
         self.detection = ctx.scenario.infrastructure.detection
-        # Hooks for mechanisms that take a VM when no host has room (live recovery).
-        self.no_room_handlers: list = []
 
     def handle(self, vm: VM, cause: Cause) -> bool:
         last = vm.last_host

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sim.core.causes import Cause, HostDown
+from sim.core.causes import Cause
 
 if TYPE_CHECKING:
     import simpy
@@ -69,7 +69,7 @@ class VM:
     epoch: int = 0  # bumped at every stop: stale recovery processes compare and give up
     incident: Incident | None = None
     migrating: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    watchers: Watchers = field(default_factory=Watchers)  # processes to interrupt when it stops
 
     @property
     def memory(self) -> float:
@@ -157,6 +157,14 @@ class Storage:
     write: float
     used: float = 0.0
     state: str = UP
+
+
+def _interrupt(watchers: Watchers, cause: Cause, active) -> None:
+    """Interrupt every live watcher with ``cause`` (never the process calling: it knows)."""
+    for proc in list(watchers):
+        if proc.is_alive and proc is not active:
+            proc.interrupt(cause)
+    watchers.clear()
 
 
 def _attach(host: Host, vm: VM) -> None:
@@ -317,10 +325,7 @@ class Datacenter:
             self._hosts_up -= 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
         host.state = state
-        for proc in list(host.watchers):
-            if proc.is_alive:
-                proc.interrupt(cause)
-        host.watchers.clear()
+        _interrupt(host.watchers, cause, self.env.active_process)
         for listener in self.host_down_listeners:
             listener(host, cause)
         for vm in sorted(host.vms.values(), key=lambda v: v.name):
@@ -355,6 +360,7 @@ class Datacenter:
     def stop_vm(self, vm: VM, cause: Cause) -> None:
         """A VM stops (its host failed, it crashed, an error hit it): hand it to a handler."""
         vm.epoch += 1
+        _interrupt(vm.watchers, cause, self.env.active_process)
         vm.migrating = False
         self.unplace(vm, STOPPED)
         self.ctx.recorder.trace("infra", "vm_stopped", vm.name, cause.kind)
@@ -380,5 +386,3 @@ class Datacenter:
     def select_hosts(self, names: Iterable[str]) -> list[Host]:
         return [self.hosts[n] for n in names]
 
-    def host_down_cause(self, host: Host, kind: str) -> HostDown:
-        return HostDown(at=self.env.now, host=host.name, kind=kind)

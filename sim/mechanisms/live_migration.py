@@ -330,6 +330,7 @@ class _Migration:
         vm.migrating = self.flagged = True
         source.watchers.add(self.proc)
         target.watchers.add(self.proc)
+        vm.watchers.add(self.proc)  # a guest crash ends the migration at once
         try:
             self.waiter = self.engine._request(source, target)
             if self.waiter is not None:
@@ -466,9 +467,13 @@ class _Migration:
             else:
                 self.engine._withdraw(self.waiter)
             self.waiter = None
-        failed_host = getattr(cause, "host", "")
         if not reason:
-            reason = f"{failed_host} failed" if failed_host else f"interrupted ({cause!r})"
+            if getattr(cause, "host", ""):
+                reason = f"{cause.host} failed"
+            elif getattr(cause, "vm", ""):
+                reason = f"{cause.vm} crashed"
+            else:
+                reason = f"interrupted ({cause!r})"
         if self.pulling:
             # Post-copy: part of the memory is still on the source; the VM's state is lost.
             self._end_pull()
@@ -501,6 +506,7 @@ class _Migration:
         if self.proc is not None and self.source is not None:
             self.source.watchers.discard(self.proc)
             self.target.watchers.discard(self.proc)
+            vm.watchers.discard(self.proc)
         if self.flagged and (outcome == COMPLETED or vm.epoch == self.epoch):
             vm.migrating = False  # a restarted VM may be migrating again under another request
         r.outcome = outcome

@@ -69,9 +69,6 @@ class Recorder:
             self._rows["events"].append((self.env.now, mechanism, kind, subject, detail))
 
     # -- end of run ---------------------------------------------------------------------------
-    def rows(self, table: str) -> list[tuple]:
-        return self._rows[table]
-
     def frames(self, end_s: float) -> dict[str, pd.DataFrame]:
         """Every declared table as a DataFrame; incidents still open end at ``end_s`` as "open"."""
         import pandas as pd
