@@ -31,3 +31,7 @@ def test_notebook_runs(nb_path, quickstart_results, monkeypatch):
     monkeypatch.setenv("DCSIM_RESULTS", str(quickstart_results))
     nb = nbformat.read(nb_path, as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    # Each notebook shows at least one figure, drawn from the run's tables.
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -73,7 +73,11 @@ def test_trace_writes_events(tmp_path):
     assert _run(["run", str(sc), "--out", str(out), "--quiet", "--trace"]).exit_code == 0
     ev = load(out)["events"]
     assert list(ev.columns) == ["time_s", "mechanism", "kind", "subject", "detail"]
-    assert len(ev) >= 1
+    # The crash at 1 h stops web-000 (one VM per host); it restarts after detection 30 s + boot 60 s.
+    story = list(ev[["time_s", "mechanism", "kind", "subject"]].itertuples(index=False, name=None))
+    assert story == [(3600.0, "faults", "host_crash", "east/bd1/h00"),
+                     (3600.0, "infra", "vm_stopped", "web-000"),
+                     (3690.0, "default", "restarted", "web-000")]
 
 
 def test_default_folder_and_latest(tmp_path, monkeypatch):
