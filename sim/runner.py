@@ -78,8 +78,7 @@ class Simulation:
             config = getattr(scenario.mechanisms, key, None)
             self.mechanisms.append(module.Mechanism(self.ctx, dc, config))
         for mech in self.mechanisms:
-            if mech.enabled or mech.key == "live_migration":
-                mech.wire()
+            mech.wire()
         dc.stop_handlers.append(self.recovery.handle)
         self.handlers: dict[str, Callable] = {}
         for mech in self.mechanisms:

@@ -1,8 +1,9 @@
 """The shape every mechanism follows: construct (store references), wire, start.
 
 Construction and ``wire()`` happen before time 0 (build and wire first); ``start()``
-spawns the standing processes. A disabled mechanism is still constructed so that its
-tables and metrics exist; it wires nothing and the naive behaviour applies.
+spawns the standing processes. Every mechanism is constructed and wired, disabled ones
+too (each decides what that means, usually nothing), so that its tables and metrics
+exist and the naive behaviour applies.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class Mechanism:
         self.enabled = bool(config is not None and config.enabled)
 
     def wire(self) -> None:
-        """Register handlers and services (before time 0)."""
+        """Register handlers and services (before time 0). Called for every mechanism: a disabled
+        one registers nothing that changes behaviour, so the naive behaviour applies."""
 
     def start(self) -> None:
         """Spawn standing processes (at time 0)."""

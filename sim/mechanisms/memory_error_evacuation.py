@@ -84,6 +84,8 @@ class Mechanism(_Base):
         self._cluster_of: dict[str, list[str]] = {}
 
     def wire(self) -> None:
+        if not self.enabled:
+            return  # the DIMM injector's default applies: the host crashes
         names = [h.name for h in self.dc.host_list]
         for cluster in getattr(self.ctx.scenario, "clusters", ()):
             members = select(cluster.hosts, names)
