@@ -82,3 +82,24 @@ def test_unplaceable_workload_is_a_problem(tmp_path):
                                    "disk": "1GiB"}, "placement": {"hosts": ["east/bd1/*"]}}])
     _, problems = _build(load(sc, tmp_path))
     assert [p.path for p in problems] == ["workloads.0.count"]
+
+
+def test_built_names_match_the_names_validation_checks(tmp_path):
+    """Fault targets and references are validated against names computed from the scenario; the
+    injectors act on the built datacenter's names. Both must be the same lists, or a validated
+    target could be missing at run time. 128 hosts in one domain exercises the wider padding."""
+    from sim.scenario.names import all_domain_names, all_host_names, all_vm_names, link_names
+
+    sc = base_scenario()
+    sc["infrastructure"]["sites"].append({"name": "west", "broadcast_domains": [
+        {"name": "big", "hosts": 128, "profile": "std"}]})
+    sc["infrastructure"]["wan"] = [{"sites": ["east", "west"], "bandwidth": "10Gbps", "latency": "30ms"}]
+    scenario = load(sc, tmp_path)
+    dc, _ = _build(scenario)
+    infra = scenario.infrastructure
+    assert list(dc.hosts) == all_host_names(infra)
+    assert "west/big/h127" in dc.hosts and "west/big/h000" in dc.hosts
+    assert list(dc.domains) == all_domain_names(infra)
+    assert list(dc.vms) == all_vm_names(scenario)
+    assert dc.network.link_names() == sorted(link_names(infra))
+    assert "east-west" in dc.network.link_names()
