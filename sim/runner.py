@@ -100,9 +100,8 @@ class Simulation:
         for _, op in ops:
             if op.at <= self.scenario.duration:
                 env.process(self._operation(op))
-        samplers = self.ctx.services.get("samplers", [])
-        if samplers:
-            env.process(self._sample(samplers))
+        if self.ctx.samplers:
+            env.process(self._sample(self.ctx.samplers))
 
     def _operation(self, op):
         """Waits until the operation's time, then runs its handler (a generator)."""
@@ -142,7 +141,7 @@ class Simulation:
             env.run(until=duration * i / PROGRESS_CHUNKS)
             if progress is not None:
                 progress(env.now)
-        for fn in self.ctx.services.get("finalizers", []):
+        for fn in self.ctx.finalizers:
             fn(env.now)
         events = next(env._eid) - len(env._queue)  # scheduled minus still queued = processed
         tables = self.ctx.recorder.frames(duration)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,3 +26,7 @@ class Context:
     recorder: Recorder
     scenario: Any
     services: dict[str, Any] = field(default_factory=dict)
+    # Called with the time at every ``sample_interval`` (gauges computed from the phase, never an
+    # event per period) and once at the end of the run (counts still pending).
+    samplers: list[Callable[[float], None]] = field(default_factory=list)
+    finalizers: list[Callable[[float], None]] = field(default_factory=list)

@@ -125,8 +125,8 @@ class DimmInjector:
                 self._fresh(pop, j)
         self.dc.host_down_listeners.append(self._host_down)
         self.dc.host_up_listeners.append(self._host_up)
-        self.ctx.services.setdefault("samplers", []).append(self.sample)
-        self.ctx.services.setdefault("finalizers", []).append(self.finish)
+        self.ctx.samplers.append(self.sample)
+        self.ctx.finalizers.append(self.finish)
         self._level()
 
     def _rng(self, pop: _Population, j: int) -> np.random.Generator:
