@@ -21,14 +21,16 @@ import simpy
 
 import sim
 from sim.core.context import Context
-from sim.core.errors import InputError, OperationFailed
+from sim.core.errors import InputError, OperationFailed, Problem
 from sim.core.streams import Streams
 from sim.faults.dimm import DimmInjector
 from sim.faults.injector import FaultInjector
 from sim.faults.recovery import DefaultRecovery
-from sim.infra.build import build_datacenter
-from sim.mechanisms.registry import REGISTRY
+from sim.infra.build import Builder, build_datacenter
+from sim.mechanisms.base import Mechanism
+from sim.mechanisms.registry import REGISTRY, Registry, WiringError
 from sim.metrics.recorder import Recorder
+from sim.metrics.tables import CORE_TABLES, EVENTS
 from sim.metrics.summary import RunInfo, summarize
 
 PROGRESS_CHUNKS = 100
@@ -61,31 +63,67 @@ def versions() -> dict[str, str]:
 
 
 class Simulation:
-    """One run of one resolved scenario. ``source`` names the file in input errors."""
+    """One run of one resolved scenario. ``source`` names the file in input errors; ``registry``
+    the mechanisms (default: ``sim.mechanisms.registry.REGISTRY``; tests pass their own)."""
 
-    def __init__(self, scenario: Any, *, trace: bool = False, source: str = "scenario"):
+    def __init__(self, scenario: Any, *, trace: bool = False, source: str = "scenario",
+                 registry: Registry | None = None):
         self.scenario = scenario
+        self.registry = registry = REGISTRY if registry is None else registry
         env = simpy.Environment()
-        self.ctx = Context(env=env, streams=Streams(scenario.seed), recorder=Recorder(env, trace=trace),
-                           scenario=scenario)
+        tables = {t.name: t for t in (*CORE_TABLES, EVENTS, *registry.tables())}
+        self.ctx = Context(env=env, streams=Streams(scenario.seed),
+                           recorder=Recorder(env, tables=tables, trace=trace), scenario=scenario)
         dc, problems = build_datacenter(self.ctx)
+        self.dc = dc
+        self.mechanisms: list[Mechanism] = [
+            cls(self.ctx, dc, scenario.mechanisms.get(key)) for key, cls in registry.classes.items()
+        ]
+        if not problems:
+            builder = Builder(self.ctx, dc, problems)
+            for mech in self.mechanisms:
+                mech.build(builder)
         if problems:
             raise InputError(source, problems)
-        self.dc = dc
-        self.recovery = DefaultRecovery(self.ctx, dc)
-        self.mechanisms = []
-        for key, module in REGISTRY.items():
-            config = getattr(scenario.mechanisms, key, None)
-            self.mechanisms.append(module.Mechanism(self.ctx, dc, config))
-        for mech in self.mechanisms:
-            mech.wire()
-        dc.stop_handlers.append(self.recovery.handle)
-        self.handlers: dict[str, Callable] = {}
-        for mech in self.mechanisms:
-            for kind, fn in mech.operations().items():
-                self.handlers.setdefault(kind, fn)
+        self._wire(source)
         self.faults = FaultInjector(self.ctx, dc)
         self.dimms = DimmInjector(self.ctx, dc)
+
+    def _wire(self, source: str) -> None:
+        """Services, owners, handlers and operation dispatch, before time 0; the default recovery last."""
+        ctx, dc = self.ctx, self.dc
+        offered: dict[str, Mechanism] = {}
+        for mech in self.mechanisms:
+            if mech.enabled:
+                for name in mech.offers:
+                    offered[name] = mech
+                    ctx.services[name] = mech
+        problems = []
+        for mech in self.mechanisms:
+            if not mech.enabled:
+                continue
+            for name in mech.needs:
+                if name in offered:
+                    continue
+                givers = [c.key for c in self.registry.classes.values() if name in c.offers]
+                if not givers:
+                    raise WiringError(f"mechanism {mech.key!r} needs service {name!r}, which no mechanism offers")
+                problems.append(Problem(
+                    f"mechanisms.{givers[0]}.enabled",
+                    f"expected true (mechanisms.{mech.key} needs its {name} service), got false"))
+        if problems:
+            raise InputError(source, problems)
+        for mech in self.mechanisms:
+            dc.owners[mech.key] = mech.vm_stopped
+        for mech in self.mechanisms:
+            mech.wire()
+        self.recovery = DefaultRecovery(ctx, dc)
+        self.recovery.wire()
+        self.handlers: dict[str, Callable] = {}
+        for kind, cls in self.registry.kinds.items():
+            mech = next(m for m in self.mechanisms if m.key == cls.key)
+            if mech.enabled or mech.always_on:  # an always-on mechanism, disabled, refuses itself
+                self.handlers[kind] = mech.carry_out
 
     def start(self) -> None:
         env = self.ctx.env
@@ -147,7 +185,7 @@ class Simulation:
         tables = self.ctx.recorder.frames(duration)
         info = RunInfo(duration_s=duration, hosts=len(self.dc.hosts),
                        vm_names=frozenset(v.name for v in self.dc.vms.values() if v.owner is None))
-        metrics = summarize(tables, info)
+        metrics = summarize(tables, info, self.registry.summaries())
         return RunOutput(tables, metrics, int(events), time.perf_counter() - t0, int(self.scenario.seed),
                          self.scenario)
 
@@ -161,6 +199,6 @@ def _op_subject(op) -> str:
 
 
 def run_scenario(scenario: Any, *, trace: bool = False, source: str = "scenario",
-                 progress: Callable[[float], None] | None = None) -> RunOutput:
+                 progress: Callable[[float], None] | None = None, registry: Registry | None = None) -> RunOutput:
     """Build and run one scenario; returns its tables and metrics."""
-    return Simulation(scenario, trace=trace, source=source).run(progress)
+    return Simulation(scenario, trace=trace, source=source, registry=registry).run(progress)

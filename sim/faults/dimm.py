@@ -18,8 +18,8 @@ with their ``count``), never one event each. Errors happen only while the host r
 (up or in maintenance): a clock that fires on a host that is down is redrawn from then
 (memoryless, so the process is simply switched off while the host is down).
 
-On a UE the handlers in ``dc.memory_error_handlers`` are asked in order
-(the evacuation mechanism when enabled); the first to return True takes it. Otherwise
+On a UE the ``memory_error`` claim chain of the failure bus is asked (the evacuation
+mechanism when enabled); the first handler to return True takes it. Otherwise
 the default applies: the host crashes at once (``HostDown`` kind ``memory_error``), its
 VMs restart elsewhere through the default recovery, and the host returns after the
 entry's ``repair`` (default ``infrastructure.repair``) with fresh DIMMs, whose
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.core.causes import Cause, HostDown
+from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, MAINTENANCE, UP
 from sim.scenario.names import select
 
@@ -123,8 +124,8 @@ class DimmInjector:
         for pop in self.pops:
             for j in range(len(pop.hosts)):
                 self._fresh(pop, j)
-        self.dc.host_down_listeners.append(self._host_down)
-        self.dc.host_up_listeners.append(self._host_up)
+        self.dc.bus.subscribe(ev.HOST, self._host_down, phase=ev.DOWN)
+        self.dc.bus.subscribe(ev.HOST, self._host_up, phase=ev.UP)
         self.ctx.samplers.append(self.sample)
         self.ctx.finalizers.append(self.finish)
         self._level()
@@ -211,15 +212,12 @@ class DimmInjector:
         self.ctx.recorder.trace("dimm_errors", "uncorrectable", host.name, f"dimm {dimm}")
         err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm,
                                  repair=self.default_repair if repair is None else float(repair))
-        for handler in self.dc.memory_error_handlers:
-            if handler(err):
-                return
-        self._crash(host, err)
+        if not self.dc.bus.offer(ev.MEMORY_ERROR, host.name, err):
+            self._crash(host, err)
 
     def _crash(self, host: Host, err: UncorrectableError) -> None:
         """Without evacuation: the host crashes at the first uncorrectable error."""
-        engine = self.ctx.services.get("live_migration")
-        crashed = len(host.vms) + (engine.pulling_from(host) if engine is not None else 0)
+        crashed = len(host.vms) + len(host.dependents)  # VMs here, and VMs whose memory still lives here
         self.ctx.recorder.record(
             "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
             owner="", vm="", containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
@@ -245,7 +243,8 @@ class DimmInjector:
         self.dc.host_repaired(host)
 
     # -- exposure of later correctable errors -----------------------------------------------------------
-    def _host_down(self, host: Host, cause: Cause) -> None:
+    def _host_down(self, failure: ev.Failure) -> None:
+        host = self.dc.hosts[failure.subject]
         now = self.env.now
         for pop, j in self._where.get(host.name, ()):
             sl = slice(pop.offset[j], pop.offset[j + 1])
@@ -254,7 +253,8 @@ class DimmInjector:
             pop.acc[sl] += np.where(on, now - np.where(on, since, now), 0.0)
             pop.since[sl] = np.nan
 
-    def _host_up(self, host: Host) -> None:
+    def _host_up(self, failure: ev.Failure) -> None:
+        host = self.dc.hosts[failure.subject]
         now = self.env.now
         for pop, j in self._where.get(host.name, ()):
             sl = slice(pop.offset[j], pop.offset[j + 1])

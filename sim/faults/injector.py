@@ -13,8 +13,16 @@ Effects (MECHANISMS.md, Fault effects): ``host_crash`` stops a host and its VMs;
 ``link_failure`` sets a link's capacity to 0 (its flows stall until repair);
 ``disk_failure`` destroys what the host's disk stores and sends the host to repair;
 ``storage_outage`` fails every flow of the storage system; ``vm_crash`` stops one VM,
-which restarts in place. ``dimm_errors`` and ``image_drift`` are driven by their
-mechanisms' injectors. Every occurrence is a row of ``faults``.
+which restarts in place (its memory stays reserved on its host through detection and
+reboot); ``image_drift`` changes one random component of a host's running image (it stays
+until something remediates it); ``dimm_errors`` are drawn by ``sim.faults.dimm``. Every
+occurrence is a row of ``faults``. Effects go through the ``Datacenter``, which publishes
+them on its failure bus (``sim.infra.events``); nothing here reads a mechanism.
+
+Mechanism-created VMs with an ``mtbf`` (sessions' ``vm_mtbf``) fail here too, through the
+same path: exponential times to failure while the VM runs (stream ``faults/vm/<vm>``), an
+exponential repair of mean ``vm.repair`` (mechanisms' repairs are exponential, MECHANISMS.md
+"Fault effects"), then ``vm`` ``up`` on the bus: its owner decides what the repaired VM does.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sim.core.causes import HostDown, StorageDown, VmCrash
-from sim.infra.datacenter import DOWN, RUNNING, UP, Datacenter
+from sim.core.causes import Cause, HostDown, LinkDown, StorageDown, VmCrash
+from sim.infra import events as ev
+from sim.infra.datacenter import RUNNING, Datacenter
 from sim.scenario.names import select
 
 if TYPE_CHECKING:
@@ -32,8 +41,9 @@ if TYPE_CHECKING:
 # Kinds injected here; the others are handled by their mechanisms' injectors.
 GENERIC_KINDS = (
     "host_crash", "broadcast_domain_outage", "link_failure", "site_outage", "disk_failure",
-    "storage_outage", "vm_crash",
+    "storage_outage", "vm_crash", "image_drift",
 )
+ONE_SHOT = ("vm_crash", "image_drift")  # nothing to undo at a fixed repair time
 
 
 class FaultInjector:
@@ -48,7 +58,7 @@ class FaultInjector:
     def targets(self, kind: str) -> list[str]:
         dc = self.dc
         match kind:
-            case "host_crash" | "disk_failure":
+            case "host_crash" | "disk_failure" | "image_drift":
                 return list(dc.hosts)
             case "broadcast_domain_outage":
                 return list(dc.domains)
@@ -59,7 +69,7 @@ class FaultInjector:
             case "storage_outage":
                 return list(dc.storage)
             case "vm_crash":
-                return list(dc.vms)
+                return [n for n, vm in dc.vms.items() if vm.owner is None]
         raise ValueError(kind)
 
     def _match(self, kind: str, target) -> list[str]:
@@ -78,7 +88,8 @@ class FaultInjector:
             ordinal[kind] = k + 1
             if kind not in GENERIC_KINDS:
                 continue
-            repair = spec.repair if spec.repair is not None else self.default_repair
+            repair = getattr(spec, "repair", None)
+            repair = repair if repair is not None else self.default_repair
             targets = self._match(kind, spec.target)
             if spec.at is not None:
                 if spec.at <= self.duration:
@@ -87,12 +98,15 @@ class FaultInjector:
                 for t in targets:
                     rng = self.ctx.streams.get(f"faults/{kind}.{k}/{t}")
                     self.env.process(self._stochastic(kind, t, spec.mtbf, repair, rng))
+        for vm in self.dc.vms.values():
+            if vm.mtbf is not None:
+                self.env.process(self._vm_failures(vm, self.ctx.streams.get(f"faults/vm/{vm.name}")))
 
     def _scheduled(self, kind: str, targets: list[str], at: float, repair: float):
         """Waits until ``at``, applies the fault to each target, waits ``repair``, undoes it."""
         yield self.env.timeout(at)
         undo = [self.apply(kind, t, repair) for t in targets]
-        if kind == "vm_crash":
+        if kind in ONE_SHOT:
             return
         yield self.env.timeout(repair)
         for u in undo:
@@ -103,55 +117,73 @@ class FaultInjector:
         """Alternating renewal: exponential time to failure (mean ``mtbf``), then ``repair``."""
         while True:
             yield self.env.timeout(float(rng.exponential(mtbf)))
-            undo = self.apply(kind, target, repair)
-            if kind == "vm_crash" or undo is None:
+            undo = self.apply(kind, target, repair, rng)
+            if undo is None:
                 continue
             yield self.env.timeout(repair)
             undo()
 
+    def _vm_failures(self, vm, rng):
+        """A mechanism's VM: exponential time to failure (mean ``vm.mtbf``) while it runs, then an
+        exponential repair (mean ``vm.repair``), then ``vm up`` on the bus for its owner."""
+        while True:
+            yield self.env.timeout(float(rng.exponential(vm.mtbf)))
+            if vm.state != RUNNING:
+                continue  # not running: nothing to fail (a renewal from now, memoryless)
+            repair = float(rng.exponential(vm.repair)) if vm.repair else 0.0
+            now = self.env.now
+            self.ctx.recorder.record("faults", kind="vm_crash", target=vm.name, repair_s=repair, end_s=now + repair)
+            self.ctx.recorder.trace("faults", "vm_crash", vm.name)
+            self.dc.stop_vm(vm, VmCrash(at=now, vm=vm.name), keep_host=True)
+            yield self.env.timeout(repair)
+            self.dc.bus.up(ev.VM, vm.name)  # repaired: its owner brings it back
     # -- effects -----------------------------------------------------------------------------------------
-    def apply(self, kind: str, target: str, repair: float) -> Callable[[], None] | None:
+    def apply(self, kind: str, target: str, repair: float, rng=None) -> Callable[[], None] | None:
         """Applies one fault now; returns what undoes it at repair (None if nothing to undo)."""
         dc = self.dc
         now = self.env.now
         if kind == "vm_crash" and dc.vms[target].state != RUNNING:
             return None  # a guest that is not running cannot crash
-        end = now if kind == "vm_crash" else now + repair
+        if kind == "image_drift" and not dc.hosts[target].image:
+            return None  # a host with no image (in no cluster) has nothing to drift
+        end = now if kind in ONE_SHOT else now + repair
         self.ctx.recorder.record("faults", kind=kind, target=target, repair_s=end - now, end_s=end)
         self.ctx.recorder.trace("faults", kind, target)
         match kind:
-            case "host_crash" | "disk_failure":
+            case "host_crash":
                 host = dc.hosts[target]
-                cause = HostDown(at=now, host=target, kind=kind)
-                if kind == "disk_failure":
-                    for listener in dc.disk_loss_listeners:
-                        listener(host, cause)
-                dc.host_down(host, cause, DOWN)
+                dc.host_down(host, HostDown(at=now, host=target, kind=kind))
                 return lambda: dc.host_repaired(host)
+            case "disk_failure":
+                host = dc.hosts[target]
+                dc.disk_failed(host, HostDown(at=now, host=target, kind=kind))
+                return lambda: dc.disk_repaired(host)
             case "broadcast_domain_outage" | "site_outage":
-                hosts = dc.domains[target].hosts if kind == "broadcast_domain_outage" else dc.sites[target].hosts
-                for host in hosts:
-                    dc.host_down(host, HostDown(at=now, host=host.name, kind=kind), DOWN)
+                if kind == "broadcast_domain_outage":
+                    topic, hosts = ev.DOMAIN, dc.domains[target].hosts
+                else:
+                    topic, hosts = ev.SITE, dc.sites[target].hosts
 
-                def undo(hosts=hosts):
-                    for h in hosts:
-                        dc.host_repaired(h)
-                return undo
+                def cause(name: str, kind=kind) -> Cause:
+                    return HostDown(at=now, host=name, kind=kind)
+
+                dc.group_down(topic, target, hosts, cause)
+                return lambda: dc.group_up(topic, target, hosts)
             case "link_failure":
-                dc.network.fail_link(target)
-                return lambda: dc.network.repair_link(target)
+                dc.link_down(target, LinkDown(at=now, link=target))
+                return lambda: dc.link_up(target)
             case "storage_outage":
                 st = dc.storage[target]
-                st.state = DOWN
-                cause = StorageDown(at=now, storage=target)
-                for rid in dc.network.storage_resources(target):
-                    dc.network.solver.fail_resource(rid, cause)
-
-                def undo_storage(st=st):
-                    st.state = UP
-                return undo_storage
+                dc.storage_down(st, StorageDown(at=now, storage=target))
+                return lambda: dc.storage_up(st)
             case "vm_crash":
                 # A guest may crash mid-migration too: the engine sees the stop and aborts.
-                dc.stop_vm(dc.vms[target], VmCrash(at=now, vm=target))
+                dc.stop_vm(dc.vms[target], VmCrash(at=now, vm=target), keep_host=True)
+                return None
+            case "image_drift":
+                image = dc.hosts[target].image
+                r = rng if rng is not None else self.ctx.streams.get(f"faults/image_drift/{target}")
+                component = sorted(image)[int(r.integers(len(image)))]
+                image[component] = f"{image[component]}+drift{int(r.integers(1, 1_000_000))}"
                 return None
         raise ValueError(kind)

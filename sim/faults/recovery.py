@@ -1,18 +1,21 @@
 """Default recovery: the naive behaviour every mechanism is compared against.
 
-A stopped VM that no mechanism takes is restarted after ``infrastructure.detection``
-(the HA heartbeat notices) plus the VM's ``boot_time``: on its own host if that host is
-up with room (a guest crash), else on another host its placement selector allows,
-chosen by its placement rule. With no room anywhere it waits until room appears.
-The interruption is an incident closed ``restarted``; each restart is a row of
-``restarts``. A stale restart (the VM stopped again meanwhile) gives up by epoch.
+A stopped workload VM that no mechanism takes (the last handler of the ``vm_stopped``
+claim chain) is restarted after ``infrastructure.detection`` (the HA heartbeat notices)
+plus the VM's ``boot_time``. A guest crash keeps its memory reserved on its host, and it
+reboots there; otherwise it restarts on another host its placement selector allows,
+chosen by its placement rule. With no room anywhere it is first offered on the ``no_room``
+claim chain (live recovery may take it), else it waits until room appears. The
+interruption is an incident closed ``restarted``; each restart is a row of ``restarts``.
+A stale restart (the VM stopped again meanwhile) gives up by epoch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.core.causes import Cause, VmCrash
+from sim.core.causes import Cause
+from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
 from sim.infra.placement import choose_host
 
@@ -27,14 +30,16 @@ class DefaultRecovery:
         self.env = ctx.env
         self.detection = ctx.scenario.infrastructure.detection
 
-    def handle(self, vm: VM, cause: Cause) -> bool:
-        last = vm.last_host
-        self.env.process(self.restart(vm, cause, vm.epoch, last))
+    def wire(self) -> None:
+        """Last in the ``vm_stopped`` chain: after every enabled mechanism."""
+        self.dc.bus.handle(ev.VM_STOPPED, self.take)
+
+    def take(self, name: str, what: tuple[VM, Cause]) -> bool:
+        vm, cause = what
+        self.env.process(self.restart(vm, cause, vm.epoch, vm.last_host))
         return True
 
-    def find_host(self, vm: VM, prefer: Host | None) -> Host | None:
-        if prefer is not None and prefer.name in vm.allowed and prefer.fits(vm):
-            return prefer
+    def find_host(self, vm: VM) -> Host | None:
         candidates = self.dc.select_hosts(vm.allowed)
         return choose_host(vm, candidates, vm.spread, self.ctx.streams.get(f"placement/{vm.workload}"))
 
@@ -45,16 +50,22 @@ class DefaultRecovery:
         yield self.env.timeout(self.detection)
         if vm.epoch != epoch:
             return
-        prefer = last if isinstance(cause, VmCrash) else None
         waited_from = self.env.now
-        host = self.find_host(vm, prefer)
-        while host is None:
-            yield self.dc.room()
-            if vm.epoch != epoch:
-                return
-            host = self.find_host(vm, prefer)
+        host = vm.host  # a crashed guest kept its memory on its host: it reboots there
+        if host is not None:
+            self.dc.set_state(vm, BOOTING)
+            self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason="restart")
+        else:
+            host = self.find_host(vm)
+            if host is None and self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, cause)):
+                return  # a mechanism took it (live recovery)
+            while host is None:
+                yield self.dc.room()
+                if vm.epoch != epoch:
+                    return
+                host = self.find_host(vm)
+            self.dc.place(vm, host, BOOTING, reason="restart")
         waited = self.env.now - waited_from
-        self.dc.place(vm, host, BOOTING)
         yield self.env.timeout(vm.spec.boot_time)
         if vm.epoch != epoch:
             return

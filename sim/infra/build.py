@@ -2,17 +2,21 @@
 
 All of it happens before time 0 (desmod's elaborate-then-run): a workload that
 cannot be placed is an input error reported with its dotted path, before the run.
+Mechanisms then create the VMs they own through a ``Builder`` (same placement, same
+rule: a VM that does not fit is an input error with the mechanism's dotted path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from sim.core.errors import Problem
-from sim.infra.datacenter import RUNNING, VM, Datacenter, VMSpec
+from sim.infra.datacenter import RUNNING, VM, Datacenter, Host, VMSpec
 from sim.infra.network import Network
-from sim.infra.placement import deal
+from sim.infra.placement import choose_host, deal
 from sim.infra.solver import FlowSolver
+from sim.infra.transfer import Transfers
 from sim.scenario.names import host_name, select, vm_name
 
 if TYPE_CHECKING:
@@ -25,6 +29,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
     infra = sc.infrastructure
     solver = FlowSolver(ctx.env)
     dc = Datacenter(ctx, Network(ctx.env, solver))
+    dc.transfers = Transfers(dc)
     for site_spec in infra.sites:
         site = dc.add_site(site_spec.name, site_spec.region, site_spec.core)
         for dom_spec in site_spec.broadcast_domains:
@@ -37,6 +42,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
     for st in infra.storage:
         dc.add_storage(st.name, dc.sites[st.site], st.capacity, st.read, st.write)
 
+    _images(sc, dc)
     problems: list[Problem] = []
     all_hosts = list(dc.hosts)
     for w_index, w in enumerate(sc.workloads):
@@ -53,7 +59,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
         ]
         rng = ctx.streams.get(f"placement/{w.name}")
         unplaced = deal(vms, dc.select_hosts(allowed), w.placement.spread,
-                        lambda vm, host: dc.place(vm, host, RUNNING), rng)
+                        lambda vm, host: dc.place(vm, host, RUNNING, reason="initial"), rng)
         if unplaced:
             problems.append(Problem(
                 f"workloads.{w_index}.count",
@@ -61,3 +67,79 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
                 f"got {w.count} VMs of which {len(unplaced)} do not fit",
             ))
     return dc, problems
+
+
+def _images(sc, dc: Datacenter) -> None:
+    """Each cluster host runs its cluster's image at time 0; a standalone host runs the base and
+    add-on of the cluster it derives from plus its own components (MECHANISMS.md §1)."""
+    names = list(dc.hosts)
+    by_cluster = {}
+    for c in sc.clusters:
+        flat = {"base": c.image.base, **({"addon": c.image.addon} if c.image.addon else {}), **c.image.components}
+        by_cluster[c.name] = c.image
+        for n in select(c.hosts, names):
+            dc.hosts[n].image = dict(flat)
+    for sh in sc.standalone_hosts:
+        img = by_cluster.get(sh.derive_from)
+        if sh.host in dc.hosts and img is not None:
+            dc.hosts[sh.host].image = {"base": img.base, **({"addon": img.addon} if img.addon else {}),
+                                       **sh.components}
+
+
+class Builder:
+    """What a mechanism's ``build`` step uses to create the VMs it owns, before time 0.
+
+    ``vm(...)`` creates one VM owned by the mechanism and places it through the shared
+    placement (the rule of its ``hosts`` selector and ``spread``), avoiding the given
+    hosts (a 1:1 backup never shares its active's host) and, where it can, their
+    broadcast domains. A VM that does not fit is recorded as a problem at ``path`` and
+    None is returned; the run then stops with every problem, exit 2.
+    """
+
+    def __init__(self, ctx: Context, dc: Datacenter, problems: list[Problem]):
+        self.ctx = ctx
+        self.dc = dc
+        self.problems = problems
+        self._names = list(dc.hosts)
+        self._selected: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def hosts(self, globs: Sequence[str]) -> tuple[str, ...]:
+        """Host names a selector matches (resolved once per distinct selector)."""
+        key = tuple(globs)
+        hit = self._selected.get(key)
+        if hit is None:
+            hit = self._selected[key] = tuple(select(list(globs), self._names))
+        return hit
+
+    def vm(self, owner: str, name: str, spec: VMSpec, hosts: Sequence[str], path: str, *,
+           group: str | None = None, service: str | None = None, spread: str = "broadcast_domain",
+           avoid: Iterable[Host] = (), mtbf: float | None = None, repair: float | None = None) -> VM | None:
+        """Create VM ``name`` owned by mechanism ``owner`` and place it (running); None if it does not fit.
+
+        ``group`` plays the part of a workload for spreading (default: ``owner``); ``mtbf`` and
+        ``repair`` make ``sim.faults`` fail and repair it (exponential times)."""
+        dc = self.dc
+        if name in dc.vms:
+            self.problems.append(Problem(path, f"expected a VM name not used yet, got {name!r} twice"))
+            return None
+        allowed = self.hosts(hosts)
+        group = group or owner
+        vm = VM(name, group, spec, service or group, allowed, spread, owner=owner, mtbf=mtbf, repair=repair)
+        avoid = [h for h in avoid if h is not None]
+        avoid_domains = {h.domain.name for h in avoid}
+        candidates = dc.select_hosts(allowed)
+        rng = self.ctx.streams.get(f"placement/{owner}/{group}")
+        host = None
+        if avoid_domains:
+            far = [h for h in candidates if h.domain.name not in avoid_domains]
+            host = choose_host(vm, far, spread, rng)
+        if host is None:
+            near = [h for h in candidates if h not in avoid] if avoid else candidates
+            host = choose_host(vm, near, spread, rng)
+        if host is None:
+            self.problems.append(Problem(path, f"expected a VM of {spec.memory / 2**30:g} GiB that fits in the "
+                                               f"free memory of hosts {list(hosts)}, got no host with room for {name}"))
+            return None
+        dc.add_vm(vm)
+        dc.place(vm, host, RUNNING, reason="build")
+        return vm

@@ -20,26 +20,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sim.core.causes import Cause
+from sim.infra import events as ev
+from sim.infra.events import FailureBus
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.core.context import Context
     from sim.infra.network import Network
+    from sim.infra.transfer import Transfers
     from sim.metrics.recorder import Incident
 
 UP, MAINTENANCE, DOWN, REPAIR = "up", "maintenance", "down", "repair"
 RUNNING, BOOTING, STOPPED, PAUSED, LOST = "running", "booting", "stopped", "paused", "lost"
-
-
-class Watchers(dict):
-    """An insertion-ordered set of processes (interrupted in that order: deterministic)."""
-
-    def add(self, proc) -> None:
-        self[proc] = None
-
-    def discard(self, proc) -> None:
-        self.pop(proc, None)
 
 
 @dataclass(eq=False, slots=True)
@@ -63,13 +56,15 @@ class VM:
     allowed: tuple[str, ...]  # host names its placement selector matches
     spread: str = "broadcast_domain"
     owner: str | None = None  # the mechanism that created it handles its failures alone
+    # A mechanism's VM may fail on its own (sessions' vm_mtbf): injected by sim.faults.
+    mtbf: float | None = None
+    repair: float | None = None  # mean of its exponential repair
     host: Host | None = None
     last_host: Host | None = None  # where it ran before it stopped
     state: str = STOPPED
     epoch: int = 0  # bumped at every stop: stale recovery processes compare and give up
     incident: Incident | None = None
     migrating: bool = False
-    watchers: Watchers = field(default_factory=Watchers)  # processes to interrupt when it stops
 
     @property
     def memory(self) -> float:
@@ -101,8 +96,11 @@ class Host:
     reserved: float = 0.0  # held for incoming migrations
     used_vcpus: int = 0
     faults: int = 0  # active faults keeping it down
-    holders: Watchers = field(default_factory=Watchers)  # who holds it in maintenance
-    watchers: Watchers = field(default_factory=Watchers)  # processes to interrupt when it fails
+    holders: dict[str, None] = field(default_factory=dict)  # who holds it in maintenance
+    # VMs running elsewhere whose memory still lives here (a post-copy pull): lost if it fails.
+    dependents: dict[str, VM] = field(default_factory=dict)
+    # The running image, flat: {"base": "8.0.2", "addon": ..., "<component>": "<version>"} (drifts).
+    image: dict[str, str] = field(default_factory=dict)
 
     @property
     def capacity(self) -> float:
@@ -157,14 +155,7 @@ class Storage:
     write: float
     used: float = 0.0
     state: str = UP
-
-
-def _interrupt(watchers: Watchers, cause: Cause, active) -> None:
-    """Interrupt every live watcher with ``cause`` (never the process calling: it knows)."""
-    for proc in list(watchers):
-        if proc.is_alive and proc is not active:
-            proc.interrupt(cause)
-    watchers.clear()
+    outages: int = 0  # overlapping outages not yet over (they nest)
 
 
 def _attach(host: Host, vm: VM) -> None:
@@ -187,18 +178,21 @@ def _detach(host: Host, vm: VM) -> None:
 
 
 class Datacenter:
-    """All infrastructure of one run, with the network and its bandwidth solver.
+    """All infrastructure of one run, with the network, its bandwidth solver and the failure bus.
 
-    ``stop_handlers`` are called in order when a VM stops (enabled mechanisms, in
-    sorted registry order, then the default recovery); the first to return True
-    takes the VM. ``room`` is an event that fires whenever memory may have been
-    freed or a host came up, for processes waiting for room.
+    Failures are decided in ``sim.faults`` and applied here, which publishes them on
+    ``bus`` (``sim.infra.events``). A stopped VM goes to its owner: a mechanism's own
+    VM to ``owners[vm.owner]`` alone; a workload VM is offered on the ``vm_stopped``
+    claim chain (enabled mechanisms in sorted registry order, then the default recovery).
+    ``room`` is an event that fires whenever memory may have been freed or a host came up.
     """
 
     def __init__(self, ctx: Context, network: Network):
         self.ctx = ctx
         self.env: simpy.Environment = ctx.env
         self.network = network
+        self.bus = FailureBus(ctx.env)
+        self.transfers: Transfers = None  # type: ignore[assignment]  # set by build_datacenter
         self.sites: dict[str, Site] = {}
         self.domains: dict[str, Domain] = {}
         self.hosts: dict[str, Host] = {}
@@ -206,15 +200,12 @@ class Datacenter:
         self.storage: dict[str, Storage] = {}
         self.vms: dict[str, VM] = {}
         self.workloads: dict[str, list[VM]] = {}
-        self.stop_handlers: list[Callable[[VM, Cause], bool]] = []
-        self.host_down_listeners: list[Callable[[Host, Cause], None]] = []
-        self.host_up_listeners: list[Callable[[Host], None]] = []
-        self.disk_loss_listeners: list[Callable[[Host, Cause], None]] = []
-        # Asked in order on an uncorrectable memory error; the first to return True takes it.
-        self.memory_error_handlers: list[Callable[..., bool]] = []
+        # mechanism key -> what it does with a VM of its own that stopped
+        self.owners: dict[str, Callable[[VM, Cause], None]] = {}
         self._room: simpy.Event = self.env.event()
         self._running = 0
         self._hosts_up = 0
+        self.stopped = 0  # VMs stopped so far (a caller counts what one failure stopped)
 
     # -- building -----------------------------------------------------------------------------
     def add_site(self, name: str, region: str, core: float) -> Site:
@@ -257,14 +248,16 @@ class Datacenter:
         return vm
 
     # -- memory accounting (never overcommit) ----------------------------------------------------
-    def place(self, vm: VM, host: Host, state: str = RUNNING) -> None:
-        """Put a stopped VM on ``host`` (running or booting). The caller checked ``host.fits``."""
+    def place(self, vm: VM, host: Host, state: str = RUNNING, reason: str = "restart") -> None:
+        """Put a stopped VM on ``host`` (running or booting). The caller checked ``host.fits``.
+        ``reason`` is the ``placements`` row's: initial, restart, build, move."""
         if vm.host is not None:
             raise RuntimeError(f"{vm.name} is already on {vm.host.name}")
         if host.free_memory < vm.spec.memory - 1e-6:
             raise RuntimeError(f"{host.name} has no room for {vm.name}")
         _attach(host, vm)
         self.set_state(vm, state)
+        self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason=reason)
 
     def unplace(self, vm: VM, state: str = STOPPED) -> Host | None:
         """Take a VM off its host, freeing its memory."""
@@ -287,14 +280,16 @@ class Datacenter:
             host.reserved = 0.0
         self.notify_room()
 
-    def move(self, vm: VM, target: Host, reserved: float) -> None:
+    def move(self, vm: VM, target: Host, reserved: float, reason: str = "migration") -> None:
         """Switch a VM to ``target``, turning the target's reservation into use (a migration ends)."""
         if vm.host is not None:
+            vm.last_host = vm.host
             _detach(vm.host, vm)
         target.reserved -= reserved
         if target.reserved < 1e-6:
             target.reserved = 0.0
         _attach(target, vm)
+        self.ctx.recorder.record("placements", vm=vm.name, host=target.name, reason=reason)
         self.notify_room()
 
     def set_state(self, vm: VM, state: str) -> None:
@@ -304,6 +299,13 @@ class Datacenter:
         if was != now:
             self._running += 1 if now else -1
             self.ctx.recorder.level("fleet", "vms_running", self._running)
+
+    def depend(self, vm: VM, host: Host) -> None:
+        """``vm``'s memory still lives on ``host`` (a post-copy pull): it is lost if ``host`` fails."""
+        host.dependents[vm.name] = vm
+
+    def undepend(self, vm: VM, host: Host) -> None:
+        host.dependents.pop(vm.name, None)
 
     # -- waiting for room -------------------------------------------------------------------------
     def room(self) -> simpy.Event:
@@ -315,33 +317,39 @@ class Datacenter:
             ev, self._room = self._room, self.env.event()
             ev.succeed()
 
-    # -- failures (called by sim.faults and mechanisms, never decided here) -------------------------
-    def host_down(self, host: Host, cause: Cause, state: str = DOWN) -> None:
-        """A host fails: its VMs stop (and are handed to the stop handlers), watchers are interrupted."""
+    # -- failures (decided by sim.faults and mechanisms, applied and published here) ---------------
+    def host_down(self, host: Host, cause: Cause, state: str = DOWN) -> int:
+        """A host fails: published on the bus, its VMs (and VMs whose memory it still holds) stop
+        and go to their owners. Overlapping faults nest. Returns the number of VMs it stopped."""
         host.faults += 1
         if host.state in (DOWN, REPAIR):
-            return
+            return 0
         if host.state in (UP, MAINTENANCE):
             self._hosts_up -= 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
         host.state = state
-        _interrupt(host.watchers, cause, self.env.active_process)
-        for listener in self.host_down_listeners:
-            listener(host, cause)
+        before = self.stopped
+        self.bus.down(ev.HOST, host.name, cause)
         for vm in sorted(host.vms.values(), key=lambda v: v.name):
-            self.stop_vm(vm, cause)
+            if vm.host is host:
+                self.stop_vm(vm, cause)
+        for vm in sorted(host.dependents.values(), key=lambda v: v.name):
+            if vm.host is not None:
+                self.stop_vm(vm, cause)
+        host.dependents.clear()
+        return self.stopped - before
 
     def enter_maintenance(self, host: Host, holder: str) -> bool:
         """``holder`` takes an up host out of placement (it keeps its VMs). False if it is not up."""
         if host.state not in (UP, MAINTENANCE):
             return False
-        host.holders.add(holder)
+        host.holders[holder] = None
         host.state = MAINTENANCE
         return True
 
     def exit_maintenance(self, host: Host, holder: str) -> None:
         """``holder`` lets go; the host takes VMs again when nobody holds it and it is not down."""
-        host.holders.discard(holder)
+        host.holders.pop(holder, None)
         if not host.holders and host.state == MAINTENANCE:
             host.state = UP
             self.notify_room()
@@ -353,28 +361,85 @@ class Datacenter:
             host.state = MAINTENANCE if host.holders else UP
             self._hosts_up += 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
-            for listener in self.host_up_listeners:
-                listener(host)
+            self.bus.up(ev.HOST, host.name)
             self.notify_room()
 
-    def stop_vm(self, vm: VM, cause: Cause) -> None:
-        """A VM stops (its host failed, it crashed, an error hit it): hand it to a handler."""
+    def group_down(self, topic: str, name: str, hosts: list[Host], cause: Callable[[str], Cause]) -> int:
+        """A broadcast domain (``topic`` domain) or a site goes down: published with ``cause(name)``,
+        then each host with ``cause(host name)``. Returns the VMs stopped."""
+        self.bus.down(topic, name, cause(name))
+        n = 0
+        for host in hosts:
+            n += self.host_down(host, cause(host.name), DOWN)
+        return n
+
+    def group_up(self, topic: str, name: str, hosts: list[Host]) -> None:
+        for host in hosts:
+            self.host_repaired(host)
+        self.bus.up(topic, name)
+
+    def disk_failed(self, host: Host, cause: Cause) -> None:
+        """A host's disk fails: what it stores is lost (``disk`` subscribers), and the host goes down."""
+        self.bus.down(ev.DISK, host.name, cause)
+        self.host_down(host, cause, DOWN)
+
+    def disk_repaired(self, host: Host) -> None:
+        self.host_repaired(host)
+        self.bus.up(ev.DISK, host.name)
+
+    def storage_down(self, st: Storage, cause: Cause) -> None:
+        """A storage system stops serving; overlapping outages nest (it returns at the last repair)."""
+        st.outages += 1
+        if st.outages == 1:
+            st.state = DOWN
+            self.bus.down(ev.STORAGE, st.name, cause)
+
+    def storage_up(self, st: Storage) -> None:
+        if st.outages == 0:
+            return
+        st.outages -= 1
+        if st.outages == 0:
+            st.state = UP
+            self.bus.up(ev.STORAGE, st.name)
+
+    def link_down(self, name: str, cause: Cause) -> None:
+        """A link (domain uplink, site core, WAN) fails: capacity 0, its flows stall; failures nest."""
+        first = not self.network.is_failed(name)
+        self.network.fail_link(name)
+        if first:
+            self.bus.down(ev.LINK, name, cause)
+
+    def link_up(self, name: str) -> None:
+        self.network.repair_link(name)
+        if not self.network.is_failed(name):
+            self.bus.up(ev.LINK, name)
+
+    def stop_vm(self, vm: VM, cause: Cause, keep_host: bool = False) -> None:
+        """A VM stops (its host failed, it crashed, an error hit it): published, then handed to its
+        owner. ``keep_host``: the guest crashed, its memory stays reserved on its host for the reboot."""
         vm.epoch += 1
-        _interrupt(vm.watchers, cause, self.env.active_process)
+        self.stopped += 1
         vm.migrating = False
-        self.unplace(vm, STOPPED)
+        if keep_host and vm.host is not None:
+            vm.last_host = vm.host
+            self.set_state(vm, STOPPED)
+        else:
+            self.unplace(vm, STOPPED)
         self.ctx.recorder.trace("infra", "vm_stopped", vm.name, cause.kind)
         if vm.incident is None:
-            vm.incident = self.ctx.recorder.open(vm.name, cause.kind, "default")
-        for handler in self.stop_handlers:
-            if handler(vm, cause):
-                return
+            vm.incident = self.ctx.recorder.open(vm.name, cause.kind, vm.owner or "default")
+        self.bus.down(ev.VM, vm.name, cause)
+        if vm.owner is not None:
+            self.owners[vm.owner](vm, cause)
+        else:
+            self.bus.offer(ev.VM_STOPPED, vm.name, (vm, cause))
 
     def resume(self, vm: VM, outcome: str) -> None:
         """A stopped VM serves again: close its incident with ``outcome``."""
         if vm.incident is not None:
             self.ctx.recorder.close(vm.incident, outcome)
             vm.incident = None
+        self.bus.up(ev.VM, vm.name)
 
     def hosts_up(self) -> int:
         return self._hosts_up
@@ -385,4 +450,3 @@ class Datacenter:
     # -- queries ----------------------------------------------------------------------------------
     def select_hosts(self, names: Iterable[str]) -> list[Host]:
         return [self.hosts[n] for n in names]
-

@@ -107,6 +107,7 @@ class Network:
         self._failed: dict[str, int] = {}  # link -> failures not yet repaired
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[tuple[int, ...], float]] = {}
         self._site_paths: dict[tuple[str, str], list[str]] = {}
+        self._route_links: dict[tuple[Endpoint, Endpoint], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ building
     def add_site(self, site: str, core: float) -> None:
@@ -196,6 +197,36 @@ class Network:
         if hit is None:
             hit = self._routes[key] = self._compute_route(src, dst)
         return hit
+
+    def links_on(self, src: Endpoint, dst: Endpoint) -> tuple[str, ...]:
+        """Names of the failable links (domain uplinks, site cores, WAN links) a transfer crosses (cached)."""
+        key = (src, dst)
+        hit = self._route_links.get(key)
+        if hit is None:
+            hit = self._route_links[key] = self._compute_links(src, dst)
+        return hit
+
+    def _compute_links(self, src: Endpoint, dst: Endpoint) -> tuple[str, ...]:
+        s_site, s_dom, _, _ = self._leave(src)
+        d_site, d_dom, _, _ = self._enter(dst)
+        if src.kind != STORAGE and dst.kind != STORAGE and src.name == dst.name:
+            return ()
+        if s_dom is not None and s_dom == d_dom:
+            return ()
+        if src.kind == STORAGE and src == dst:
+            return ()
+        links: list[str] = []
+        if s_dom is not None:
+            links.append(s_dom)
+        links.append(s_site)
+        if s_site != d_site:
+            sites = self._site_path(s_site, d_site)
+            for a, b in pairwise(sites):
+                links.append(f"{a}-{b}" if f"{a}-{b}" in self._links else f"{b}-{a}")
+                links.append(b)
+        if d_dom is not None:
+            links.append(d_dom)
+        return tuple(links)
 
     def transfer(self, src: Endpoint, dst: Endpoint, size: float, cap: float | None = None,
                  tag: object = None) -> Flow:
@@ -332,4 +363,5 @@ class Network:
 
     def _changed(self) -> None:
         self._routes.clear()
+        self._route_links.clear()
         self._site_paths.clear()

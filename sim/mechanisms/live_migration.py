@@ -21,8 +21,8 @@ the target after ``switchover``, then pull the memory in one background flow (ev
 byte moved once). A failure of either host before the pull ends loses the VM's state:
 it is stopped and handed to the stop handlers (the default recovery restarts it).
 
-Guarantees: memory is reserved on the target from the request to the end (never
-overcommitted); a VM is on exactly one host at every instant (``Datacenter.move`` is
+Guarantees: memory is reserved on the target synchronously, before ``migrate`` returns
+(concurrent callers never take the same slot), to the end (never overcommitted); a VM is on exactly one host at every instant (``Datacenter.move`` is
 atomic); at most ``max_per_host`` migrations send from or arrive at a host at once,
 the rest wait in FIFO order; ``scope`` is enforced; if the source or the target fails
 mid-way the migration aborts cleanly (pre-copy: the VM stays on the source; a pause in
@@ -42,16 +42,20 @@ from pydantic import model_validator
 
 from sim.core.causes import Cause, Lost
 from sim.core.errors import OperationFailed
+from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
 from sim.infra.network import Endpoint
-from sim.infra.solver import FlowFailed
-from sim.mechanisms.base import Mechanism as _Base
-from sim.mechanisms.base import MechanismConfig
+from sim.infra.transfer import FAIL, STALL, TransferFailed
+from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.summary import count, stats
+from sim.metrics.tables import table
+from sim.scenario.schema import Migrate
 from sim.scenario.types import Duration, FieldError, NonNegFloat, PositiveInt, PositiveRate, Size
 
 if TYPE_CHECKING:
     from sim.core.context import Context
     from sim.infra.datacenter import VM, Datacenter, Host
+    from sim.metrics.summary import RunInfo, Tables
 
 KEY = "live_migration"
 
@@ -140,24 +144,47 @@ class _Waiter:
     granted: bool = False  # slots taken on the waiter's behalf (it may not have resumed yet)
 
 
-class Mechanism(_Base):
-    """The engine. ``wire()`` offers it as ``ctx.services["live_migration"]``."""
+MIGRATIONS = table(
+    "migrations",
+    "time_s", "vm:str", "source:str", "target:str", "mode:str", "trigger:str",
+    "memory_bytes", "dirty_rate_bytes_per_s", "rounds:i8", "bytes", "queued_s", "total_time_s",
+    "downtime_s", "end_s", "outcome:str", "reason:str",
+)
+
+
+def migration_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
+    """``migration.*``: ``count`` completed migrations, ``failed`` failed requests; times,
+    downtimes and rounds over completed ones; ``bytes_total`` every byte sent, aborted flows too."""
+    m = t["migrations"]
+    done = m[m["outcome"] == "completed"]
+    out: dict[str, float] = {
+        "migration.count": count(done),
+        "migration.failed": count(m, m["outcome"] == "failed"),
+        "migration.bytes_total": float(m["bytes"].sum()),
+    }
+    out.update(stats("migration.total_time_s", done["total_time_s"]))
+    out.update(stats("migration.downtime_s", done["downtime_s"]))
+    if len(done):
+        out["migration.rounds_mean"] = float(done["rounds"].mean())
+    return out
+
+
+
+class LiveMigration(Mechanism):
+    """The engine, offered as ``ctx.services["live_migration"]``."""
 
     key = KEY
+    Config = Config
+    tables = (MIGRATIONS,)
+    summaries = (migration_metrics,)
+    operations = {"migrate": Migrate}
+    offers = (KEY,)
+    always_on = True
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
-        super().__init__(ctx, dc, config if config is not None else Config())
-        self.enabled = bool(self.config.enabled)
+        super().__init__(ctx, dc, config)
         self._slots: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
         self._queue: list[_Waiter] = []
-        self._pulls: dict[str, set[str]] = {}  # source host -> VMs whose post-copy pull reads from it
-
-    # -- service ------------------------------------------------------------------------------
-    def wire(self) -> None:
-        self.ctx.services[KEY] = self
-
-    def operations(self) -> dict[str, Any]:
-        return {"migrate": self._operation}
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -170,7 +197,7 @@ class Mechanism(_Base):
 
     def pulling_from(self, host: Host) -> int:
         """VMs whose post-copy pull still reads memory from ``host`` (lost if it fails)."""
-        return len(self._pulls.get(host.name, ()))
+        return len(host.dependents)
 
     def migrate(self, vm: VM, target: Host, trigger: str = "operation", *, mechanism: str | None = None,
                 scope: str | None = None, mode: str | None = None) -> simpy.Process:
@@ -178,14 +205,20 @@ class Mechanism(_Base):
 
         ``mechanism`` names the mechanism on whose behalf it runs (incidents), ``scope``
         overrides ``live_migration.scope`` (charging, replica nodes), ``mode`` the mode.
-        Target memory is reserved before this returns, so a caller choosing several
-        targets in a row sees the earlier reservations.
+        The request is refused or the target memory reserved before this returns, so
+        concurrent callers never take the same slot.
         """
         run = _Migration(self, vm, target, trigger, mechanism or KEY, scope, mode or self.config.mode)
-        return self.env.process(run.run())
+        reason = run.refuse()
+        if not reason:
+            run.hold()
+        proc = self.env.process(run.run(reason))
+        if not reason:
+            run.watch(proc)
+        return proc
 
     # -- the migrate operation ------------------------------------------------------------------
-    def _operation(self, op):
+    def carry_out(self, op):
         """Carries out ``{kind: migrate, vm, to}``; fails the operation when the migration fails."""
         vm = self.dc.vms[op.vm]
         target = self.dc.hosts[op.to]
@@ -254,12 +287,9 @@ class Mechanism(_Base):
         return min(rate, cap) if cap is not None else rate
 
     def start_flow(self, source: Host, target: Host, size: float, tag: str):
-        return self.dc.network.transfer(_nic(source), _nic(target), size, cap=self.config.bandwidth_limit,
-                                        tag=tag)
-
-    def abort_flow(self, flow) -> float:
-        """Stops a flow; returns the bytes it had sent."""
-        return float(self.dc.network.solver.abort(flow))
+        """A memory copy: fails if either host fails, stalls while a link on its path is down."""
+        return self.dc.transfers.start(_nic(source), _nic(target), size, cap=self.config.bandwidth_limit,
+                                       tag=tag, on_host=FAIL, on_link=STALL)
 
 
 def _nic(host: Host) -> Endpoint:
@@ -289,6 +319,7 @@ class _Migration:
         self.slots = False
         self.waiter: _Waiter | None = None
         self.flow = None
+        self.watching = None
         self.incident = None
         self.paused_at: float | None = None
         self.pulling = False
@@ -318,19 +349,24 @@ class _Migration:
         return ""
 
     # -- the process ------------------------------------------------------------------------------
-    def run(self):
-        """Waits for slots, then rounds of flows, pause, switchover; yields flow and timeout events."""
-        self.proc = self.env.active_process
-        reason = self.refuse()
-        if reason:
-            return self._finish(FAILED, reason)
-        vm, source, target = self.vm, self.source, self.target
-        self.dc.reserve(target, vm.spec.memory)
+    def hold(self) -> None:
+        """Reserve the target's memory and flag the VM, synchronously (before ``migrate`` returns)."""
+        vm = self.vm
+        self.dc.reserve(self.target, vm.spec.memory)
         self.reserved_target = vm.spec.memory
         vm.migrating = self.flagged = True
-        source.watchers.add(self.proc)
-        target.watchers.add(self.proc)
-        vm.watchers.add(self.proc)  # a guest crash ends the migration at once
+
+    def watch(self, proc: simpy.Process) -> None:
+        """Interrupt ``proc`` when the source, the target or the VM fails (a guest crash ends it at once)."""
+        self.proc = proc
+        self.watching = self.dc.bus.watch(proc, ((ev.HOST, self.source.name), (ev.HOST, self.target.name),
+                                                 (ev.VM, self.vm.name)))
+
+    def run(self, refused: str):
+        """Waits for slots, then rounds of flows, pause, switchover; yields flow and timeout events."""
+        if refused:
+            return self._finish(FAILED, refused)
+        vm, source, target = self.vm, self.source, self.target
         try:
             self.waiter = self.engine._request(source, target)
             if self.waiter is not None:
@@ -397,15 +433,16 @@ class _Migration:
 
     # -- steps -------------------------------------------------------------------------------------
     def _send(self, size: float, what: str):
-        """One flow of ``size`` bytes from the source NIC to the target NIC; waits for its last byte."""
+        """One transfer of ``size`` bytes from the source NIC to the target NIC; waits for its last byte."""
         if size <= 0:
             return
         self.flow = self.engine.start_flow(self.source, self.target, size, f"migration {self.vm.name} {what}")
         try:
             yield self.flow.done
-        except FlowFailed as exc:
-            self.flow = None  # the solver dropped it; what it sent is unknown, count nothing more
-            raise _Abort(f"transfer failed: {exc}") from None
+        except TransferFailed as exc:
+            self.result.bytes += self.flow.sent()
+            self.flow = None
+            raise _Abort(f"transfer failed: {exc}", exc.cause) from None
         self.flow = None
         self.result.bytes += size
 
@@ -431,9 +468,9 @@ class _Migration:
             self.dc.reserve(self.source, self.vm.spec.memory)
             self.reserved_source = self.vm.spec.memory
             self.pulling = True
-            self.engine._pulls.setdefault(self.source.name, set()).add(self.vm.name)
-        else:
-            self.source.watchers.discard(self.proc)
+            self.dc.depend(self.vm, self.source)
+        elif self.watching is not None:
+            self.watching.drop(ev.HOST, self.source.name)
 
     def _resume(self) -> None:
         self.dc.set_state(self.vm, RUNNING)
@@ -448,18 +485,14 @@ class _Migration:
             self.reserved_source = 0.0
         if self.pulling:
             self.pulling = False
-            pulls = self.engine._pulls.get(self.source.name)
-            if pulls is not None:
-                pulls.discard(self.vm.name)
-                if not pulls:
-                    del self.engine._pulls[self.source.name]
+            self.dc.undepend(self.vm, self.source)
 
     # -- ends ---------------------------------------------------------------------------------------
     def _abort(self, cause: Cause | None, reason: str = ""):
         """Undo what is held, synchronously (no yield: a second interrupt must find us finished)."""
         vm, target = self.vm, self.target
         if self.flow is not None:
-            self.result.bytes += self.engine.abort_flow(self.flow)
+            self.result.bytes += self.flow.abort()
             self.flow = None
         if self.waiter is not None:
             if self.waiter.granted:
@@ -503,10 +536,9 @@ class _Migration:
         if self.slots:
             self.slots = False
             self.engine.release(self.source, self.target)
-        if self.proc is not None and self.source is not None:
-            self.source.watchers.discard(self.proc)
-            self.target.watchers.discard(self.proc)
-            vm.watchers.discard(self.proc)
+        if self.watching is not None:
+            self.watching.cancel()
+            self.watching = None
         if self.flagged and (outcome == COMPLETED or vm.epoch == self.epoch):
             vm.migrating = False  # a restarted VM may be migrating again under another request
         r.outcome = outcome

@@ -37,16 +37,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import simpy
 
 from sim.core.causes import HostDown, MemoryErrorCause
+from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR, RUNNING
 from sim.infra.placement import choose_host
-from sim.mechanisms.base import Mechanism as _Base
-from sim.mechanisms.base import MechanismConfig
+from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.summary import count
 from sim.scenario.names import select
 from sim.scenario.types import Duration, Fraction
 
 if TYPE_CHECKING:
     from sim.core.context import Context
     from sim.infra.datacenter import VM, Datacenter, Host
+    from sim.metrics.summary import RunInfo, Tables
 
 KEY = "memory_error_evacuation"
 
@@ -75,8 +77,32 @@ class _Tally:
     crashed: int = 0
 
 
-class Mechanism(_Base):
+def memory_error_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
+    """``memory_errors.*`` from ``memory_errors`` and ``incidents``; the same names with evacuation off.
+
+    ``vm_downtime_s_total``: incidents caused by memory errors (guest and host crashes, post-copy
+    losses) plus the pauses of evacuation migrations.
+    """
+    me = t["memory_errors"]
+    inc = t["incidents"]
+    from_errors = (inc["cause"] == "memory_error") | (
+        (inc["cause"] == "migration") & (inc["mechanism"] == "memory_error_evacuation"))
+    return {
+        "memory_errors.correctable": int(me.loc[me["kind"] == "correctable", "count"].sum()),
+        "memory_errors.uncorrectable": int(me.loc[me["kind"] == "uncorrectable", "count"].sum()),
+        "memory_errors.vms_evacuated": int(me["vms_evacuated"].sum()),
+        "memory_errors.vms_crashed": int(me["vms_crashed"].sum()),
+        "memory_errors.vm_downtime_s_total": float(inc.loc[from_errors, "downtime_s"].sum()),
+        "memory_errors.host_crashes": count(me, me["action"] == "host_crash"),
+    }
+
+
+
+class MemoryErrorEvacuation(Mechanism):
     key = KEY
+    Config = Config
+    summaries = (memory_error_metrics,)
+    needs = ("live_migration",)
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)
@@ -91,7 +117,7 @@ class Mechanism(_Base):
             members = select(cluster.hosts, names)
             for n in members:
                 self._cluster_of.setdefault(n, members)
-        self.dc.memory_error_handlers.append(self.handle)
+        self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)
 
     # -- services used ----------------------------------------------------------------------------
     @property
@@ -103,7 +129,7 @@ class Mechanism(_Base):
         return self.ctx.services["dimm_errors"]
 
     # -- the handler --------------------------------------------------------------------------------
-    def handle(self, err) -> bool:
+    def handle(self, host_name: str, err) -> bool:
         """Takes every uncorrectable error: evacuates the host, or crashes it if one is under way."""
         host = self.dc.hosts[err.host]
         if host.name in self._evacuating:
@@ -113,7 +139,7 @@ class Mechanism(_Base):
         return True
 
     def _crash(self, host: Host, err, owner: str, vm: str = "") -> None:
-        crashed = len(host.vms) + self.engine.pulling_from(host)
+        crashed = len(host.vms) + len(host.dependents)
         self.ctx.recorder.record(
             "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
             owner=owner, vm=vm, containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
@@ -130,7 +156,7 @@ class Mechanism(_Base):
         watcher) when the host fails meanwhile.
         """
         me = self.env.active_process
-        host.watchers.add(me)
+        watch = self.dc.bus.watch(me, ((ev.HOST, host.name),))
         rng = self.ctx.streams.get(f"evacuation/{host.name}")
         tally = _Tally()
         owner, vm_name, containment, action = "", "", "", "evacuated"
@@ -138,7 +164,7 @@ class Mechanism(_Base):
             yield self.env.timeout(self.config.signal_latency)
             owner, vm = self._owner(host, float(rng.random()))
             if owner == "hypervisor":
-                host.watchers.discard(me)
+                watch.cancel()
                 del self._evacuating[host.name]
                 self._crash(host, err, owner="hypervisor")
                 return
@@ -160,8 +186,8 @@ class Mechanism(_Base):
             if movers:
                 yield self.env.all_of(movers)
             # VMs with nowhere to go (or booting here) are shut down by the repair.
-            tally.crashed += len(host.vms) + self.engine.pulling_from(host)
-            host.watchers.discard(me)
+            tally.crashed += len(host.vms) + len(host.dependents)
+            watch.cancel()
             del self._evacuating[host.name]
             self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"),
                                     REPAIR, err.repair)
@@ -195,18 +221,20 @@ class Mechanism(_Base):
 
     def _move(self, host: Host, vm: VM, rng, tally: _Tally):
         """Migrates one VM off ``host``, trying another target when one fails; yields migrations."""
+        failed = None  # a retry never picks the target that just failed
         for _ in range(_ATTEMPTS):
             if vm.host is not host or vm.state != RUNNING or vm.migrating or host.state in (DOWN, REPAIR):
                 return
-            target = self._target(host, vm, rng)
+            target = self._target(host, vm, rng, failed)
             if target is None:
                 return
             result = yield self.engine.migrate(vm, target, "memory_error", mechanism=KEY)
             if result.completed:
                 tally.evacuated += 1
                 return
+            failed = target
 
-    def _target(self, host: Host, vm: VM, rng) -> Host | None:
+    def _target(self, host: Host, vm: VM, rng, failed: Host | None = None) -> Host | None:
         """A healthy host with room: ``target_hosts`` pool, the VM's placement hosts, the migration scope."""
         match self.config.target_hosts:
             case "same_cluster":
@@ -218,4 +246,4 @@ class Mechanism(_Base):
                 pool = self.dc.host_list
         allowed = set(vm.allowed)
         candidates = [h for h in pool if h is not host and h.name in allowed and self.engine.in_scope(host, h)]
-        return choose_host(vm, candidates, vm.spread, rng, exclude=host)
+        return choose_host(vm, candidates, vm.spread, rng, exclude=failed)

@@ -1,16 +1,93 @@
-"""The explicit registry of mechanisms, in the sorted order in which they react to a stopped VM."""
+"""The explicit registry of mechanisms, in the sorted order in which they react to a stopped VM.
+
+Adding a mechanism: write its module (see ``docs/extending.md``) and add its class to
+``MECHANISMS``. Nothing else changes: the scenario schema, the result tables, the
+summaries and the operation dispatch are all assembled from the registry.
+"""
 
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Iterable, Iterator, Mapping
 
-from sim.mechanisms import live_migration, memory_error_evacuation
+from pydantic import BaseModel
 
-_MODULES: tuple[ModuleType, ...] = (live_migration, memory_error_evacuation)
+from sim.mechanisms.base import Mechanism, MechanismType
+from sim.mechanisms.live_migration import LiveMigration
+from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 
-REGISTRY: dict[str, ModuleType] = {m.KEY: m for m in sorted(_MODULES, key=lambda m: m.KEY)}
+MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation)
 
 
-def config_models() -> dict[str, type]:
+class WiringError(Exception):
+    """A defect in the mechanisms' declarations (two claim one operation kind, ...): found before time 0."""
+
+
+class Registry(Mapping[str, type[BaseModel]]):
+    """Mechanism classes by key, in sorted key order. As a mapping: key -> config model (the schema's
+    ``mechanisms`` section); ``operation_models()`` adds the operation kinds they carry out."""
+
+    def __init__(self, classes: Iterable[type[Mechanism]]):
+        classes = list(classes)
+        problems = []
+        for cls in classes:
+            if not isinstance(cls, MechanismType) and not _declares(cls):
+                problems.append(f"{cls!r} does not follow the mechanism contract")
+            if not cls.key:
+                problems.append(f"{cls.__name__} has no key")
+        keys = [c.key for c in classes]
+        for k in sorted(set(keys)):
+            if keys.count(k) > 1:
+                problems.append(f"two mechanisms have the key {k!r}")
+        self.classes: dict[str, type[Mechanism]] = {c.key: c for c in sorted(classes, key=lambda c: c.key)}
+        self.kinds: dict[str, type[Mechanism]] = {}
+        for cls in self.classes.values():
+            for kind in cls.operations:
+                other = self.kinds.get(kind)
+                if other is not None:
+                    problems.append(f"mechanisms {other.key!r} and {cls.key!r} both claim operation kind {kind!r}")
+                else:
+                    self.kinds[kind] = cls
+        if problems:
+            raise WiringError("; ".join(problems))
+
+    # -- Mapping: key -> config model -------------------------------------------------------------
+    def __getitem__(self, key: str) -> type[BaseModel]:
+        return self.classes[key].Config
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.classes.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registry) and self.classes == other.classes
+
+    # -- what the platform assembles --------------------------------------------------------------
+    def operation_models(self) -> dict[str, type[BaseModel]]:
+        """Operation kind -> model, for every kind a registered mechanism carries out."""
+        return {kind: cls.operations[kind] for kind, cls in self.kinds.items()}
+
+    def always_on(self) -> frozenset[str]:
+        return frozenset(k for k, c in self.classes.items() if c.always_on)
+
+    def tables(self):
+        return tuple(t for c in self.classes.values() for t in c.tables)
+
+    def summaries(self):
+        return tuple(f for c in self.classes.values() for f in c.summaries)
+
+
+def _declares(cls: object) -> bool:
+    return isinstance(cls, type) and issubclass(cls, Mechanism)
+
+
+REGISTRY = Registry(MECHANISMS)
+
+
+def config_models() -> Registry:
     """Mechanism key -> its pydantic config model (assembled into the scenario schema)."""
-    return {key: mod.Config for key, mod in REGISTRY.items()}
+    return REGISTRY

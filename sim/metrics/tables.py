@@ -45,15 +45,6 @@ RESTARTS = _t(
 # Operations as carried out: outcome "done" or "failed" with a reason.
 OPERATIONS = _t("operations", "time_s", "kind:str", "subject:str", "outcome:str", "detail:str")
 
-# Live migrations (one row per request): time_s = requested, total_time_s from the start of
-# round 0 (after any wait for a slot, queued_s) to the end of switchover (post-copy: to the
-# end of the pull); downtime_s = the pause; outcome "completed" or "failed" with a reason.
-MIGRATIONS = _t(
-    "migrations",
-    "time_s", "vm:str", "source:str", "target:str", "mode:str", "trigger:str",
-    "memory_bytes", "dirty_rate_bytes_per_s", "rounds:i8", "bytes", "queued_s", "total_time_s",
-    "downtime_s", "end_s", "outcome:str", "reason:str",
-)
 # DRAM errors: kind "correctable" (count = errors in the row: 1 for a DIMM's first, the
 # later ones as Poisson counts per DIMM at replacement and at the end) or "uncorrectable"
 # (count 1). owner: where the error landed ("vm", "free", "hypervisor"; "" when not mapped);
@@ -66,6 +57,17 @@ MEMORY_ERRORS = _t(
     "action:str", "vms_evacuated:i8", "vms_crashed:i8", "end_s",
 )
 
-CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS)
-MECHANISM_TABLES: tuple[Table, ...] = (MIGRATIONS, MEMORY_ERRORS)
-ALL_TABLES: dict[str, Table] = {t.name: t for t in (*CORE_TABLES, *MECHANISM_TABLES, EVENTS)}
+# Where each VM ran (SPEC.md): one row per initial placement, restart, migration or move.
+# reason: "initial", "restart", "migration", "move" (a mechanism relocated it), "build" (a
+# mechanism's own VM placed before time 0).
+PLACEMENTS = _t("placements", "time_s", "vm:str", "host:str", "reason:str")
+
+# Tables of the platform (faults, recovery, operations, placement); each mechanism declares its own.
+CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS, PLACEMENTS, MEMORY_ERRORS)
+ALL_TABLES: dict[str, Table] = {t.name: t for t in (*CORE_TABLES, EVENTS)}
+
+
+def table(name: str, *cols: str) -> Table:
+    """A table schema: ``table("backups", "time_s", "vm:str", "bytes", "rounds:i8")`` (dtype after
+    the colon: ``f8`` (default), ``i8``, ``str``, ``bool``)."""
+    return _t(name, *cols)

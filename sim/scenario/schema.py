@@ -15,7 +15,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
@@ -68,6 +68,7 @@ __all__ = [
     "MigrateWorkload",
     "Recover",
     "Operation",
+    "OperationBase",
     "OPERATION_KINDS",
     "MechanismsBase",
     "Scenario",
@@ -359,13 +360,21 @@ Fault = Annotated[
 
 # --------------------------------------------------------------------------- operations
 class _Operation(Model):
+    """Base of every operation model. ``refs`` maps a field to the namespace its value must name
+    (``vm``, ``host``, ``workload``, ``cluster``, ``site``): checked before the run starts."""
+
+    refs: ClassVar[dict[str, str]] = {}
     kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
     at: Duration  # seconds from the start; operations after ``duration`` are ignored (SPEC.md)
+
+
+OperationBase = _Operation
 
 
 class Migrate(_Operation):
     """Live-migrate one VM to a host (MECHANISMS.md, live migration)."""
 
+    refs: ClassVar[dict[str, str]] = {"vm": "vm", "to": "host"}
     kind: Literal["migrate"]
     vm: str
     to: str  # a host name
@@ -374,6 +383,7 @@ class Migrate(_Operation):
 class PublishImage(_Operation):
     """Publish a new desired image for a cluster (MECHANISMS.md §1)."""
 
+    refs: ClassVar[dict[str, str]] = {"cluster": "cluster"}
     kind: Literal["publish_image"]
     cluster: str
     image: Image
@@ -382,6 +392,7 @@ class PublishImage(_Operation):
 class Instantiate(_Operation):
     """Realise a workload's point in time as new resources at a site (MECHANISMS.md §2)."""
 
+    refs: ClassVar[dict[str, str]] = {"workload": "workload", "site": "site"}
     kind: Literal["instantiate"]
     workload: str
     point: Point = "latest"  # dcsim's choice: the newest complete point
@@ -391,6 +402,7 @@ class Instantiate(_Operation):
 class Restore(_Operation):
     """Return a workload's point in time to production (MECHANISMS.md §2)."""
 
+    refs: ClassVar[dict[str, str]] = {"workload": "workload"}
     kind: Literal["restore"]
     workload: str
     point: Point = "latest"  # dcsim's choice: the newest complete point
@@ -399,6 +411,7 @@ class Restore(_Operation):
 class MigrateWorkload(_Operation):
     """Realise a workload at a remote site over the WAN (MECHANISMS.md §2)."""
 
+    refs: ClassVar[dict[str, str]] = {"workload": "workload", "to": "site"}
     kind: Literal["migrate_workload"]
     workload: str
     to: str  # a site name
@@ -407,6 +420,7 @@ class MigrateWorkload(_Operation):
 class Recover(_Operation):
     """Live recovery of one VM from its newest complete backup point (MECHANISMS.md §10)."""
 
+    refs: ClassVar[dict[str, str]] = {"vm": "vm"}
     kind: Literal["recover"]
     vm: str
 
@@ -473,31 +487,46 @@ def build_scenario_model(mechanisms: Mapping[str, type[BaseModel]]) -> type[Scen
     """The ``Scenario`` class whose ``mechanisms`` has one field per registry key (cached per registry).
 
     Each config model must have ``enabled: bool`` and every other field defaulted, so
-    that a bare section (or ``--set mechanisms.<key>.enabled=true``) is valid.
+    that a bare section (or ``--set mechanisms.<key>.enabled=true``) is valid. When
+    ``mechanisms`` also has ``operation_models()`` (the mechanism registry), the
+    operation kinds its mechanisms declare join the contract's ones (a mechanism's
+    model replaces the contract's model of the same kind), and ``always_on()`` names the
+    sections present with their defaults when absent.
     """
-    return _build(tuple(sorted(mechanisms.items())))
+    ops = getattr(mechanisms, "operation_models", None)
+    extra = tuple(ops().items()) if callable(ops) else ()
+    on = getattr(mechanisms, "always_on", None)
+    always = tuple(sorted(on())) if callable(on) else (ALWAYS_ON,)
+    return _build(tuple(sorted(mechanisms.items())), extra, always)
 
 
 @lru_cache(maxsize=32)
-def _build(items: tuple[tuple[str, type[BaseModel]], ...]) -> type[Scenario]:
+def _build(items: tuple[tuple[str, type[BaseModel]], ...], extra_ops: tuple[tuple[str, type[BaseModel]], ...],
+           always: tuple[str, ...]) -> type[Scenario]:
     fields: dict[str, Any] = {}
     for key, config in items:
         if not (isinstance(config, type) and issubclass(config, BaseModel)):
             raise TypeError(f"mechanism {key!r}: config must be a pydantic model, got {config!r}")
         if "enabled" not in config.model_fields:
             raise TypeError(f"mechanism {key!r}: config model {config.__name__} has no 'enabled' field")
-        if key == ALWAYS_ON:
+        if key in always:
             fields[key] = (config, Field(default_factory=config))
         else:
             fields[key] = (config | None, None)
     mechanisms_model = create_model(
         "Mechanisms", __base__=MechanismsBase, __module__=__name__, **fields
     )
+    operation = Operation
+    if extra_ops:
+        kinds = dict(tagged_members(Operation) or {})
+        kinds.update(extra_ops)
+        operation = Annotated[Union[tuple(kinds.values())], Field(discriminator="kind")]  # noqa: UP007
     return create_model(
         "Scenario",
         __base__=Scenario,
         __module__=__name__,
         mechanisms=(mechanisms_model, Field(default_factory=mechanisms_model)),
+        operations=(tuple[operation, ...], ()),
     )
 
 

@@ -237,22 +237,10 @@ def _operations(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         if got not in names:
             out.append(Problem(path, expected_name(what, names, got, suggest=suggest)))
 
+    names = {"vm": ("VM", ns.vms, False), "host": ("host", ns.hosts, False), "site": ("site", ns.sites, True),
+             "workload": ("workload", ns.workloads, True), "cluster": ("cluster", ns.clusters, True)}
     for i, op in enumerate(scenario.operations):
-        path = f"operations.{i}"
-        match op.kind:
-            case "migrate":
-                need(f"{path}.vm", "VM", ns.vms, op.vm, suggest=False)
-                need(f"{path}.to", "host", ns.hosts, op.to, suggest=False)
-            case "publish_image":
-                need(f"{path}.cluster", "cluster", ns.clusters, op.cluster)
-            case "instantiate":
-                need(f"{path}.workload", "workload", ns.workloads, op.workload)
-                need(f"{path}.site", "site", ns.sites, op.site)
-            case "restore":
-                need(f"{path}.workload", "workload", ns.workloads, op.workload)
-            case "migrate_workload":
-                need(f"{path}.workload", "workload", ns.workloads, op.workload)
-                need(f"{path}.to", "site", ns.sites, op.to)
-            case "recover":
-                need(f"{path}.vm", "VM", ns.vms, op.vm, suggest=False)
+        for field, namespace in type(op).refs.items():
+            what, known, suggest = names[namespace]
+            need(f"operations.{i}.{field}", what, known, getattr(op, field), suggest=suggest)
     return out

@@ -1,0 +1,166 @@
+"""One subscription API for the start and end of every failure, and for who takes what.
+
+Topics (the ``topic`` of a ``Failure``): ``host``, ``vm``, ``domain``, ``site``, ``link``,
+``storage``, ``disk``. The infrastructure publishes ``down`` when a subject fails (the
+first of overlapping faults: a host hit by two faults is down once) and ``up`` when it
+serves again. ``sim.faults`` decides failures; ``Datacenter`` and ``Network`` publish them.
+
+- ``subscribe(topic, fn, subject=None, phase=DOWN)``: ``fn(failure)`` for every failure of
+  ``subject`` (or of every subject of the topic), in subscription order, subject
+  subscribers first. Returns a ``Subscription`` to ``cancel()``.
+- ``watch(proc, (topic, subject), ...)``: interrupt the SimPy process ``proc`` with the
+  failure's cause at the first ``down`` of any of them (one shot: every watch of the
+  group is cancelled then). What a process waits on while it needs hosts alive.
+- ``handle(topic, fn)`` / ``offer(topic, subject, what) -> bool``: a claim chain. Handlers are
+  asked in registration order; the first to return True takes ``what``. Topics offered:
+  ``vm_stopped`` (a stopped workload VM: enabled mechanisms in sorted registry order,
+  then the default recovery), ``memory_error`` (an uncorrectable DRAM error: evacuation,
+  else the host crashes), ``no_room`` (a stopped VM finds no host with room: live
+  recovery may take it, else it waits).
+
+Dispatch is O(subscribers of the subject + subscribers of the whole topic): nothing scans
+hosts or VMs. Callbacks run synchronously, at the instant of the failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from simpy.events import Initialize
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.core.causes import Cause
+
+HOST, VM, DOMAIN, SITE, LINK, STORAGE, DISK = "host", "vm", "domain", "site", "link", "storage", "disk"
+TOPICS = (HOST, VM, DOMAIN, SITE, LINK, STORAGE, DISK)
+DOWN, UP = "down", "up"
+VM_STOPPED, MEMORY_ERROR, NO_ROOM = "vm_stopped", "memory_error", "no_room"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The start (``down``) or end (``up``) of a failure of ``subject`` (a name in ``topic``)."""
+
+    topic: str
+    subject: str
+    phase: str
+    cause: Cause | None
+    at: float
+
+
+class Subscription:
+    __slots__ = ("_table", "_key", "fn", "live")
+
+    def __init__(self, table: dict, key: Any, fn: Callable[[Failure], Any]):
+        self._table = table
+        self._key = key
+        self.fn = fn
+        self.live = True
+
+    def cancel(self) -> None:
+        if self.live:
+            self.live = False
+            subs = self._table.get(self._key)
+            if subs is not None:
+                subs.pop(self, None)
+                if not subs:
+                    del self._table[self._key]
+
+
+class Watch:
+    """A one-shot group of subscriptions that interrupts one process at the first failure.
+
+    A process created in this instant that has not run yet is interrupted right after its
+    first step (an interrupt cannot be thrown into a generator that has not started)."""
+
+    __slots__ = ("proc", "subs")
+
+    def __init__(self, proc: simpy.Process):
+        self.proc = proc
+        self.subs: dict[tuple[str, str], Subscription] = {}
+
+    def fire(self, failure: Failure) -> None:
+        self.cancel()
+        proc = self.proc
+        if not proc.is_alive or proc is proc.env.active_process:
+            return
+        cause = failure.cause
+        if isinstance(proc._target, Initialize):
+            proc._target.callbacks.append(lambda _e: proc.interrupt(cause) if proc.is_alive else None)
+        else:
+            proc.interrupt(cause)
+
+    def add(self, key: tuple[str, str], sub: Subscription) -> None:
+        self.subs[key] = sub
+
+    def drop(self, topic: str, subject: str) -> None:
+        """Stop watching one subject (the rest of the group stays)."""
+        sub = self.subs.pop((topic, subject), None)
+        if sub is not None:
+            sub.cancel()
+
+    def cancel(self) -> None:
+        for s in self.subs.values():
+            s.cancel()
+        self.subs.clear()
+
+
+class FailureBus:
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        # (topic, phase, subject) -> insertion-ordered subscriptions; subject None = every subject
+        self._subs: dict[tuple[str, str, str | None], dict[Subscription, None]] = {}
+        self._handlers: dict[str, list[Callable[..., bool]]] = {}
+
+    # -- notifications ----------------------------------------------------------------------------
+    def subscribe(self, topic: str, fn: Callable[[Failure], Any], subject: str | None = None,
+                  phase: str = DOWN) -> Subscription:
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}; topics are {TOPICS}")
+        key = (topic, phase, subject)
+        sub = Subscription(self._subs, key, fn)
+        self._subs.setdefault(key, {})[sub] = None
+        return sub
+
+    def watch(self, proc: simpy.Process, targets: Iterable[tuple[str, str]]) -> Watch:
+        """Interrupt ``proc`` (with the cause) at the first failure of any ``(topic, subject)``."""
+        w = Watch(proc)
+        for topic, subject in targets:
+            if (topic, subject) not in w.subs:
+                w.add((topic, subject), self.subscribe(topic, w.fire, subject))
+        return w
+
+    def publish(self, topic: str, subject: str, phase: str, cause: Cause | None = None) -> None:
+        subs = self._subs
+        first = subs.get((topic, phase, subject))
+        every = subs.get((topic, phase, None))
+        if first is None and every is None:
+            return
+        failure = Failure(topic, subject, phase, cause, self.env.now)
+        for group in (first, every):
+            if group:
+                for sub in list(group):
+                    if sub.live:
+                        sub.fn(failure)
+
+    def down(self, topic: str, subject: str, cause: Cause) -> None:
+        self.publish(topic, subject, DOWN, cause)
+
+    def up(self, topic: str, subject: str) -> None:
+        self.publish(topic, subject, UP, None)
+
+    # -- claim chains ------------------------------------------------------------------------------
+    def handle(self, topic: str, fn: Callable[..., bool]) -> None:
+        """Add ``fn(subject, what) -> bool`` to the end of ``topic``'s claim chain."""
+        self._handlers.setdefault(topic, []).append(fn)
+
+    def offer(self, topic: str, subject: str, what: Any) -> bool:
+        """Ask ``topic``'s handlers in order; True once one takes ``what``."""
+        for fn in self._handlers.get(topic, ()):
+            if fn(subject, what):
+                return True
+        return False
