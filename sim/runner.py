@@ -30,8 +30,8 @@ from sim.infra.build import Builder, build_datacenter
 from sim.mechanisms.base import Mechanism
 from sim.mechanisms.registry import REGISTRY, Registry, WiringError
 from sim.metrics.recorder import Recorder
-from sim.metrics.tables import CORE_TABLES, EVENTS
 from sim.metrics.summary import RunInfo, summarize
+from sim.metrics.tables import CORE_TABLES, EVENTS
 
 PROGRESS_CHUNKS = 100
 

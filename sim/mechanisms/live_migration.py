@@ -35,7 +35,7 @@ every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import simpy
 from pydantic import model_validator
