@@ -214,6 +214,28 @@ def test_default_rates_fast():
     assert poisson_ok(n, expected)
 
 
+def _first_year_per_host() -> float:
+    """P(a fresh 16-DIMM host with the default rates has an uncorrectable error in its first year):
+    1 - exp(-d (u (1 - p) + p (u m + k u (1 - m)))), m = (1 - e^-r)/r the mean share of the year an
+    error-prone DIMM spends before its first correctable error (rate r = c/p per year)."""
+    p, c, u, k, d = 0.08, 4.0, 0.0008, 10.0, 16
+    r = c / p
+    m = (1 - math.exp(-r)) / r
+    return 1 - math.exp(-d * (u * (1 - p) + p * (u * m + k * u * (1 - m))))
+
+
+def test_default_first_year_rate_fast():
+    """The default-rate validation's first-year check on 4,000 hosts for one year: about 2.2 % of hosts
+    (≈ 88) see an uncorrectable error, inside Schroeder's 2-4 % band; binomial 99.9 % interval."""
+    per_host = _first_year_per_host()
+    assert 0.02 < per_host < 0.04
+    sim, out = simulate(fleet(hosts=100, domains=40, years=1.0, repair="1s"))
+    me = out.tables["memory_errors"]
+    hit = me[(me["kind"] == "uncorrectable") & (me["time_s"] < YEAR)]["host"].nunique()
+    assert hit > 40
+    assert binom_ok(hit, len(sim.dc.host_list), per_host)
+
+
 @pytest.mark.slow
 def test_default_rates_at_scale():
     """VALIDATION.md §9 test 1 at its scale: 10^5 host-years (2,000 hosts x 50 years) with the default
@@ -222,10 +244,7 @@ def test_default_rates_at_scale():
     n, expected, out, sim = _defaults_fleet(100, 20, 50)
     assert n > 1000
     assert poisson_ok(n, expected)
-    p, c, u, k, d = 0.08, 4.0, 0.0008, 10.0, 16
-    r = c / p
-    m = (1 - math.exp(-r)) / r
-    per_host = 1 - math.exp(-d * (u * (1 - p) + p * (u * m + k * u * (1 - m))))
+    per_host = _first_year_per_host()
     me = out.tables["memory_errors"]
     first_year = me[(me["kind"] == "uncorrectable") & (me["time_s"] < YEAR)]["host"].nunique()
     assert binom_ok(first_year, len(sim.dc.host_list), per_host)
