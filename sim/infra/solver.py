@@ -583,25 +583,30 @@ class FlowSolver:
         self._free = []
 
     # ------------------------------------------------------------------ the one-bottleneck shift
-    def _shift_level(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
-        """One flow joins or leaves a saturated small resource ``b``: shift b's level; False if not that case.
+    MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
 
-        The flows at the top of ``b`` (its bottlenecked flows, at its largest rate) share
-        what the flows below them leave, now one more or one fewer: all get the new level
-        L'. A rate change of such a flow frees or takes capacity on its other resources.
-        On an unsaturated one nothing else changes as long as it stays unsaturated. On a
-        saturated one (a *satellite*, e.g. a host NIC a migration fills beside a backup
-        stream), the flows at its top absorb the change the same way, provided each of
-        them has no other saturated resource. Every flow then still has its bottleneck, so
-        the result is the max-min allocation. Anything else (a second saturated resource on
-        the flow's path, a big resource to scan, a resource that would saturate, a cap that
-        would bind, a level crossing the flows below it) returns False with nothing changed,
-        and the general path takes over. Costs O(flows changed x route length).
+    def _shift_level(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
+        """One flow joins or leaves a saturated small resource ``b``: shift levels; False if not that case.
+
+        The flows at the top of ``b`` (those held there, at its largest rate) share what the
+        flows below them leave, now with one more or one fewer: all get the new level. A
+        changed rate frees or takes capacity on the flows' other resources. On an
+        unsaturated one nothing else changes as long as it stays unsaturated. On a
+        saturated one (a *satellite*, e.g. a host NIC that a migration fills beside a backup
+        stream), where the changed flow is below the top, the flows at its top absorb the
+        change the same way, and so on along a tree of saturated resources
+        (``_shift_resource``). Every flow then still has a bottleneck, so the result is the
+        max-min allocation. Anything else (a flow at the top of two saturated resources, a
+        resource reached twice, a big resource to scan, a resource that would saturate, a
+        cap that would bind, a level reaching the flows below it, more than ``MAX_SHIFT``
+        resources) returns False with nothing changed, and the general path takes over.
+        Costs O(changed flows x route length), with no numpy call but the commit's.
         """
+        joined = None
         if added:
             if removed or len(added) != 1:
                 return False
-            flow = added[0]
+            flow = joined = added[0]
             old = 0.0
         elif len(removed) == 1:
             flow, old = removed[0]
@@ -613,13 +618,13 @@ class FlowSolver:
         max_rate = self._max_rate
         floor = 1.0 - CHK
         b = 0
-        if added:
+        if joined is not None:
             if flow._capf == 0.0:
                 return False
-            for d in flow._dres:
-                if sat[d]:
-                    if b:
-                        return False
+            lowest = _INF
+            for d in flow._dres:  # it will be held where the level is lowest: guess the lowest top
+                if sat[d] and max_rate[d] < lowest:
+                    lowest = max_rate[d]
                     b = d
         else:
             for d in flow._dres:
@@ -629,88 +634,62 @@ class FlowSolver:
                     b = d
         if not b:
             return False
-        small = self.SMALL
-        flows_on = self._flows_on
-        on_b = flows_on[b]
-        if len(on_b) > small:
-            return False
-        capacity = self._capacity
-        rates = self._rate_list
-        cap_b = capacity[b]
-        top_b = max_rate[b] * floor
-        top: list[Flow] = []
-        lower_sum = 0.0
-        lower_max = 0.0
-        for g in on_b:
-            if g is flow:
-                continue
-            x = rates[g._slot]
-            if x >= top_b:
-                top.append(g)
-            else:
-                lower_sum += x
-                if x > lower_max:
-                    lower_max = x
-        if not top or cap_b <= 0.0:
-            return False
-        level = (cap_b - lower_sum) / (len(top) + 1 if added else len(top))
-        if level * floor <= lower_max:
-            return False  # the flows below would reach the new level
         new_rate: dict[Flow, float] = {}  # every flow whose rate changes (the leaving one excluded)
-        if added:
-            if level >= flow._capf * floor:
-                return False
-            new_rate[flow] = level
-        for g in top:
-            if level >= g._capf * floor and level > rates[g._slot]:
-                return False  # its cap would bind
-            new_rate[g] = level
-        # load change of every other resource of the changed flows
-        delta: dict[int, float] = {}
-        changed = top + [flow] if added else top
-        for g in changed:
-            dx = level - rates[g._slot]
-            for d in g._dres:
-                if d != b:
-                    delta[d] = delta.get(d, 0.0) + dx
-        if removed:
+        delta: dict[int, float] = {}  # load change of every resource but the re-levelled ones
+        done: dict[int, None] = {}  # saturated resources re-levelled
+        queue: list[int] = []  # satellites still to re-level
+        if not self._shift_resource(b, joined, new_rate, delta, done, queue):
+            return False
+        if joined is None:
+            flows_on = self._flows_on
             for d in flow._dres:
                 if d != b and flows_on[d]:  # a resource the flow left idle is already reset
                     delta[d] = delta.get(d, 0.0) - old
-        satellites = [d for d in delta if sat[d]]
-        for d in satellites:
-            if not self._shift_satellite(d, new_rate, delta):
+                    if sat[d] and d not in queue:
+                        queue.append(d)
+        i = 0
+        while i < len(queue):
+            if len(done) >= self.MAX_SHIFT or not self._shift_resource(queue[i], None, new_rate, delta, done,
+                                                                       queue):
                 return False
+            i += 1
+        capacity = self._capacity
+        load = self._load
         for d, dx in delta.items():
-            if dx > 0.0 and not sat[d]:
+            if dx > 0.0 and d not in done:
                 c = capacity[d]
-                if c - (self._load[d] + dx) <= CHK * c:
+                if c - (load[d] + dx) <= CHK * c:
                     return False  # would saturate: the general path decides who is held there
-        self._commit_shift(b, new_rate, delta)
+        self._commit_shift(new_rate, delta, done)
         return True
 
-    def _shift_satellite(self, d: int, new_rate: dict[Flow, float], delta: dict[int, float]) -> bool:
-        """Saturated ``d`` gains or loses capacity: its top flows take the change (see ``_shift_level``).
+    def _shift_resource(self, d: int, joined: Flow | None, new_rate: dict[Flow, float], delta: dict[int, float],
+                        done: dict[int, None], queue: list[int]) -> bool:
+        """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
-        Adds those flows to ``new_rate`` and their load changes on their other resources
-        to ``delta``; False if the case is not that simple.
+        The others count at their new rates. Records the top flows' new rates in
+        ``new_rate``, their load changes on their other resources in ``delta``, and queues
+        the saturated ones. False if that is not a simple shift (see ``_shift_level``).
         """
         on_d = self._flows_on[d]
         if len(on_d) > self.SMALL:
+            return False
+        c = self._capacity[d]
+        if c <= 0.0:
             return False
         rates = self._rate_list
         floor = 1.0 - CHK
         top_d = self._max_rate[d] * floor
         top: list[Flow] = []
-        fixed = 0.0  # load of the flows that are not at d's top: changed ones at their new rate
-        below = 0.0  # largest of those rates
+        fixed = 0.0  # load of the flows not at the top (changed ones at their new rate)
+        below = 0.0  # the largest of their rates
         for g in on_d:
             x = rates[g._slot]
             y = new_rate.get(g)
             if y is not None:
                 if x >= top_d:
                     return False  # a changed flow is held here too
-            elif x >= top_d:
+            elif x >= top_d or g is joined:
                 top.append(g)
                 continue
             else:
@@ -720,26 +699,35 @@ class FlowSolver:
                 below = y
         if not top:
             return False
-        level = (self._capacity[d] - fixed) / len(top)
+        level = (c - fixed) / len(top)
         if level * floor <= below:
-            return False
+            return False  # the flows below would reach the level
         sat = self._saturated
+        max_rate = self._max_rate
+        done[d] = None
         for h in top:
             x = rates[h._slot]
             if level > x and level >= h._capf * floor:
-                return False
-            for e in h._dres:
-                if e != d and sat[e]:
-                    return False  # held by a second saturated resource: not a simple shift
+                return False  # its cap would bind
             new_rate[h] = level
             dx = level - x
             for e in h._dres:
                 if e != d:
                     delta[e] = delta.get(e, 0.0) + dx
+                    if sat[e]:
+                        if e in done or x >= max_rate[e] * floor:
+                            return False  # reached twice, or held at e too
+                        if e not in queue:
+                            queue.append(e)
         return True
 
-    def _commit_shift(self, b: int, new_rate: dict[Flow, float], delta: dict[int, float]) -> None:
-        """Write the shifted rates and the bookkeeping of every resource whose load changed."""
+    def _commit_shift(self, new_rate: dict[Flow, float], delta: dict[int, float], done: dict[int, None]) -> None:
+        """Write the shifted rates and the bookkeeping of every resource whose load changed.
+
+        Re-levelled resources are re-counted from the rates; the others stay unsaturated,
+        so only their load matters (their largest rate is read only while saturated) and it
+        moves by the change (float drift is wiped by the periodic full solve).
+        """
         rates = self._rate_list
         changes = []
         for g, x in new_rate.items():
@@ -747,15 +735,12 @@ class FlowSolver:
             if abs(x - y) > EPS * (x if x > y else y):  # within EPS: keep the old rate (ties stay exact)
                 changes.append((g, x))
         self._set_rates(changes)
-        small = self.SMALL
-        flows_on = self._flows_on
         load = self._load
-        self._recount(b)
         for d, dx in delta.items():
-            if len(flows_on[d]) <= small:
-                self._recount(d)
-            else:
-                load[d] += dx  # big, and unsaturated before and after
+            if d not in done:
+                load[d] += dx
+        for d in done:
+            self._recount(d)
         self._since_full += 1
         self.stats["incremental"] += 1
         self.stats["shift"] += 1
@@ -785,7 +770,7 @@ class FlowSolver:
         end = self._end
         for f, x in changes:
             i = f._slot
-            rem = float(remaining[i]) - float(rate[i]) * (now - float(marked[i]))
+            rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
             if rem < 0.0:
                 rem = 0.0
             rates[i] = x
