@@ -379,9 +379,7 @@ class FlowSolver:
         dres = tuple(dense_of[r] or self._activate(r) for r in flow.resources)
         flow._dres = dres
         routes = self._route_matrix
-        routes[:, i] = 0
-        if k:
-            routes[:k, i] = dres
+        routes[:, i] = dres + (0,) * (routes.shape[0] - k)
         self._flow_cap[i] = flow._capf
         self._rate[i] = 0.0
         self._remaining[i] = flow.size
@@ -761,13 +759,30 @@ class FlowSolver:
         self._saturated[d] = c - tot <= CHK * c
 
     def _set_rates(self, changes: list[tuple[Flow, float]]) -> None:
-        """Commit (flow, new rate) pairs: bytes left at the old rate until now, rate, completion time."""
+        """Commit (flow, new rate) pairs: bytes left at the old rate until now, rate, completion time.
+
+        Scalar writes for a few flows; one vectorised pass for more (coupled traffic).
+        """
         now = self.env.now
         rates = self._rate_list
         rate = self._rate
         remaining = self._remaining
         marked = self._marked
         end = self._end
+        if len(changes) >= 8:
+            slots = [f._slot for f, _ in changes]
+            for i, (_, x) in zip(slots, changes, strict=True):
+                rates[i] = x
+            idx = np.array(slots, dtype=np.intp)
+            new = np.array([x for _, x in changes])
+            rem = remaining[idx] - rate[idx] * (now - marked[idx])
+            np.maximum(rem, 0.0, out=rem)
+            remaining[idx] = rem
+            marked[idx] = now
+            rate[idx] = new
+            moving = new > 0.0
+            end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
+            return
         for f, x in changes:
             i = f._slot
             rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
