@@ -21,16 +21,20 @@ flows finishing at the same instant complete in flow id order.
 
 How it runs (STYLE.md, "Hot paths"). Per-flow state (rate, bytes remaining at the
 time of the last rate change, completion time) lives in numpy arrays indexed by a
-compact slot; a Python list mirrors the rates for the incremental path. One SimPy
-timer, for the earliest completion, drives every completion; a timer re-armed
-since it was scheduled is stale and ignored, and the flow it was armed for
-completes by that fact, never by testing ``remaining <= 0``. An update first tries
-an incremental solve: re-solve a small, growing set of flows on the capacity the
-others leave, holding the others fixed, then check the max-min condition on the
-resources whose load changed; it falls back to a full numpy solve when the set or a
-changed saturated resource grows past a few dozen flows. The full solve freezes, in
-each round, every resource whose fair share is a local minimum among the resources
-its flows cross (a handful of rounds instead of one per distinct rate).
+compact slot; a Python list mirrors the rates for the incremental paths. Solving only
+ever sees *active* resources (crossed by a moving flow), by a dense index given at a
+resource's first flow and released at its last, so idle resources cost nothing. One
+SimPy timer, for the earliest completion, drives every completion; a timer re-armed
+since it was scheduled is stale and ignored, and the flow it was armed for completes
+by that fact, never by testing ``remaining <= 0``. An update tries, cheapest first:
+the level shift (one flow joins or leaves a saturated resource of at most ``SMALL``
+flows: the flows held there take the new level, and saturated resources they also
+cross re-level in turn); the general incremental solve (re-solve a small, growing set
+of flows on the capacity the others leave, holding the others fixed, then check the
+max-min condition on the resources whose load changed); and, when the change spreads
+past a few dozen flows or reaches a big saturated resource, a full numpy solve, which
+freezes, in each round, every resource whose fair share is a local minimum among the
+resources its flows cross (a handful of rounds instead of one per distinct rate).
 
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
@@ -1147,8 +1151,8 @@ class FlowSolver:
         return capacity if capacity > 0.0 else 0.0  # a slightly negative capacity (rounding) is 0
 
 
-def _progressive_filling(E: np.ndarray, fcap: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Max-min rates of the flows whose resources are the columns of ``E`` (0 pads), capped by ``fcap``.
+def _progressive_filling(routes: np.ndarray, flow_cap: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Max-min rates of the flows whose resources are the columns of ``routes`` (0 pads), capped by ``flow_cap``.
 
     Each round computes every resource's fair share of what is left, each flow's least
     share (or its cap), and freezes every flow crossing a resource that is a local
@@ -1156,42 +1160,42 @@ def _progressive_filling(E: np.ndarray, fcap: np.ndarray, cap: np.ndarray) -> np
     resource's share is final, as every share only grows while the filling goes on,
     and the smallest share is always a local minimum, so every round makes progress.
     """
-    nr = cap.shape[0]
-    n = E.shape[1]
+    m = cap.shape[0]
+    n = routes.shape[1]
     new = np.empty(n)
-    remcap = cap.copy()
-    capped = bool(np.isfinite(fcap).any())
+    room = cap.copy()
+    capped = bool(np.isfinite(flow_cap).any())
     floor = 1.0 - EPS
-    Eu = E
-    fcu = fcap
-    iu = None
+    routes_left = routes
+    cap_left = flow_cap
+    slots_left = None
     for _ in range(n):
-        flat = Eu.ravel()
-        share = remcap / np.bincount(flat, minlength=nr)  # unused resources: inf or nan, never read
-        sh = share.take(Eu)  # pads (resource 0) have an infinite share
-        fmin = sh.min(axis=0)
+        flat = routes_left.ravel()
+        share = room / np.bincount(flat, minlength=m)  # unused resources: inf or nan, never read
+        shares = share.take(routes_left)  # pads (resource 0) have an infinite share
+        least = shares.min(axis=0)
         if capped:
-            np.minimum(fmin, fcu, out=fmin)
-        if iu is None:
-            new[:] = fmin
+            np.minimum(least, cap_left, out=least)
+        if slots_left is None:
+            new[:] = least
         else:
-            new[iu] = fmin  # final for the flows frozen now; rewritten later for the others
-        sh *= floor
+            new[slots_left] = least  # final for the flows frozen now; rewritten later for the others
+        shares *= floor
         # pads are always "held lower elsewhere", so resource 0 is never good
-        good = np.bincount(flat, weights=(fmin < sh).ravel(), minlength=nr) == 0
-        fr = good.take(Eu).any(axis=0)
+        good = np.bincount(flat, weights=(least < shares).ravel(), minlength=m) == 0
+        frozen = good.take(routes_left).any(axis=0)
         if capped:
-            fr |= fcu * floor <= fmin
-        if fr.all():
+            frozen |= cap_left * floor <= least
+        if frozen.all():
             np.maximum(new, 0.0, out=new)  # rounding may leave a failed resource a hair below 0
             return new
-        fmin *= fr
-        remcap -= np.bincount(flat, weights=np.concatenate((fmin,) * Eu.shape[0]), minlength=nr)
-        keep = ~fr
-        Eu = Eu[:, keep]
+        least *= frozen
+        room -= np.bincount(flat, weights=np.concatenate((least,) * routes_left.shape[0]), minlength=m)
+        keep = ~frozen
+        routes_left = routes_left[:, keep]
         if capped:
-            fcu = fcu[keep]
-        iu = np.flatnonzero(keep) if iu is None else iu[keep]
+            cap_left = cap_left[keep]
+        slots_left = np.flatnonzero(keep) if slots_left is None else slots_left[keep]
     raise RuntimeError("progressive filling made no progress")  # pragma: no cover
 
 
