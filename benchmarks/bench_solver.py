@@ -1,26 +1,37 @@
 """Wall cost of one flow arrival and one departure in the bandwidth solver, with 1,000 live flows.
 
-Topology (built through ``Network``): one site, 32 broadcast domains of 16 hosts
-(512 hosts), 25 Gbps NICs, NVMe-class disks (2 GB/s read, 1 GB/s write), 100 Gbps
-domain uplinks, and a backup storage system on the core (10 GB/s read, 5 GB/s write).
-Background: 1,000 live flows, half inside a domain (memory to memory, like live
-migrations), 30% across domains, 20% from host disks into the storage system
-(backups). Flows are large enough that none finishes while we measure.
+Topology (built through ``Network``): one site, ``--hosts`` hosts (default 512) in
+broadcast domains of 16 hosts up to 512 hosts and of 100 hosts beyond (``--domains``
+overrides: 512 hosts = 32 domains, 10,000 hosts = 100 domains), 25 Gbps NICs,
+NVMe-class disks (2 GB/s read, 1 GB/s write), 100 Gbps domain uplinks, a backup
+storage system on the core (10 GB/s read, 5 GB/s write) and a second, identical
+backup target that receives exactly 16 streams (the backup-concurrency default: 16
+concurrent backup streams per storage target). Each host has 4 solver resources (NIC
+tx/rx, disk read/write): 10,000 hosts make ~40k resources, most of them idle.
+Background: 1,000 live flows: the 16 streams into the second target; of the others,
+half inside a domain (memory to memory, like live migrations), 30% across domains,
+20% from host disks into the first storage system (backups). Flows are large enough
+that none finishes while we measure.
 
 Each pattern repeats: start one new flow of its kind (an *arrival*), then abort one
 live flow of its kind (a *departure*), keeping 1,000 live flows; ``time.perf_counter``
 wraps each solver call, re-solve and re-arming of the completion timer included.
 
 - local: intra-domain flows (touch two NICs);
-- cross-domain: flows across the core with unsaturated core;
-- storage: flows into the one storage target, whose write link is saturated (coupled);
-- core: cross-domain flows with a core of 1.6 Tbps, saturated (coupled).
+- cross-domain: flows across the core with unsaturated core (non-blocking: hosts x NIC);
+- storage: flows into the first storage target, whose write link is saturated by
+  ~200 flows (coupled);
+- backup16: one of the 16 streams into the second target leaves, then one joins
+  (departure first, so the target never has more than 16); its write link is
+  saturated, so every join or leave changes all 16 rates;
+- core: cross-domain flows with a core of 1.6 Tbps, saturated by ~300 flows (coupled).
 
 Then a steady churn: the simulation runs (``env.step``), each completed flow replaced
 by a new one of its kind (sizes 1-100 GB), and the wall time per completion (one
 departure + one arrival, timer events included) is reported.
 
-Run: ``.venv/bin/python benchmarks/bench_solver.py [--samples N] [--seed S]``.
+Run: ``.venv/bin/python benchmarks/bench_solver.py [--hosts N] [--domains D] [--samples N] [--seed S]
+[--patterns local,backup16,...] [--no-churn]``; e.g. ``--hosts 10000`` for fleet scale.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,83 +51,114 @@ from sim.infra.network import Endpoint, Network  # noqa: E402
 from sim.infra.solver import FlowSolver  # noqa: E402
 
 GBPS = 1e9 / 8
-N_DOMAINS, HOSTS_PER_DOMAIN, N_FLOWS = 32, 16, 1000
+N_FLOWS = 1000
+GROUP = 16  # streams into the second backup target (backup concurrency per storage target)
 SIZE = 1e15  # bytes: nothing completes during the measurement
 MIX = (("local", 0.5), ("cross-domain", 0.3), ("storage", 0.2))
+PATTERNS = ("local", "cross-domain", "storage", "backup16", "core")
+SATURATED_CORE = 1600 * GBPS
 
 
-def build(core: float) -> tuple[simpy.Environment, FlowSolver, Network, list[list[str]]]:
+@dataclass(frozen=True)
+class Shape:
+    hosts: int
+    domains: int
+
+    @property
+    def per_domain(self) -> int:
+        return self.hosts // self.domains
+
+
+def build(shape: Shape, core: float) -> tuple[simpy.Environment, FlowSolver, Network, list[list[str]]]:
     env = simpy.Environment()
     solver = FlowSolver(env)
     net = Network(env, solver)
     net.add_site("east", core)
     domains = []
-    for d in range(N_DOMAINS):
-        dom = f"bd{d:02d}"
+    for d in range(shape.domains):
+        dom = f"bd{d:03d}"
         net.add_domain("east", dom, 100 * GBPS)
         hosts = []
-        for h in range(HOSTS_PER_DOMAIN):
-            name = f"east/{dom}/h{h:02d}"
+        for h in range(shape.per_domain):
+            name = f"east/{dom}/h{h:03d}"
             net.add_host(name, "east", dom, 25 * GBPS, 2e9, 1e9)
             hosts.append(name)
         domains.append(hosts)
     net.add_storage("vault", "east", 10e9, 5e9)
+    net.add_storage("vault16", "east", 10e9, 5e9)
     return env, solver, net, domains
 
 
 def endpoints(kind: str, domains: list[list[str]], rng: np.random.Generator) -> tuple[Endpoint, Endpoint]:
+    per = len(domains[0])
     if kind == "local":
         hosts = domains[rng.integers(len(domains))]
         a, b = rng.choice(len(hosts), 2, replace=False)
         return Endpoint.nic(hosts[a]), Endpoint.nic(hosts[b])
     if kind == "cross-domain":
         da, db = rng.choice(len(domains), 2, replace=False)
-        return (Endpoint.nic(domains[da][rng.integers(HOSTS_PER_DOMAIN)]),
-                Endpoint.nic(domains[db][rng.integers(HOSTS_PER_DOMAIN)]))
-    host = domains[rng.integers(len(domains))][rng.integers(HOSTS_PER_DOMAIN)]
-    return Endpoint.disk(host), Endpoint.storage("vault")
+        return (Endpoint.nic(domains[da][rng.integers(per)]),
+                Endpoint.nic(domains[db][rng.integers(per)]))
+    host = domains[rng.integers(len(domains))][rng.integers(per)]
+    return Endpoint.disk(host), Endpoint.storage("vault16" if kind == "backup16" else "vault")
 
 
-def measure(pattern: str, samples: int, seed: int) -> dict[str, np.ndarray]:
-    kind = {"core": "cross-domain"}.get(pattern, pattern)
-    core = 1600 * GBPS if pattern == "core" else 6400 * GBPS  # saturated, or not
-    env, solver, net, domains = build(core)
-    rng = np.random.default_rng(seed)
+def background(net: Network, domains: list[list[str]], rng: np.random.Generator) -> dict[str, list]:
+    """The 1,000 live flows: 16 into the second target, the rest drawn from ``MIX``."""
     live: dict[str, list] = {k: [] for k, _ in MIX}
+    live["backup16"] = [net.transfer(*endpoints("backup16", domains, rng), SIZE) for _ in range(GROUP)]
     kinds = [k for k, _ in MIX]
     probs = [p for _, p in MIX]
-    for _ in range(N_FLOWS):
+    for _ in range(N_FLOWS - GROUP):
         k = kinds[rng.choice(len(kinds), p=probs)]
-        src, dst = endpoints(k, domains, rng)
-        live[k].append(net.transfer(src, dst, SIZE))
+        live[k].append(net.transfer(*endpoints(k, domains, rng), SIZE))
+    return live
+
+
+def measure(shape: Shape, pattern: str, samples: int, seed: int) -> dict[str, np.ndarray]:
+    kind = {"core": "cross-domain"}.get(pattern, pattern)
+    core = SATURATED_CORE if pattern == "core" else shape.hosts * 25 * GBPS  # saturated, or non-blocking
+    env, solver, net, domains = build(shape, core)
+    rng = np.random.default_rng(seed)
+    live = background(net, domains, rng)
+    core_rid = net.solver.resource_id("core:east")
+    core_saturated = solver.load(core_rid) >= solver.capacity(core_rid) * (1 - 1e-6)
+    assert core_saturated == (pattern == "core"), "the core is saturated exactly in the core pattern"
     arrive = np.empty(samples)
     depart = np.empty(samples)
     full0 = solver.stats["full"]
     perf = time.perf_counter
+    leave_first = pattern == "backup16"  # the target never holds more than GROUP streams
     for i in range(samples):
         src, dst = endpoints(kind, domains, rng)
         route, latency = net.route(src, dst)
+        victim = live[kind].pop(int(rng.integers(len(live[kind]))))
+        if leave_first:
+            t2 = perf()
+            solver.abort(victim)
+            t3 = perf()
         t0 = perf()
         flow = solver.start(route, SIZE, None, latency)
         t1 = perf()
         live[kind].append(flow)
-        victim = live[kind].pop(int(rng.integers(len(live[kind]))))
-        t2 = perf()
-        solver.abort(victim)
-        t3 = perf()
+        if not leave_first:
+            t2 = perf()
+            solver.abort(victim)
+            t3 = perf()
         arrive[i] = t1 - t0
         depart[i] = t3 - t2
     assert solver.n_flows == N_FLOWS
-    return {"arrival": arrive, "departure": depart, "full": (solver.stats["full"] - full0) / (2 * samples)}
+    return {"arrival": arrive, "departure": depart, "full": (solver.stats["full"] - full0) / (2 * samples),
+            "resources": len(solver._names) - 1}
 
 
-def churn(completions: int, seed: int) -> tuple[float, float]:
+def churn(shape: Shape, completions: int, seed: int) -> tuple[float, float]:
     """Run the simulation itself: each completed flow is replaced by a new one of its kind.
 
     Returns (wall seconds per completion, incremental share of updates); each completion
     costs one departure and one arrival, both driven by the solver's single timer.
     """
-    env, solver, net, domains = build(6400 * GBPS)
+    env, solver, net, domains = build(shape, shape.hosts * 25 * GBPS)
     rng = np.random.default_rng(seed)
     kinds = [k for k, _ in MIX]
     probs = [p for _, p in MIX]
@@ -130,7 +173,9 @@ def churn(completions: int, seed: int) -> tuple[float, float]:
         count[0] += 1
         launch(ev.value.tag)
 
-    for _ in range(N_FLOWS):
+    for _ in range(GROUP):
+        launch("backup16")
+    for _ in range(N_FLOWS - GROUP):
         launch(kinds[rng.choice(len(kinds), p=probs)])
     s0 = dict(solver.stats)
     t0 = time.perf_counter()
@@ -144,20 +189,33 @@ def churn(completions: int, seed: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, default=512)
+    ap.add_argument("--domains", type=int, default=None,
+                    help="broadcast domains (default: hosts/16 up to 512 hosts, hosts/100 beyond)")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--patterns", default=",".join(PATTERNS), help=f"comma-separated subset of {PATTERNS}")
+    ap.add_argument("--no-churn", action="store_true", help="skip the steady-churn run")
     args = ap.parse_args()
-    print(f"{N_DOMAINS * HOSTS_PER_DOMAIN} hosts, {N_DOMAINS} domains, {N_FLOWS} live flows, "
+    domains = args.domains or max(1, args.hosts // (16 if args.hosts <= 512 else 100))
+    shape = Shape(args.hosts, domains)
+    patterns = [p for p in args.patterns.split(",") if p]
+    for p in patterns:
+        if p not in PATTERNS:
+            ap.error(f"unknown pattern {p!r}; choose from {PATTERNS}")
+    print(f"{shape.per_domain * shape.domains} hosts, {shape.domains} domains, {N_FLOWS} live flows, "
           f"{args.samples} arrivals + departures per pattern; wall ms")
     print(f"{'pattern':<14}{'arrival p50':>12}{'p95':>8}{'departure p50':>15}{'p95':>8}{'full solves':>13}")
-    for pattern in ("local", "cross-domain", "storage", "core"):
-        r = measure(pattern, args.samples, args.seed)
+    for pattern in patterns:
+        r = measure(shape, pattern, args.samples, args.seed)
         a, d = r["arrival"] * 1e3, r["departure"] * 1e3
-        print(f"{pattern:<14}{np.median(a):>12.3f}{np.percentile(a, 95):>8.3f}"
-              f"{np.median(d):>15.3f}{np.percentile(d, 95):>8.3f}{r['full']:>12.0%}")
-    per, inc = churn(args.samples, args.seed)
-    print(f"steady churn (env.run, mixed): {per * 1e3:.3f} ms per completion + replacement "
-          f"({1 / per:,.0f} completions/s; {inc:.0%} of updates incremental)")
+        print(f"{pattern:<14}{np.median(a):>12.4f}{np.percentile(a, 95):>8.3f}"
+              f"{np.median(d):>15.4f}{np.percentile(d, 95):>8.3f}{r['full']:>12.0%}", flush=True)
+    print(f"({r['resources']:,} solver resources)")
+    if not args.no_churn:
+        per, inc = churn(shape, args.samples, args.seed)
+        print(f"steady churn (env.step, mixed): {per * 1e3:.3f} ms per completion + replacement "
+              f"({1 / per:,.0f} completions/s; {inc:.0%} of updates incremental)")
 
 
 if __name__ == "__main__":

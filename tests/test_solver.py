@@ -557,3 +557,98 @@ def test_incremental_and_full_solvers_finish_every_flow_at_the_same_time(seed):
     assert len(full) >= 400 and inc.keys() == full.keys()
     for k, t in full.items():
         assert inc[k] == pytest.approx(t, rel=1e-9, abs=1e-9)
+
+
+# ---------------------------------------------------------------- one saturated target, idle resources
+def test_sixteen_streams_into_one_target_shift_without_a_full_solve():
+    """16 backup streams into a 16 MB/s storage write link; stream 0 shares host A's NIC (10 MB/s)
+    with a migration m whose other NIC (10 MB/s) it has alone.
+
+    Storage: 16 streams get 16/16 = 1 each; NIC A: m gets 10 - 1 = 9 (held there, at the top).
+    One stream (not stream 0) leaves: 16/15 each, m = 10 - 16/15. A new one joins: back to
+    1 each and m = 9. Every update is a level shift of the storage link and NIC A.
+    """
+    env, s, caps = solver_with(16 * MB, 10 * MB, 10 * MB, *[10 * MB] * 17)
+    store, nic_a, nic_b, *nics = caps
+    streams = [s.start([nic_a, store], 1e12)] + [s.start([nics[k], store], 1e12) for k in range(1, 16)]
+    m = s.start([nic_a, nic_b], 1e12)
+    assert [s.rate(f) for f in streams] == pytest.approx([1 * MB] * 16)
+    assert s.rate(m) == pytest.approx(9 * MB)
+    full, shift = s.stats["full"], s.stats["shift"]
+    s.abort(streams.pop(5))
+    assert [s.rate(f) for f in streams] == pytest.approx([16 / 15 * MB] * 15)
+    assert s.rate(m) == pytest.approx(10 * MB - 16 / 15 * MB)
+    streams.append(s.start([nics[16], store], 1e12))
+    assert [s.rate(f) for f in streams] == pytest.approx([1 * MB] * 16)
+    assert s.rate(m) == pytest.approx(9 * MB)
+    assert (s.stats["full"], s.stats["shift"]) == (full, shift + 2)
+    assert s.load(store) == pytest.approx(16 * MB) and s.load(nic_a) == pytest.approx(10 * MB)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 18), st.lists(st.tuples(st.booleans(), st.integers(0, 10_000), st.integers(0, 5)),
+                                    min_size=1, max_size=40),
+       st.lists(st.sampled_from([1.0, 2.0, 3.0]) | st.floats(0.3, 6.0), min_size=6, max_size=6))
+def test_streams_into_one_target_equal_a_full_solve(k, script, nic_caps):
+    """k streams into one 4 B/s target from hosts whose NICs also carry migrations: joins and
+    leaves (mostly level shifts, with satellites) agree with the full solve and the reference."""
+    env = simpy.Environment()
+    inc = FlowSolver(env)
+    full = FlowSolver(env, incremental=False)
+    caps = [4.0, *nic_caps, 2.5, 2.5]
+    ri = [inc.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    rf = [full.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    live: list[tuple] = []
+
+    def start(res):
+        live.append((inc.start([ri[r] for r in res], 1e12), full.start([rf[r] for r in res], 1e12)))
+
+    for j in range(k):
+        start((1 + j % 6, 0))
+    for j in range(3):
+        start((1 + 2 * j, 7 + j % 2))  # migrations sharing a stream's NIC
+    for join, pick, host in script:
+        if join or len(live) < 2:
+            start((1 + host, 0) if pick % 3 else (1 + host, 7 + pick % 2))
+        else:
+            a, b = live.pop(pick % len(live))
+            inc.abort(a)
+            full.abort(b)
+        for a, b in live:
+            assert close(inc.rate(a), full.rate(b))
+    assert_max_min(inc, ri, [a for a, _ in live])
+    expected = reference_rates(dict(enumerate(caps)), [(tuple(ri.index(r) for r in a.resources), None) for a, _ in live])
+    for (a, _), e in zip(live, expected, strict=True):
+        assert close(inc.rate(a), e)
+
+
+def test_a_full_solve_works_only_over_the_resources_flows_use(monkeypatch):
+    """40,000 resources, 5 flows over 7 of them: every full solve sees 7 resources (+ the pad),
+    not 40,000. When flows leave, their resources go idle (load 0); freed indices are reused,
+    and renumbered away once more than 64 and half are free, so a solve never sees more than
+    2 x active + 64 resources."""
+    import sim.infra.solver as solver_module
+
+    sizes = []
+    real = solver_module._progressive_filling
+
+    def spy(routes, flow_cap, cap):
+        sizes.append(cap.shape[0])
+        return real(routes, flow_cap, cap)
+
+    monkeypatch.setattr(solver_module, "_progressive_filling", spy)
+    env, s, rids = solver_with(*[float(1 + i % 7) for i in range(40_000)], incremental=False)
+    flows = [s.start([rids[i], rids[39_000 + i % 2]], 100.0) for i in range(5)]
+    assert set(sizes) <= {2, 3, 4, 5, 6, 7, 8}
+    s.set_capacity(rids[0], 0.5)
+    assert sizes[-1] == 8 and s.rate(flows[0]) == pytest.approx(0.5)
+    # many flows over distinct resources come and go: their indices are freed, then compacted
+    burst = [s.start([rids[1000 + i]], 100.0) for i in range(200)]
+    for f in burst:
+        s.abort(f)
+    s.set_capacity(rids[0], 1.0)
+    assert sizes[-1] <= 2 * 8 + 64
+    assert s.load(rids[1000]) == 0.0 and s.flows_on(rids[1000]) == []
+    expected = reference_rates({i: s.capacity(rids[i]) for i in (0, 1, 2, 3, 4, 39_000, 39_001)},
+                               [((i, 39_000 + i % 2), None) for i in range(5)])
+    assert [s.rate(f) for f in flows] == pytest.approx(expected)

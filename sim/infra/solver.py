@@ -21,16 +21,20 @@ flows finishing at the same instant complete in flow id order.
 
 How it runs (STYLE.md, "Hot paths"). Per-flow state (rate, bytes remaining at the
 time of the last rate change, completion time) lives in numpy arrays indexed by a
-compact slot; a Python list mirrors the rates for the incremental path. One SimPy
-timer, for the earliest completion, drives every completion; a timer re-armed
-since it was scheduled is stale and ignored, and the flow it was armed for
-completes by that fact, never by testing ``remaining <= 0``. An update first tries
-an incremental solve: re-solve a small, growing set of flows on the capacity the
-others leave, holding the others fixed, then check the max-min condition on the
-resources whose load changed; it falls back to a full numpy solve when the set or a
-changed saturated resource grows past a few dozen flows. The full solve freezes, in
-each round, every resource whose fair share is a local minimum among the resources
-its flows cross (a handful of rounds instead of one per distinct rate).
+compact slot; a Python list mirrors the rates for the incremental paths. Solving only
+ever sees *active* resources (crossed by a moving flow), by a dense index given at a
+resource's first flow and released at its last, so idle resources cost nothing. One
+SimPy timer, for the earliest completion, drives every completion; a timer re-armed
+since it was scheduled is stale and ignored, and the flow it was armed for completes
+by that fact, never by testing ``remaining <= 0``. An update tries, cheapest first:
+the level shift (one flow joins or leaves a saturated resource of at most ``SMALL``
+flows: the flows held there take the new level, and saturated resources they also
+cross re-level in turn); the general incremental solve (re-solve a small, growing set
+of flows on the capacity the others leave, holding the others fixed, then check the
+max-min condition on the resources whose load changed); and, when the change spreads
+past a few dozen flows or reaches a big saturated resource, a full numpy solve, which
+freezes, in each round, every resource whose fair share is a local minimum among the
+resources its flows cross (a handful of rounds instead of one per distinct rate).
 
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
@@ -75,7 +79,7 @@ class Flow:
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left")
+                 "_slot", "_state", "_capf", "_left", "_dres")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
                  start_time: float, latency: float, done: simpy.Event):
@@ -92,9 +96,34 @@ class Flow:
         self._state = _PENDING
         self._capf = _INF if cap is None else cap
         self._left = size  # bytes left, once the flow is no longer in the sharing
+        self._dres: tuple[int, ...] = ()  # dense indices of its resources while it moves
 
     def __repr__(self) -> str:
         return f"Flow({self.id}, size={self.size:g}, resources={self.resources}, tag={self.tag!r})"
+
+
+class _Subproblem:
+    """State of one incremental update: a set S of flows re-solved with every other flow held fixed.
+
+    Resources are dense indices (see :class:`FlowSolver`). Built afresh for each update that
+    reaches the general incremental path; nothing in it outlives the update.
+    """
+
+    __slots__ = ("flows", "members", "base", "last", "on", "used", "was_saturated", "concerned",
+                 "big_delta", "touched", "gone")
+
+    def __init__(self, gone: dict[int, float]):
+        self.flows: list[Flow] = []  # S, in the order flows joined it
+        self.members: set[Flow] = set()  # S again, for membership tests
+        self.base: dict[Flow, float] = {}  # rate of each flow of S before this update
+        self.last: dict[Flow, float] = {}  # rate of each flow of S at the last check
+        self.on: dict[int, list[Flow]] = {}  # resource -> flows of S crossing it
+        self.used: dict[int, float] = {}  # resource -> load of the flows not in S
+        self.was_saturated: dict[int, bool] = {}  # resource -> saturated before this update
+        self.concerned: set[Flow] = set()  # flows outside S whose bottleneck was checked
+        self.big_delta: dict[int, float] = {}  # big resource -> its load change so far
+        self.touched: dict[int, None] = dict.fromkeys(gone)  # resources whose load changed since the last check
+        self.gone = gone  # resource -> rate that left with the removed flows
 
 
 class FlowSolver:
@@ -102,6 +131,18 @@ class FlowSolver:
 
     Build resources with :meth:`add_resource`, then :meth:`start` flows; every method
     acts at ``env.now`` and returns at once (nothing here yields).
+
+    Resources have two numberings. The public *id* (``add_resource``) is permanent. A
+    resource crossed by at least one moving flow is *active* and also has a *dense index*
+    (``_dense_of[id]``; 0 while idle), given when its first flow joins and released when
+    its last flow leaves (released indices are reused, and a full solve renumbers them
+    when too many are free). All solving state is indexed by dense index, so a solve
+    never touches an idle resource: a fleet's ~40k resources cost nothing while idle.
+    Bookkeeping of an active resource ``d``: ``_load[d]`` is the sum of its flows' rates
+    (recomputed from rates for small resources; a big one's is adjusted by the change and
+    recomputed by every full solve), ``_saturated[d]`` whether the load reaches the
+    capacity, and ``_max_rate[d]`` the largest rate on it, exact for every small resource
+    and every saturated one (the only places it is read).
     """
 
     SMALL = 32  # a resource crossed by more flows is "big": the incremental path never scans it
@@ -113,33 +154,41 @@ class FlowSolver:
         """``incremental=False`` re-solves every flow on every change (a reference for tests)."""
         self.env = env
         self._use_incremental = incremental
+        # every resource, by id
         self._names: list[str] = ["(none)"]
         self._index: dict[str, int] = {}
-        self._capl: list[float] = [_INF]
-        self._cap = np.full(16, _INF)
-        self._load = np.zeros(16)
-        self._rmax = np.zeros(16)
-        self._satl: list[bool] = [False]
-        self._rflows: list[dict[Flow, None]] = [{}]
-        # per slot
+        self._capacity_by_id: list[float] = [_INF]
+        self._dense_of: list[int] = [0]  # dense index while active, else 0
+        # active resources, by dense index; index 0 pads the routes of short flows
+        self._id_of: list[int] = [0]
+        self._capacity: list[float] = [_INF]
+        self._capacity_arr = np.full(16, _INF)  # the same, for the full solve
+        self._load: list[float] = [0.0]
+        self._max_rate: list[float] = [0.0]
+        self._saturated: list[bool] = [False]
+        self._flows_on: list[dict[Flow, None]] = [{}]  # moving flows crossing it, in join order
+        self._free: list[int] = []  # released dense indices, reused last-released first
+        # moving flows, by slot (0 .. _n-1, swap-removed)
         self._n = 0
         self._flows: list[Flow] = []
-        self._rl: list[float] = []
-        self._F = np.zeros((8, 64), dtype=np.intp)  # resource ids by (position, slot); 0 pads
-        self._fcap = np.full(64, _INF)
+        self._rate_list: list[float] = []  # rates as Python floats, for the incremental paths
+        self._route_matrix = np.zeros((8, 64), dtype=np.intp)  # dense resource index by (position, slot); 0 pads
+        self._flow_cap = np.full(64, _INF)
         self._rate = np.zeros(64)
-        self._rem = np.zeros(64)  # bytes remaining at time _tat
-        self._tat = np.zeros(64)
-        self._tend = np.full(64, _INF)
-        self._lencount = [0] * 9
-        self._width = 1
+        self._remaining = np.zeros(64)  # bytes remaining at time _marked
+        self._marked = np.zeros(64)  # time of the flow's last rate change
+        self._end = np.full(64, _INF)  # completion time at the current rate
+        self._route_lengths = [0] * 9  # moving flows by number of resources crossed
+        self._width = 1  # longest route among moving flows (rows of _route_matrix in use)
         self._pending: dict[Flow, None] = {}
         self._next_id = 0
         self._timer: simpy.Event | None = None
         self._timer_t = _INF
         self._timer_flow: Flow | None = None
         self._since_full = 0
-        self.stats = {"incremental": 0, "full": 0}  # updates solved each way (diagnostics)
+        # updates solved each way (diagnostics); "shift" counts the incremental updates
+        # that took the one-bottleneck fast path
+        self.stats = {"incremental": 0, "full": 0, "shift": 0}
 
     # ------------------------------------------------------------------ resources
     def add_resource(self, name: str, capacity: float) -> int:
@@ -148,21 +197,10 @@ class FlowSolver:
             raise ValueError(f"resource {name!r} already exists")
         capacity = self._check_capacity(capacity)
         rid = len(self._names)
-        if rid >= self._cap.shape[0]:
-            size = 2 * self._cap.shape[0]
-            for attr, fill in (("_cap", _INF), ("_load", 0.0), ("_rmax", 0.0)):
-                old = getattr(self, attr)
-                new = np.full(size, fill)
-                new[: old.shape[0]] = old
-                setattr(self, attr, new)
         self._names.append(name)
         self._index[name] = rid
-        self._capl.append(capacity)
-        self._cap[rid] = capacity
-        self._load[rid] = 0.0
-        self._rmax[rid] = 0.0
-        self._satl.append(capacity == 0.0)
-        self._rflows.append({})
+        self._capacity_by_id.append(capacity)
+        self._dense_of.append(0)
         return rid
 
     def resource_id(self, name: str) -> int:
@@ -174,7 +212,7 @@ class FlowSolver:
     def capacity(self, rid: int) -> float:
         """Capacity of ``rid`` in bytes/s."""
         self._check_rid(rid)
-        return self._capl[rid]
+        return self._capacity_by_id[rid]
 
     def set_capacity(self, rid: int, capacity: float) -> None:
         """Change a capacity now (0 = failed: its flows stall at rate 0); rates are recomputed."""
@@ -185,8 +223,11 @@ class FlowSolver:
         for rid, capacity in changes.items():
             self._check_rid(rid)
             capacity = self._check_capacity(capacity)
-            self._capl[rid] = capacity
-            self._cap[rid] = capacity
+            self._capacity_by_id[rid] = capacity
+            d = self._dense_of[rid]
+            if d:
+                self._capacity[d] = capacity
+                self._capacity_arr[d] = capacity
         self._solve_full()
         self._arm()
 
@@ -250,7 +291,9 @@ class FlowSolver:
         """Fail every flow crossing ``rid``, waiting for its latency or moving (a storage outage)."""
         self._check_rid(rid)
         victims = [f for f in self._pending if rid in f.resources]
-        victims.extend(self._rflows[rid])
+        d = self._dense_of[rid]
+        if d:
+            victims.extend(self._flows_on[d])
         self._fail_many(victims, cause)
 
     def _fail_many(self, flows: list[Flow], cause: object) -> None:
@@ -275,14 +318,14 @@ class FlowSolver:
     # ------------------------------------------------------------------ queries
     def rate(self, flow: Flow) -> float:
         """Current rate of ``flow`` in bytes/s (0 while it waits for its latency or after it left)."""
-        return self._rl[flow._slot] if flow._state == _ACTIVE else 0.0
+        return self._rate_list[flow._slot] if flow._state == _ACTIVE else 0.0
 
     def remaining(self, flow: Flow) -> float:
         """Bytes still to send, now."""
         if flow._state != _ACTIVE:
             return flow._left
         i = flow._slot
-        left = float(self._rem[i]) - self._rl[i] * (self.env.now - float(self._tat[i]))
+        left = float(self._remaining[i]) - self._rate_list[i] * (self.env.now - float(self._marked[i]))
         return left if left > 0.0 else 0.0
 
     def sent(self, flow: Flow) -> float:
@@ -292,7 +335,8 @@ class FlowSolver:
     def flows_on(self, rid: int) -> list[Flow]:
         """Live flows crossing ``rid`` (moving, or waiting for their latency), by id."""
         self._check_rid(rid)
-        flows = list(self._rflows[rid])
+        d = self._dense_of[rid]
+        flows = list(self._flows_on[d]) if d else []
         flows.extend(f for f in self._pending if rid in f.resources)
         flows.sort(key=_by_id)
         return flows
@@ -300,8 +344,11 @@ class FlowSolver:
     def load(self, rid: int) -> float:
         """Sum of the current rates of the flows crossing ``rid``, bytes/s."""
         self._check_rid(rid)
-        rl = self._rl
-        return sum(rl[f._slot] for f in self._rflows[rid])
+        d = self._dense_of[rid]
+        if not d:
+            return 0.0
+        rates = self._rate_list
+        return sum(rates[f._slot] for f in self._flows_on[d])
 
     @property
     def n_flows(self) -> int:
@@ -325,42 +372,77 @@ class FlowSolver:
             flow.done.succeed(flow)
 
     def _join(self, flow: Flow) -> None:
-        """Enter the sharing now with rate 0, then re-solve."""
+        """Enter the sharing now with rate 0 (activating its idle resources), then re-solve."""
         i = self._n
         if i == self._rate.shape[0]:
             self._grow_slots()
-        res = flow.resources
-        k = len(res)
-        if k > self._F.shape[0]:
+        k = len(flow.resources)
+        if k > self._route_matrix.shape[0]:
             self._grow_width(k)
-        F = self._F
-        F[:, i] = 0
-        if k:
-            F[:k, i] = res
-        self._fcap[i] = flow._capf
+        dense_of = self._dense_of
+        dres = tuple(dense_of[r] or self._activate(r) for r in flow.resources)
+        flow._dres = dres
+        routes = self._route_matrix
+        routes[:, i] = dres + (0,) * (routes.shape[0] - k)
+        self._flow_cap[i] = flow._capf
         self._rate[i] = 0.0
-        self._rem[i] = flow.size
-        self._tat[i] = self.env.now
-        self._tend[i] = _INF
+        self._remaining[i] = flow.size
+        self._marked[i] = self.env.now
+        self._end[i] = _INF
         self._flows.append(flow)
-        self._rl.append(0.0)
+        self._rate_list.append(0.0)
         self._n = i + 1
         flow._slot = i
         flow._state = _ACTIVE
-        self._lencount[k] += 1
+        self._route_lengths[k] += 1
         if k > self._width:
             self._width = k
-        rflows = self._rflows
-        for r in res:
-            rflows[r][flow] = None
+        flows_on = self._flows_on
+        for d in dres:
+            flows_on[d][flow] = None
         self._update((flow,), ())
+
+    def _activate(self, rid: int) -> int:
+        """Give idle resource ``rid`` a dense index (a released one if any); returns it."""
+        capacity = self._capacity_by_id[rid]
+        if self._free:
+            d = self._free.pop()
+            self._id_of[d] = rid
+            self._capacity[d] = capacity
+            self._load[d] = 0.0
+            self._max_rate[d] = 0.0
+            self._saturated[d] = capacity <= 0.0
+        else:
+            d = len(self._id_of)
+            self._id_of.append(rid)
+            self._capacity.append(capacity)
+            self._load.append(0.0)
+            self._max_rate.append(0.0)
+            self._saturated.append(capacity <= 0.0)
+            self._flows_on.append({})
+            if d == self._capacity_arr.shape[0]:
+                arr = np.full(2 * d, _INF)
+                arr[:d] = self._capacity_arr
+                self._capacity_arr = arr
+        self._capacity_arr[d] = capacity
+        self._dense_of[rid] = d
+        return d
+
+    def _release(self, d: int) -> None:
+        """Resource ``d``'s last flow left: it becomes idle (load 0) and ``d`` free for reuse."""
+        self._dense_of[self._id_of[d]] = 0
+        self._id_of[d] = 0
+        self._load[d] = 0.0
+        self._max_rate[d] = 0.0
+        self._saturated[d] = False
+        self._free.append(d)
 
     def _detach(self, flow: Flow, state: int) -> float:
         """Take an active flow out of the arrays (swap-remove); returns its rate. No re-solve."""
         now = self.env.now
         i = flow._slot
-        old = self._rl[i]
-        left = float(self._rem[i]) - old * (now - float(self._tat[i]))
+        old = self._rate_list[i]
+        left = float(self._remaining[i]) - old * (now - float(self._marked[i]))
         flow._left = left if left > 0.0 else 0.0
         flow._state = state
         flow.end_time = now
@@ -370,25 +452,28 @@ class FlowSolver:
             g = flows[j]
             flows[i] = g
             g._slot = i
-            self._F[:, i] = self._F[:, j]
-            for arr in (self._fcap, self._rate, self._rem, self._tat, self._tend):
+            self._route_matrix[:, i] = self._route_matrix[:, j]
+            for arr in (self._flow_cap, self._rate, self._remaining, self._marked, self._end):
                 arr[i] = arr[j]
-            self._rl[i] = self._rl[j]
+            self._rate_list[i] = self._rate_list[j]
         flows.pop()
-        self._rl.pop()
+        self._rate_list.pop()
         self._n = j
         flow._slot = -1
         k = len(flow.resources)
-        lc = self._lencount
-        lc[k] -= 1
-        if k == self._width and lc[k] == 0:
+        lengths = self._route_lengths
+        lengths[k] -= 1
+        if k == self._width and lengths[k] == 0:
             w = k
-            while w > 1 and lc[w] == 0:
+            while w > 1 and lengths[w] == 0:
                 w -= 1
             self._width = w
-        rflows = self._rflows
-        for r in flow.resources:
-            del rflows[r][flow]
+        flows_on = self._flows_on
+        for d in flow._dres:
+            on = flows_on[d]
+            del on[flow]
+            if not on:
+                self._release(d)
         if self._timer_flow is flow:
             self._timer_flow = None
         return old
@@ -403,7 +488,7 @@ class FlowSolver:
         self._timer_flow = None
         now = self.env.now
         n = self._n
-        due = np.flatnonzero(self._tend[:n] <= now + 1e-12 * max(1.0, abs(now)))
+        due = np.flatnonzero(self._end[:n] <= now + 1e-12 * max(1.0, abs(now)))
         flows = self._flows
         finished = {flows[i] for i in due.tolist()}
         if armed is not None:
@@ -419,55 +504,301 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ solving
     def _update(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:
-        """Re-solve after flows joined or left, then re-arm the completion timer."""
-        if not self._use_incremental or self._since_full >= self.REFRESH or not self._incremental(added, removed):
+        """Re-solve after flows joined or left, then re-arm the completion timer.
+
+        Cheapest first: the one-bottleneck shift, the general incremental path, a full solve.
+        """
+        if (not self._use_incremental or self._since_full >= self.REFRESH
+                or not (self._shift_level(added, removed) or self._incremental(added, removed))):
             self._solve_full()
         self._arm()
 
     def _solve_full(self) -> None:
-        """Progressive filling over all flows in numpy; freezes every locally minimal resource per round."""
+        """Progressive filling over all flows in numpy, over the active resources only.
+
+        Freezes every locally minimal resource per round; then recomputes the load, largest
+        rate and saturation of every active resource from the rates.
+        """
         self._since_full = 0
         self.stats["full"] += 1
+        free = self._free
+        if len(free) > 64 and 2 * len(free) > len(self._id_of):
+            self._compact()
+            free = self._free
         n = self._n
-        nr = len(self._names)
-        cap = self._cap[:nr]
-        load = self._load[:nr]
-        rmax = self._rmax[:nr]
         if n == 0:
-            load[:] = 0.0
-            rmax[:] = 0.0
-            sat = cap <= 0.0
-            sat[0] = False
-            self._satl = sat.tolist()
-            return
-        W = self._width
-        E = np.ascontiguousarray(self._F[:W, :n])
+            return  # every resource is idle; each was reset when released
+        m = len(self._id_of)
+        cap = self._capacity_arr[:m]
+        width = self._width
+        routes = np.ascontiguousarray(self._route_matrix[:width, :n])
         with np.errstate(divide="ignore", invalid="ignore"):
-            new = _progressive_filling(E, self._fcap[:n], cap)
+            new = _progressive_filling(routes, self._flow_cap[:n], cap)
 
         rate = self._rate[:n]
         changed = np.abs(new - rate) > EPS * np.maximum(new, rate)
         if changed.any():
             ch = np.flatnonzero(changed)
             now = self.env.now
-            rem = self._rem[ch] - rate[ch] * (now - self._tat[ch])
+            rem = self._remaining[ch] - rate[ch] * (now - self._marked[ch])
             np.maximum(rem, 0.0, out=rem)
             nrate = new[ch]
-            self._rem[ch] = rem
-            self._tat[ch] = now
+            self._remaining[ch] = rem
+            self._marked[ch] = now
             rate[ch] = nrate
             moving = nrate > 0.0
-            self._tend[ch] = np.where(moving, now + rem / np.where(moving, nrate, 1.0), _INF)
-        self._rl = rate.tolist()
-        w = np.concatenate((rate,) * W)
-        flat = E.ravel()
-        load[:] = np.bincount(flat, weights=w, minlength=nr)
-        rmax[:] = 0.0
-        np.maximum.at(rmax, flat, w)
-        sat = cap - load <= CHK * cap
-        sat[0] = False
-        self._satl = sat.tolist()
+            self._end[ch] = np.where(moving, now + rem / np.where(moving, nrate, 1.0), _INF)
+        self._rate_list = rate.tolist()
+        weights = np.concatenate((rate,) * width)
+        flat = routes.ravel()
+        load = np.bincount(flat, weights=weights, minlength=m)
+        max_rate = np.zeros(m)
+        np.maximum.at(max_rate, flat, weights)
+        saturated = cap - load <= CHK * cap
+        saturated[0] = False
+        if free:
+            saturated[free] = False
+        self._load = load.tolist()
+        self._max_rate = max_rate.tolist()
+        self._saturated = saturated.tolist()
 
+    def _compact(self) -> None:
+        """Renumber the active resources 1..m in their current order, dropping the free indices."""
+        flows_on = self._flows_on
+        order = [0] + [d for d in range(1, len(self._id_of)) if flows_on[d]]
+        remap = np.zeros(len(self._id_of), dtype=np.intp)
+        remap[order] = np.arange(len(order))
+        n = self._n
+        self._route_matrix[:, :n] = remap[self._route_matrix[:, :n]]
+        for name in ("_id_of", "_capacity", "_load", "_max_rate", "_saturated", "_flows_on"):
+            old = getattr(self, name)
+            setattr(self, name, [old[d] for d in order])
+        self._capacity_arr[: len(order)] = self._capacity_arr[order]
+        self._capacity_arr[len(order):] = _INF
+        dense_of = self._dense_of
+        for d, rid in enumerate(self._id_of):
+            if d:
+                dense_of[rid] = d
+        new_index = remap.tolist()
+        for f in self._flows:
+            f._dres = tuple(new_index[d] for d in f._dres)
+        self._free = []
+
+    # ------------------------------------------------------------------ the one-bottleneck shift
+    MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
+
+    def _shift_level(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
+        """One flow joins or leaves a saturated small resource ``b``: shift levels; False if not that case.
+
+        The flows at the top of ``b`` (those held there, at its largest rate) share what the
+        flows below them leave, now with one more or one fewer: all get the new level. A
+        changed rate frees or takes capacity on the flows' other resources. On an
+        unsaturated one nothing else changes as long as it stays unsaturated. On a
+        saturated one (a *satellite*, e.g. a host NIC that a migration fills beside a backup
+        stream), where the changed flow is below the top, the flows at its top absorb the
+        change the same way, and so on along a tree of saturated resources
+        (``_shift_resource``). Every flow then still has a bottleneck, so the result is the
+        max-min allocation. Anything else (a flow at the top of two saturated resources, a
+        resource reached twice, a big resource to scan, a resource that would saturate, a
+        cap that would bind, a level reaching the flows below it, more than ``MAX_SHIFT``
+        resources) returns False with nothing changed, and the general path takes over.
+        Costs O(changed flows x route length), with no numpy call but the commit's.
+        """
+        joined = None
+        if added:
+            if removed or len(added) != 1:
+                return False
+            flow = joined = added[0]
+            old = 0.0
+        elif len(removed) == 1:
+            flow, old = removed[0]
+            if old == 0.0:
+                return False
+        else:
+            return False
+        sat = self._saturated
+        max_rate = self._max_rate
+        floor = 1.0 - CHK
+        b = 0
+        if joined is not None:
+            if flow._capf == 0.0:
+                return False
+            lowest = _INF
+            for d in flow._dres:  # it will be held where the level is lowest: guess the lowest top
+                if sat[d] and max_rate[d] < lowest:
+                    lowest = max_rate[d]
+                    b = d
+        else:
+            for d in flow._dres:
+                if sat[d] and old >= max_rate[d] * floor:
+                    if b:
+                        return False
+                    b = d
+        if not b:
+            return False
+        new_rate: dict[Flow, float] = {}  # every flow whose rate changes (the leaving one excluded)
+        delta: dict[int, float] = {}  # load change of every resource but the re-levelled ones
+        done: dict[int, None] = {}  # saturated resources re-levelled
+        queue: list[int] = []  # satellites still to re-level
+        if not self._shift_resource(b, joined, new_rate, delta, done, queue):
+            return False
+        if joined is None:
+            flows_on = self._flows_on
+            for d in flow._dres:
+                if d != b and flows_on[d]:  # a resource the flow left idle is already reset
+                    delta[d] = delta.get(d, 0.0) - old
+                    if sat[d] and d not in queue:
+                        queue.append(d)
+        i = 0
+        while i < len(queue):
+            if len(done) >= self.MAX_SHIFT or not self._shift_resource(queue[i], None, new_rate, delta, done,
+                                                                       queue):
+                return False
+            i += 1
+        capacity = self._capacity
+        load = self._load
+        for d, dx in delta.items():
+            if dx > 0.0 and d not in done:
+                c = capacity[d]
+                if c - (load[d] + dx) <= CHK * c:
+                    return False  # would saturate: the general path decides who is held there
+        self._commit_shift(new_rate, delta, done)
+        return True
+
+    def _shift_resource(self, d: int, joined: Flow | None, new_rate: dict[Flow, float], delta: dict[int, float],
+                        done: dict[int, None], queue: list[int]) -> bool:
+        """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
+
+        The others count at their new rates. Records the top flows' new rates in
+        ``new_rate``, their load changes on their other resources in ``delta``, and queues
+        the saturated ones. False if that is not a simple shift (see ``_shift_level``).
+        """
+        on_d = self._flows_on[d]
+        if len(on_d) > self.SMALL:
+            return False
+        c = self._capacity[d]
+        if c <= 0.0:
+            return False
+        rates = self._rate_list
+        floor = 1.0 - CHK
+        top_d = self._max_rate[d] * floor
+        top: list[Flow] = []
+        fixed = 0.0  # load of the flows not at the top (changed ones at their new rate)
+        below = 0.0  # the largest of their rates
+        for g in on_d:
+            x = rates[g._slot]
+            y = new_rate.get(g)
+            if y is not None:
+                if x >= top_d:
+                    return False  # a changed flow is held here too
+            elif x >= top_d or g is joined:
+                top.append(g)
+                continue
+            else:
+                y = x
+            fixed += y
+            if y > below:
+                below = y
+        if not top:
+            return False
+        level = (c - fixed) / len(top)
+        if level * floor <= below:
+            return False  # the flows below would reach the level
+        sat = self._saturated
+        max_rate = self._max_rate
+        done[d] = None
+        for h in top:
+            x = rates[h._slot]
+            if level > x and level >= h._capf * floor:
+                return False  # its cap would bind
+            new_rate[h] = level
+            dx = level - x
+            for e in h._dres:
+                if e != d:
+                    delta[e] = delta.get(e, 0.0) + dx
+                    if sat[e]:
+                        if e in done or x >= max_rate[e] * floor:
+                            return False  # reached twice, or held at e too
+                        if e not in queue:
+                            queue.append(e)
+        return True
+
+    def _commit_shift(self, new_rate: dict[Flow, float], delta: dict[int, float], done: dict[int, None]) -> None:
+        """Write the shifted rates and the bookkeeping of every resource whose load changed.
+
+        Re-levelled resources are re-counted from the rates; the others stay unsaturated,
+        so only their load matters (their largest rate is read only while saturated) and it
+        moves by the change (float drift is wiped by the periodic full solve).
+        """
+        rates = self._rate_list
+        changes = []
+        for g, x in new_rate.items():
+            y = rates[g._slot]
+            if abs(x - y) > EPS * (x if x > y else y):  # within EPS: keep the old rate (ties stay exact)
+                changes.append((g, x))
+        self._set_rates(changes)
+        load = self._load
+        for d, dx in delta.items():
+            if d not in done:
+                load[d] += dx
+        for d in done:
+            self._recount(d)
+        self._since_full += 1
+        self.stats["incremental"] += 1
+        self.stats["shift"] += 1
+
+    def _recount(self, d: int) -> None:
+        """Load, largest rate and saturation of small resource ``d``, from its flows' rates."""
+        rates = self._rate_list
+        tot = 0.0
+        mx = 0.0
+        for g in self._flows_on[d]:
+            x = rates[g._slot]
+            tot += x
+            if x > mx:
+                mx = x
+        c = self._capacity[d]
+        self._load[d] = tot
+        self._max_rate[d] = mx
+        self._saturated[d] = c - tot <= CHK * c
+
+    def _set_rates(self, changes: list[tuple[Flow, float]]) -> None:
+        """Commit (flow, new rate) pairs: bytes left at the old rate until now, rate, completion time.
+
+        Scalar writes for a few flows; one vectorised pass for more (coupled traffic).
+        """
+        now = self.env.now
+        rates = self._rate_list
+        rate = self._rate
+        remaining = self._remaining
+        marked = self._marked
+        end = self._end
+        if len(changes) >= 8:
+            slots = [f._slot for f, _ in changes]
+            for i, (_, x) in zip(slots, changes, strict=True):
+                rates[i] = x
+            idx = np.array(slots, dtype=np.intp)
+            new = np.array([x for _, x in changes])
+            rem = remaining[idx] - rate[idx] * (now - marked[idx])
+            np.maximum(rem, 0.0, out=rem)
+            remaining[idx] = rem
+            marked[idx] = now
+            rate[idx] = new
+            moving = new > 0.0
+            end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
+            return
+        for f, x in changes:
+            i = f._slot
+            rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
+            if rem < 0.0:
+                rem = 0.0
+            rates[i] = x
+            remaining[i] = rem
+            marked[i] = now
+            rate[i] = x
+            end[i] = now + rem / x if x > 0.0 else _INF
+
+    # ------------------------------------------------------------------ the general incremental path
     def _incremental(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
         """Re-solve only the flows coupled to the change; False (nothing committed) if it spreads.
 
@@ -479,188 +810,119 @@ class FlowSolver:
         saturated resources join instead) and S is solved again. A "big" resource (more
         than ``SMALL`` flows) is never scanned: a change that would alter its saturation,
         or the rates on it while saturated, sends the update to the full solve.
+
+        Steps, each a method: the removed load (``_removed_load``), big bottlenecks joined
+        (``_joins_big_bottleneck``), then rounds of grow S (``_grow``), re-fill S
+        (``_refill``), find the touched resources (``_touched``), check max-min
+        (``_check_max_min``); finally ``_commit``. Until the commit, only the rate list and
+        the per-resource lists change, and a full solve rebuilds those.
         """
-        small = self.SMALL
-        rflows = self._rflows
-        rl = self._rl
-        capl = self._capl
-        satl = self._satl
-        load = self._load
-        rmax = self._rmax
-        floor = 1.0 - CHK
-        ceil = 1.0 + CHK
-        gone: dict[int, float] = {}  # resource -> rate that left with the removed flows
-        for f, x in removed:
-            if x != 0.0:
-                for r in f.resources:
-                    if satl[r] and len(rflows[r]) > small:
-                        return False  # a big bottleneck frees capacity: every flow on it speeds up
-                    gone[r] = gone.get(r, 0.0) + x
-        for f in added:
-            if f._capf > 0.0 and all(capl[r] > 0.0 for r in f.resources):
-                for r in f.resources:
-                    if satl[r] and len(rflows[r]) > small:
-                        return False  # joins a big bottleneck: every flow on it slows down
-        S: list[Flow] = []
-        inS: set[Flow] = set()
-        base: dict[Flow, float] = {}  # rate of each flow of S before this update
-        last: dict[Flow, float] = {}  # rate of each flow of S at the last check
-        on: dict[int, list[Flow]] = {}  # resource -> flows of S crossing it
-        used: dict[int, float] = {}  # resource -> load of the flows not in S
-        orig_sat: dict[int, bool] = {}
-        concerned: set[Flow] = set()  # flows outside S whose bottleneck was checked
-        big_delta: dict[int, float] = {}
-        touched = dict.fromkeys(gone)
-        new = list(added)
+        gone = self._removed_load(removed)
+        if gone is None or self._joins_big_bottleneck(added):
+            return False
+        sub = _Subproblem(gone)
+        new: Iterable[Flow] = added
         for _ in range(self.MAX_ROUNDS):
-            # -- grow S
-            for f in new:
-                b = rl[f._slot]  # 0 for a flow that just joined
-                S.append(f)
-                inS.add(f)
-                base[f] = last[f] = b
-                concerned.discard(f)
-                for r in f.resources:
-                    lst = on.get(r)
-                    if lst is None:
-                        on[r] = [f]
-                        fl = rflows[r]
-                        if len(fl) <= small:
-                            u = 0.0
-                            for g in fl:
-                                if g not in inS:
-                                    u += rl[g._slot]
-                        else:
-                            u = float(load[r]) - gone.get(r, 0.0) - b
-                        used[r] = u
-                    else:
-                        lst.append(f)
-                        used[r] -= b
-            if len(S) > self.MAX_SET:
+            self._grow(sub, new)
+            if len(sub.flows) > self.MAX_SET:
                 return False
-            self._fill(S, on, used, base)
-            # -- resources whose load changed since the last check
-            for f in S:
-                x = rl[f._slot]
-                if x != last[f]:
-                    last[f] = x
-                    for r in f.resources:
-                        touched[r] = None
-            check: dict[Flow, None] = {}
-            for r in touched:
-                fl = rflows[r]
-                if len(fl) <= small:
-                    tot = 0.0
-                    mx = 0.0
-                    for g in fl:
-                        x = rl[g._slot]
-                        tot += x
-                        if x > mx:
-                            mx = x
-                    c = capl[r]
-                    was = orig_sat.get(r)
-                    if was is None:
-                        was = orig_sat[r] = satl[r]
-                    satl[r] = c - tot <= CHK * c
-                    load[r] = tot
-                    rmax[r] = mx
-                    for g in fl:
-                        if g not in inS and (was or g in concerned):
-                            check[g] = None
-                else:
-                    moved = r in gone
-                    d = -gone.get(r, 0.0)
-                    for g in on.get(r, ()):
-                        x = rl[g._slot] - base[g]
-                        if x != 0.0:
-                            moved = True
-                            d += x
-                    if not moved:
-                        big_delta.pop(r, None)
-                        continue
-                    if satl[r]:
-                        return False  # the rates on a big bottleneck changed
-                    c = capl[r]
-                    if c - (float(load[r]) + d) <= CHK * c:
-                        return False  # a big resource becomes a bottleneck
-                    big_delta[r] = d
-            touched = {}
-            # -- max-min check: every flow concerned has a bottleneck
-            grow: dict[Flow, None] = {}
-            for f in S:
-                x = rl[f._slot]
-                if x >= f._capf * floor:
-                    continue
-                for r in f.resources:
-                    if satl[r] and x >= rmax[r] * floor:
-                        break
-                else:
-                    found = False
-                    lim = x * ceil
-                    for r in f.resources:
-                        if satl[r]:
-                            fl = rflows[r]
-                            if len(fl) > small:
-                                return False
-                            for g in fl:
-                                if g not in inS and rl[g._slot] > lim:
-                                    grow[g] = None
-                                    found = True
-                    if not found:
-                        return False
-            for g in check:
-                concerned.add(g)
-                x = rl[g._slot]
-                if x >= g._capf * floor:
-                    continue
-                for r in g.resources:
-                    if satl[r] and x >= rmax[r] * floor:
-                        break
-                else:
-                    grow[g] = None
+            self._refill(sub)
+            check = self._touched(sub)
+            if check is None:
+                return False
+            grow = self._check_max_min(sub, check)
+            if grow is None:
+                return False
             if not grow:
                 break
-            new = list(grow)
+            new = grow
         else:
             return False
-        # -- commit
-        for r, d in big_delta.items():
-            load[r] += d
-        now = self.env.now
-        rate = self._rate
-        remv = self._rem
-        tat = self._tat
-        tend = self._tend
-        for f in S:
-            i = f._slot
-            x = rl[i]
-            if x != base[f]:
-                rem = float(remv[i]) - float(rate[i]) * (now - float(tat[i]))
-                if rem < 0.0:
-                    rem = 0.0
-                remv[i] = rem
-                tat[i] = now
-                rate[i] = x
-                tend[i] = now + rem / x if x > 0.0 else _INF
-        self._since_full += 1
-        self.stats["incremental"] += 1
+        self._commit(sub)
         return True
 
-    def _fill(self, S: list[Flow], on: dict[int, list[Flow]], used: dict[int, float],
-              base: dict[Flow, float]) -> None:
+    def _removed_load(self, removed: list[tuple[Flow, float]]) -> dict[int, float] | None:
+        """Resource -> rate that left with the removed flows; None if a big bottleneck frees capacity."""
+        small = self.SMALL
+        sat = self._saturated
+        flows_on = self._flows_on
+        gone: dict[int, float] = {}
+        for f, x in removed:
+            if x != 0.0:
+                for r in f._dres:
+                    if sat[r] and len(flows_on[r]) > small:
+                        return None  # every flow on it speeds up
+                    gone[r] = gone.get(r, 0.0) + x
+        return gone
+
+    def _joins_big_bottleneck(self, added: tuple[Flow, ...]) -> bool:
+        """Whether a flow that can move joins a saturated big resource (every flow on it slows down)."""
+        small = self.SMALL
+        sat = self._saturated
+        capacity = self._capacity
+        flows_on = self._flows_on
+        for f in added:
+            if f._capf > 0.0 and all(capacity[r] > 0.0 for r in f._dres):
+                for r in f._dres:
+                    if sat[r] and len(flows_on[r]) > small:
+                        return True
+        return False
+
+    def _grow(self, sub: _Subproblem, new: Iterable[Flow]) -> None:
+        """Add ``new`` flows to S: note their rates and, per resource, the load of the flows outside S."""
+        small = self.SMALL
+        flows_on = self._flows_on
+        rates = self._rate_list
+        load = self._load
+        S = sub.flows
+        members = sub.members
+        base = sub.base
+        last = sub.last
+        on = sub.on
+        used = sub.used
+        gone = sub.gone
+        concerned = sub.concerned
+        for f in new:
+            b = rates[f._slot]  # 0 for a flow that just joined
+            S.append(f)
+            members.add(f)
+            base[f] = last[f] = b
+            concerned.discard(f)
+            for r in f._dres:
+                lst = on.get(r)
+                if lst is None:
+                    on[r] = [f]
+                    fl = flows_on[r]
+                    if len(fl) <= small:
+                        u = 0.0
+                        for g in fl:
+                            if g not in members:
+                                u += rates[g._slot]
+                    else:
+                        u = load[r] - gone.get(r, 0.0) - b
+                    used[r] = u
+                else:
+                    lst.append(f)
+                    used[r] -= b
+
+    def _refill(self, sub: _Subproblem) -> None:
         """Progressive filling of the flows of S on what the other flows leave; writes their rates.
 
         Exact global-minimum order with a heap of resource shares (stale entries skipped),
         so each flow freezes once. A rate within ``EPS`` of the flow's old rate keeps the old one.
         """
-        capl = self._capl
-        rl = self._rl
+        capacity = self._capacity
+        rates = self._rate_list
+        S = sub.flows
+        on = sub.on
+        used = sub.used
+        base = sub.base
         resid: dict[int, float] = {}
         cnt: dict[int, int] = {}
         share: dict[int, float] = {}
         heap: list[tuple[float, int]] = []
         for r, lst in on.items():
-            left = capl[r] - used[r]
+            left = capacity[r] - used[r]
             if left < 0.0:
                 left = 0.0
             k = len(lst)
@@ -691,8 +953,8 @@ class FlowSolver:
                 frozen.add(f)
                 left_to_freeze -= 1
                 b = base[f]
-                rl[f._slot] = b if abs(s - b) <= EPS * (s if s > b else b) else s
-                for r2 in f.resources:
+                rates[f._slot] = b if abs(s - b) <= EPS * (s if s > b else b) else s
+                for r2 in f._dres:
                     k = cnt[r2] - 1
                     cnt[r2] = k
                     v = resid[r2] - s
@@ -703,6 +965,137 @@ class FlowSolver:
                         share[r2] = v = v / k
                         heappush(heap, (v, r2))
 
+    def _touched(self, sub: _Subproblem) -> dict[Flow, None] | None:
+        """Re-count the resources whose load changed since the last check; the outside flows to check.
+
+        A small resource gets its load, largest rate and saturation from its flows' rates;
+        its flows outside S are to be checked if it was saturated before the update (or
+        they were checked before). A big one is only followed by its load change; None if
+        it is saturated and its rates changed, or would become saturated.
+        """
+        small = self.SMALL
+        flows_on = self._flows_on
+        rates = self._rate_list
+        capacity = self._capacity
+        sat = self._saturated
+        load = self._load
+        max_rate = self._max_rate
+        members = sub.members
+        last = sub.last
+        touched = sub.touched
+        was_saturated = sub.was_saturated
+        concerned = sub.concerned
+        gone = sub.gone
+        for f in sub.flows:
+            x = rates[f._slot]
+            if x != last[f]:
+                last[f] = x
+                for r in f._dres:
+                    touched[r] = None
+        check: dict[Flow, None] = {}
+        for r in touched:
+            fl = flows_on[r]
+            if len(fl) <= small:
+                tot = 0.0
+                mx = 0.0
+                for g in fl:
+                    x = rates[g._slot]
+                    tot += x
+                    if x > mx:
+                        mx = x
+                c = capacity[r]
+                was = was_saturated.get(r)
+                if was is None:
+                    was = was_saturated[r] = sat[r]
+                sat[r] = c - tot <= CHK * c
+                load[r] = tot
+                max_rate[r] = mx
+                for g in fl:
+                    if g not in members and (was or g in concerned):
+                        check[g] = None
+            else:
+                moved = r in gone
+                d = -gone.get(r, 0.0)
+                base = sub.base
+                for g in sub.on.get(r, ()):
+                    x = rates[g._slot] - base[g]
+                    if x != 0.0:
+                        moved = True
+                        d += x
+                if not moved:
+                    sub.big_delta.pop(r, None)
+                    continue
+                if sat[r]:
+                    return None  # the rates on a big bottleneck changed
+                c = capacity[r]
+                if c - (load[r] + d) <= CHK * c:
+                    return None  # a big resource becomes a bottleneck
+                sub.big_delta[r] = d
+        sub.touched = {}
+        return check
+
+    def _check_max_min(self, sub: _Subproblem, check: dict[Flow, None]) -> dict[Flow, None] | None:
+        """Flows that lost their bottleneck and must join S (empty: max-min holds); None to give up.
+
+        A flow of S without a bottleneck brings in the faster flows on its saturated
+        resources (None if one of those is big, or there are none); a checked flow outside
+        S without one joins S itself.
+        """
+        small = self.SMALL
+        flows_on = self._flows_on
+        rates = self._rate_list
+        sat = self._saturated
+        max_rate = self._max_rate
+        members = sub.members
+        floor = 1.0 - CHK
+        ceil = 1.0 + CHK
+        grow: dict[Flow, None] = {}
+        for f in sub.flows:
+            x = rates[f._slot]
+            if x >= f._capf * floor:
+                continue
+            for r in f._dres:
+                if sat[r] and x >= max_rate[r] * floor:
+                    break
+            else:
+                found = False
+                lim = x * ceil
+                for r in f._dres:
+                    if sat[r]:
+                        fl = flows_on[r]
+                        if len(fl) > small:
+                            return None
+                        for g in fl:
+                            if g not in members and rates[g._slot] > lim:
+                                grow[g] = None
+                                found = True
+                if not found:
+                    return None
+        concerned = sub.concerned
+        for g in check:
+            concerned.add(g)
+            x = rates[g._slot]
+            if x >= g._capf * floor:
+                continue
+            for r in g._dres:
+                if sat[r] and x >= max_rate[r] * floor:
+                    break
+            else:
+                grow[g] = None
+        return grow
+
+    def _commit(self, sub: _Subproblem) -> None:
+        """Make the re-solved rates of S current: big loads, bytes left, completion times."""
+        load = self._load
+        for r, d in sub.big_delta.items():
+            load[r] += d
+        rates = self._rate_list
+        base = sub.base
+        self._set_rates([(f, rates[f._slot]) for f in sub.flows if rates[f._slot] != base[f]])
+        self._since_full += 1
+        self.stats["incremental"] += 1
+
+    # ------------------------------------------------------------------ the completion timer
     def _arm(self) -> None:
         """Point the one completion timer at the earliest completion (a new timeout only if it moved)."""
         n = self._n
@@ -711,8 +1104,8 @@ class FlowSolver:
             self._timer_t = _INF
             self._timer_flow = None
             return
-        i = int(self._tend[:n].argmin())
-        t = float(self._tend[i])
+        i = int(self._end[:n].argmin())
+        t = float(self._end[i])
         if t == _INF:
             self._timer = None
             self._timer_t = _INF
@@ -730,20 +1123,21 @@ class FlowSolver:
     # ------------------------------------------------------------------ helpers
     def _grow_slots(self) -> None:
         size = 2 * self._rate.shape[0]
-        F = np.zeros((self._F.shape[0], size), dtype=np.intp)
-        F[:, : self._F.shape[1]] = self._F
-        self._F = F
-        for attr, fill in (("_fcap", _INF), ("_rate", 0.0), ("_rem", 0.0), ("_tat", 0.0), ("_tend", _INF)):
+        routes = np.zeros((self._route_matrix.shape[0], size), dtype=np.intp)
+        routes[:, : self._route_matrix.shape[1]] = self._route_matrix
+        self._route_matrix = routes
+        for attr, fill in (("_flow_cap", _INF), ("_rate", 0.0), ("_remaining", 0.0), ("_marked", 0.0),
+                           ("_end", _INF)):
             old = getattr(self, attr)
             new = np.full(size, fill)
             new[: old.shape[0]] = old
             setattr(self, attr, new)
 
     def _grow_width(self, width: int) -> None:
-        F = np.zeros((width, self._F.shape[1]), dtype=np.intp)
-        F[: self._F.shape[0]] = self._F
-        self._F = F
-        self._lencount.extend([0] * (width + 1 - len(self._lencount)))
+        routes = np.zeros((width, self._route_matrix.shape[1]), dtype=np.intp)
+        routes[: self._route_matrix.shape[0]] = self._route_matrix
+        self._route_matrix = routes
+        self._route_lengths.extend([0] * (width + 1 - len(self._route_lengths)))
 
     def _check_rid(self, rid: int) -> None:
         if not 0 < rid < len(self._names):
@@ -757,8 +1151,8 @@ class FlowSolver:
         return capacity if capacity > 0.0 else 0.0  # a slightly negative capacity (rounding) is 0
 
 
-def _progressive_filling(E: np.ndarray, fcap: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Max-min rates of the flows whose resources are the columns of ``E`` (0 pads), capped by ``fcap``.
+def _progressive_filling(routes: np.ndarray, flow_cap: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Max-min rates of the flows whose resources are the columns of ``routes`` (0 pads), capped by ``flow_cap``.
 
     Each round computes every resource's fair share of what is left, each flow's least
     share (or its cap), and freezes every flow crossing a resource that is a local
@@ -766,42 +1160,42 @@ def _progressive_filling(E: np.ndarray, fcap: np.ndarray, cap: np.ndarray) -> np
     resource's share is final, as every share only grows while the filling goes on,
     and the smallest share is always a local minimum, so every round makes progress.
     """
-    nr = cap.shape[0]
-    n = E.shape[1]
+    m = cap.shape[0]
+    n = routes.shape[1]
     new = np.empty(n)
-    remcap = cap.copy()
-    capped = bool(np.isfinite(fcap).any())
+    room = cap.copy()
+    capped = bool(np.isfinite(flow_cap).any())
     floor = 1.0 - EPS
-    Eu = E
-    fcu = fcap
-    iu = None
+    routes_left = routes
+    cap_left = flow_cap
+    slots_left = None
     for _ in range(n):
-        flat = Eu.ravel()
-        share = remcap / np.bincount(flat, minlength=nr)  # unused resources: inf or nan, never read
-        sh = share.take(Eu)  # pads (resource 0) have an infinite share
-        fmin = sh.min(axis=0)
+        flat = routes_left.ravel()
+        share = room / np.bincount(flat, minlength=m)  # unused resources: inf or nan, never read
+        shares = share.take(routes_left)  # pads (resource 0) have an infinite share
+        least = shares.min(axis=0)
         if capped:
-            np.minimum(fmin, fcu, out=fmin)
-        if iu is None:
-            new[:] = fmin
+            np.minimum(least, cap_left, out=least)
+        if slots_left is None:
+            new[:] = least
         else:
-            new[iu] = fmin  # final for the flows frozen now; rewritten later for the others
-        sh *= floor
+            new[slots_left] = least  # final for the flows frozen now; rewritten later for the others
+        shares *= floor
         # pads are always "held lower elsewhere", so resource 0 is never good
-        good = np.bincount(flat, weights=(fmin < sh).ravel(), minlength=nr) == 0
-        fr = good.take(Eu).any(axis=0)
+        good = np.bincount(flat, weights=(least < shares).ravel(), minlength=m) == 0
+        frozen = good.take(routes_left).any(axis=0)
         if capped:
-            fr |= fcu * floor <= fmin
-        if fr.all():
+            frozen |= cap_left * floor <= least
+        if frozen.all():
             np.maximum(new, 0.0, out=new)  # rounding may leave a failed resource a hair below 0
             return new
-        fmin *= fr
-        remcap -= np.bincount(flat, weights=np.concatenate((fmin,) * Eu.shape[0]), minlength=nr)
-        keep = ~fr
-        Eu = Eu[:, keep]
+        least *= frozen
+        room -= np.bincount(flat, weights=np.concatenate((least,) * routes_left.shape[0]), minlength=m)
+        keep = ~frozen
+        routes_left = routes_left[:, keep]
         if capped:
-            fcu = fcu[keep]
-        iu = np.flatnonzero(keep) if iu is None else iu[keep]
+            cap_left = cap_left[keep]
+        slots_left = np.flatnonzero(keep) if slots_left is None else slots_left[keep]
     raise RuntimeError("progressive filling made no progress")  # pragma: no cover
 
 
