@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -122,6 +122,7 @@ def _check_and_run(tmp_path_factory, example):
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     assert elapsed < CHECK_SECONDS, elapsed
+    event(f"check exit {result.exit_code}")
     if result.exit_code != 0:
         return
     hosts, vms = _size(doc)
@@ -133,6 +134,7 @@ def _check_and_run(tmp_path_factory, example):
         scenario = load_scenario(str(path), ["duration=1h"], config_models())
     except InputError:
         return  # valid for its own duration only (e.g. a sample_interval longer than an hour is fine)
+    event("ran one simulated hour")
     try:
         run_scenario(scenario)
     except InputError:
