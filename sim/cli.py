@@ -8,16 +8,70 @@ New subcommands (sweep, compare, report, bench) register on ``app`` like ``run``
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from sim.core.errors import InputError
+try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover
+    from click import exceptions as click
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+from sim.core.errors import InputError, Problem, show
+
+
+class Group(TyperGroup):
+    """The command group, except that a usage error (an unknown option, a value of the wrong
+    type, a missing argument) is one line on stderr and exit 2, like every input error,
+    instead of the CLI library's boxed usage text."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NoArgs as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+            sys.exit(2)
+        except click.UsageError as exc:
+            typer.echo(usage_line(exc), err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            typer.echo(f"dcsim: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("dcsim: aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+_NoArgs = getattr(click, "NoArgsIsHelpError", ())
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """``--workers: expected an integer, got "x"`` where the error names an option, else ``dcsim: ...``."""
+    message = " ".join(exc.format_message().split())
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click.BadParameter) and param is not None and not isinstance(exc, click.MissingParameter):
+        name = (param.opts or [param.name or "argument"])[0]
+        found = re.match(r"^'(.*)' is not a valid (\w+)", message)
+        if found:
+            return f"{name}: expected {_article(found.group(2))}, got {show(found.group(1))}"
+        return f"{name}: {message}"
+    return f"dcsim: {message[0].lower() + message[1:] if message else 'invalid command line'}"
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dcsim: a discrete-event datacenter resilience simulator.")
 
 PROGRESS_AFTER_S = 2.0  # SPEC.md: runs longer than ~2 s of wall time show a progress bar
@@ -29,14 +83,29 @@ def fail_input(err: InputError) -> None:
     raise typer.Exit(2)
 
 
-def load(path: str, overrides: list[str], seed: int | None):
+def parse_seed(seed: str | None) -> int | None:
+    """``--seed N``: an integer (the schema then checks it is not negative)."""
+    if seed is None:
+        return None
+    if not re.fullmatch(r"\s*[-+]?\d{1,100}\s*", seed):
+        raise InputError("--seed", [Problem("", f"expected an integer like 7, got {show(seed)}")])
+    return int(seed)
+
+
+def load(path: str, overrides: list[str], seed: str | int | None):
+    """The validated scenario; prints its advisories (valid but without effect) as warnings."""
     from sim.mechanisms.registry import config_models
     from sim.scenario.loader import load_scenario
+    from sim.scenario.validate import advisories
 
     sets = list(overrides or [])
-    if seed is not None:
-        sets.append(f"seed={seed}")
-    return load_scenario(path, sets, config_models())
+    number = parse_seed(seed) if isinstance(seed, str) else seed
+    if number is not None:
+        sets.append(f"seed={number}")
+    scenario = load_scenario(path, sets, config_models())
+    for problem in advisories(scenario):
+        typer.echo(f"warning: {problem.format(str(path))}", err=True)
+    return scenario
 
 
 class Progress:
@@ -77,7 +146,7 @@ def run(
     scenario: Annotated[str, typer.Argument(help="scenario YAML file")],
     out: Annotated[str | None, typer.Option("--out", help="result folder (default results/<name>/<time>)")] = None,
     force: Annotated[bool, typer.Option("--force", help="write into a non-empty folder")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="same as --set seed=N")] = None,
+    seed: Annotated[str | None, typer.Option("--seed", help="same as --set seed=N")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE override (repeatable)")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="also write events.parquet")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary table")] = False,
@@ -90,19 +159,24 @@ def run(
     try:
         sc = load(scenario, set_ or [], seed)
         simulation = Simulation(sc, trace=trace, source=scenario)
-        path = results.prepare_dir(out, sc.name, force)
+        target = results.prepare_dir(out, sc.name, force)
     except InputError as err:
         fail_input(err)
     progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
     try:
-        output = simulation.run(progress)
-    finally:
-        progress.close()
-    results.write_run(path, output.tables, output.summary(), dump_resolved(sc))
+        try:
+            output = simulation.run(progress)
+        finally:
+            progress.close()
+        results.write_run(target.staging, output.tables, output.summary(), dump_resolved(sc))
+    except BaseException:
+        target.abort()  # a replacement that did not finish: the previous run stays
+        raise
+    target.commit()
     if out is None:
-        results.link_latest(path)
+        results.link_latest(target.path)
     if not quiet:
-        show_summary(output.metrics, path, output.wall_s, output.events)
+        show_summary(output.metrics, target.path, output.wall_s, output.events)
 
 
 def show_summary(metrics: dict[str, float], path: Path, wall_s: float, events: int) -> None:
@@ -120,7 +194,7 @@ def show_summary(metrics: dict[str, float], path: Path, wall_s: float, events: i
 @app.command()
 def check(
     scenario: Annotated[str, typer.Argument(help="scenario YAML file")],
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    seed: Annotated[str | None, typer.Option("--seed", help="same as --set seed=N")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE override (repeatable)")] = None,
 ) -> None:
     """Validate a scenario (schema, references, placement) and print it fully resolved."""

@@ -1,17 +1,32 @@
 """Result folders: atomic Parquet/JSON writing, and ``load()`` for notebooks.
 
 Every file is written to a temporary name in the same folder and renamed into place,
-so a run that dies leaves no half-written file under its final name. ``summary.json``
-is written last: a folder without it is an incomplete run. A non-empty folder is
-never written into without ``force``.
+so a run that dies leaves no half-written file under its final name; files get the
+mode the umask gives (0666 & ~umask), not the 0600 of a temporary file.
+``summary.json`` is written last: a folder without it is an incomplete run.
+
+``prepare_dir`` checks the output folder before the run starts (an empty ``--out``,
+a file, a FIFO, an unwritable or uncreatable folder are input errors, exit 2) and
+never deletes anything. A non-empty folder is refused without ``force``; with it, the
+folder must hold only a previous run's files, and the new run is written beside it
+(``.<name>.new-<pid>``) and swapped in by ``RunDir.commit()`` once complete, so a
+run that dies leaves the previous complete run in place. The default folder is
+``results/<slug>/<time>``, the slug made of the scenario name's letters, digits,
+``.``, ``_`` and ``-`` (docs/limits.md), so nothing is written outside ``results/``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import re
+import shutil
+import stat
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +40,27 @@ SUMMARY = "summary.json"
 RESOLVED = "scenario.resolved.yaml"
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; result files follow the umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -54,31 +84,154 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
     _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
+_OURS = re.compile(r"^(summary\.json|scenario\.resolved\.yaml|[A-Za-z0-9_]+\.parquet|\..+\.tmp)$")
+_SLUG_DROP = re.compile(r"[^A-Za-z0-9._-]+")
+SLUG_MAX = 100
+
+
+def slug(name: str) -> str:
+    """A scenario name as a folder name: runs of other characters become ``-``, no leading dots or
+    dashes, at most 100 characters; ``scenario`` when nothing is left (``..`` -> ``scenario``)."""
+    text = _SLUG_DROP.sub("-", name).lstrip(".-")[:SLUG_MAX].rstrip("-")
+    return text or "scenario"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "something that is not a folder"
+
+
+@dataclass
+class RunDir:
+    """Where a run writes (``staging``) and where its results end up (``path``).
+
+    ``staging`` is ``path`` unless a previous run is being replaced (``--force``): then it
+    is a hidden sibling, swapped in by ``commit()`` once the run is complete.
+    """
+
+    path: Path
+    staging: Path
+
+    @property
+    def replacing(self) -> bool:
+        return self.staging != self.path
+
+    def commit(self) -> None:
+        """Puts the complete new run at ``path``; the previous run is removed only after that."""
+        if not self.replacing:
+            return
+        if _exchange(self.staging, self.path):
+            shutil.rmtree(self.staging, ignore_errors=True)  # it now holds the previous run
+            return
+        old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
+        os.rename(self.path, old)
+        os.rename(self.staging, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Removes an unfinished replacement (the previous run stays as it was)."""
+        if self.replacing:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swaps two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def prepare_dir(out: str | os.PathLike | None, name: str, force: bool, root: str | os.PathLike = "results"
-                ) -> Path:
-    """The folder a run writes to; refuses a non-empty one without ``force`` (exit 2)."""
+                ) -> RunDir:
+    """The folder a run writes to, checked before the run starts; deletes nothing.
+
+    Input errors (exit 2, source: the folder): an empty ``--out``; a path that exists and
+    is not a folder (a file, a FIFO, a symlink loop); a folder that cannot be created or
+    written; a non-empty folder without ``force``; with ``force``, a folder holding
+    anything but a previous run's files.
+    """
+    if out is not None and not os.fspath(out):
+        raise InputError("--out", [Problem("", 'expected a folder path, got ""')])
     if out is None:
-        base = Path(root) / name
+        base = Path(root) / slug(name)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = base / stamp
         k = 1
-        while path.exists():
+        while os.path.lexists(path):
             path = base / f"{stamp}-{k}"
             k += 1
     else:
         path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise InputError(str(path), [Problem("", "expected a folder for results, got a file")])
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise InputError(str(path), [Problem(
-                "", "expected an empty or new folder for results, got a folder with files (use --force)")])
-        # An overwritten folder must not look complete until the new run finishes.
-        (path / SUMMARY).unlink(missing_ok=True)
-        for old in path.glob("*.parquet"):
-            old.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    source = str(path)
+
+    def refuse(message: str) -> InputError:
+        return InputError(source, [Problem("", message)])
+
+    def failed(what: str, exc: OSError) -> InputError:
+        return refuse(f"expected a folder that can be {what}, got an error ({exc.strerror or exc})")
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:  # a symlink loop, a name too long, a file where a folder should be
+        if exc.errno == errno.ENOTDIR:
+            raise refuse("expected a folder for results, got a path under a file") from None
+        raise failed("used", exc) from None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise refuse(f"expected a folder for results, got {_kind(st.st_mode)}")
+    if st is None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+                raise refuse("expected a folder for results, got a path under a file") from None
+            raise failed("created", exc) from None
+        entries: list[str] = []
+    else:
+        try:
+            entries = sorted(os.listdir(path))
+        except OSError as exc:
+            raise failed("read", exc) from None
+    if not entries:
+        _probe(path, failed)
+        return RunDir(path, path)
+    if not force:
+        raise refuse("expected an empty or new folder for results, got a folder with files (use --force)")
+    foreign = [e for e in entries if not _OURS.match(e) or (path / e).is_dir()]
+    if foreign:
+        raise refuse(f"expected a folder holding only a previous run's files to replace (--force), got other "
+                     f"files too (\"{foreign[0]}\"); move them or choose another --out")
+    real = Path(os.path.realpath(path))  # a symlink to a run folder: replace the folder it points at
+    staging = real.parent / f".{real.name}.new-{os.getpid()}"
+    try:
+        if os.path.lexists(staging):
+            shutil.rmtree(staging)
+        os.mkdir(staging)
+    except OSError as exc:
+        raise failed("replaced (its parent must be writable)", exc) from None
+    _probe(staging, failed)
+    return RunDir(real, staging)
+
+
+def _probe(path: Path, failed) -> None:
+    """Creates and removes a file in ``path``: the one honest test that it can be written."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".dcsim-probe-", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise failed("written", exc) from None
 
 
 def link_latest(path: Path) -> None:

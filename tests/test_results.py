@@ -61,6 +61,13 @@ def test_refuses_non_empty_folder_without_force(tmp_path):
     assert r.exit_code == 2
     assert "--force" in r.output
     assert (out / "notes.txt").read_text() == "mine"
+    # --force replaces a previous run, never a folder with other files (issue 9: data loss).
+    r = CliRunner().invoke(app, ["run", str(sc), "--out", str(out), "--quiet", "--force"])
+    assert r.exit_code == 2
+    assert "notes.txt" in r.output
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    assert _run(["run", str(sc), "--out", str(out), "--quiet"]).exit_code == 0
     r = _run(["run", str(sc), "--out", str(out), "--quiet", "--force"])
     assert r.exit_code == 0
     assert (out / "summary.json").exists()

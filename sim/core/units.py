@@ -5,11 +5,18 @@ events per second. A plain number is already in base units. The accepted forms
 are SPEC.md's: durations ``250ms 30s 5m 2h 7d 1y`` (a year is 365 days), sizes
 ``512MiB 16GiB 500GB``, rates ``25Gbps 400Mbps`` (bits) or ``800MB/s 2GiB/s``
 (bytes), event rates ``2/s 30/min 4/h 2/d``.
+
+Bits and bytes are a dimension of their own (``[information]``) in the registry used
+here, so a quantity of the wrong kind (``64 percent`` of memory, ``10 Hz`` for a NIC,
+``3 radian`` of disk) is an input error rather than a silently converted number.
+A division by zero, an infinite or NaN value, or a unit expression that is not a
+plain product or quotient of units (no powers) is refused with the same message.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from functools import lru_cache
 
@@ -49,9 +56,30 @@ _EXAMPLES = {
 _BASE = {"duration": "second", "size": "byte", "rate": "byte / second", "event_rate": "1 / second"}
 
 
+# A unit is a short product or quotient of unit names; powers (``s**9**9**9``) could make
+# pint compute huge integers, so they never reach it.
+_UNIT_TEXT = re.compile(r"^[A-Za-zµ%/*. 0-9]{1,40}$")
+
+
 @lru_cache(maxsize=1)
 def _registry() -> pint.UnitRegistry:
-    ureg = pint.UnitRegistry()
+    """pint's default registry, except that ``bit`` (and so ``byte``) has the dimension ``[information]``.
+
+    Since pint 0.24 ``bit`` is dimensionless, which makes ``64 percent`` a size and
+    ``10 Hz`` a bandwidth; here it is a base dimension again.
+    """
+    folder = os.path.dirname(pint.__file__)
+    with open(os.path.join(folder, "default_en.txt"), encoding="utf-8") as fh:
+        text = fh.read()
+    with open(os.path.join(folder, "constants_en.txt"), encoding="utf-8") as fh:
+        constants = fh.read()
+    if "\nbit = []\n" in text:
+        text = text.replace("\nbit = []\n", "\nbit = [information]\n")
+    elif "\nbit = [information]\n" not in text:  # pragma: no cover - a pint that defines bits otherwise
+        raise RuntimeError("pint's default_en.txt has no 'bit = []' line to give a dimension")
+    text = text.replace("@import constants_en.txt", constants)
+    ureg = pint.UnitRegistry(None)
+    ureg.load_definitions(text.splitlines())
     ureg.define("calendar_year = 365 * day")
     return ureg
 
@@ -88,15 +116,24 @@ def _parse(kind: str, text: str) -> float:
     unit = m.group(2)
     if not unit:
         return value
+    if not math.isfinite(value):
+        raise UnitError(f"expected {_EXAMPLES[kind]} with a finite number")
+    if not _UNIT_TEXT.match(unit) or "**" in unit:
+        raise UnitError(f"expected {_EXAMPLES[kind]}")
     if kind == "event_rate" and unit.startswith("/"):
         unit = "1" + unit
     ureg = _registry()
     try:
         q = ureg.Quantity(value, ureg.parse_units(_unit_expr(kind, unit)))
-        magnitude = q.to(_BASE[kind]).magnitude
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError, AssertionError):
+        magnitude = float(q.to(_BASE[kind]).magnitude)
+    except ArithmeticError:  # "1/0s": ZeroDivisionError; overflow
+        raise UnitError(f"expected {_EXAMPLES[kind]} (not a division by zero)") from None
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError, AssertionError, KeyError,
+            IndexError, SyntaxError):
         raise UnitError(f"expected {_EXAMPLES[kind]}") from None
-    return float(magnitude)
+    if not math.isfinite(magnitude):
+        raise UnitError(f"expected {_EXAMPLES[kind]} with a finite value")
+    return magnitude
 
 
 def _parse_value(kind: str, value: object, *, allow_negative: bool = False) -> float:
@@ -109,7 +146,7 @@ def _parse_value(kind: str, value: object, *, allow_negative: bool = False) -> f
     else:
         raise UnitError(f"expected {_EXAMPLES[kind]}")
     if math.isnan(out) or math.isinf(out):
-        raise UnitError(f"expected {_EXAMPLES[kind]}")
+        raise UnitError(f"expected {_EXAMPLES[kind]} with a finite value")
     if out < 0 and not allow_negative:
         raise UnitError(f"expected {_EXAMPLES[kind]} that is not negative")
     return out

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.core.errors import InputError, Problem, show
 from sim.scenario.overrides import Override, apply_overrides, parse_overrides, unknown_key
+from sim.scenario.safe_yaml import YamlProblem, load_text, read_text
 from sim.scenario.schema import (
     Scenario,
     build_scenario_model,
@@ -29,7 +30,7 @@ from sim.scenario.schema import (
     tagged_members,
 )
 from sim.scenario.types import FieldError
-from sim.scenario.validate import check_references
+from sim.scenario.validate import Namespaces, check_budgets, check_counts, check_references
 
 __all__ = [
     "load_scenario",
@@ -51,57 +52,15 @@ def default_registry() -> Registry:
 
 
 # --------------------------------------------------------------------------- YAML
-class _Loader(yaml.SafeLoader):
-    """The safe loader, except that a key given twice in one mapping is an error."""
-
-
-def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            duplicate = key in seen
-        except TypeError:
-            continue  # unhashable: the constructor below reports it
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"found duplicate key {show(key)}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> Problem:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if mark is not None and problem:
-        return Problem("", f"line {mark.line + 1}, column {mark.column + 1}: {problem}")
-    return Problem("", str(exc).replace("\n", " "))
-
-
 def read_yaml(path: str | Path, source: str | None = None) -> Any:
-    """The file's YAML document; InputError(source, ...) for a missing, unreadable or malformed file."""
+    """The file's YAML document; InputError(source, ...) for a missing, unreadable, special, too large,
+    too deeply nested or malformed file (``sim.scenario.safe_yaml``)."""
     source = str(path) if source is None else source
+    text = read_text(path, source)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, [Problem("", "no such file")]) from None
-    except IsADirectoryError:
-        raise InputError(source, [Problem("", "expected a file, got a directory")]) from None
-    except PermissionError:
-        raise InputError(source, [Problem("", "cannot be read (permission denied)")]) from None
-    except UnicodeDecodeError:
-        raise InputError(source, [Problem("", "expected UTF-8 text")]) from None
-    except OSError as exc:
-        raise InputError(source, [Problem("", f"cannot be read ({exc.strerror or exc})")]) from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        raise InputError(source, [_yaml_problem(exc)]) from None
+        return load_text(text)
+    except YamlProblem as exc:
+        raise InputError(source, [Problem("", str(exc))]) from None
 
 
 # --------------------------------------------------------------------------- loading
@@ -139,7 +98,14 @@ def validate_scenario(
         scenario = model.model_validate(data)
     except ValidationError as exc:
         raise InputError(source, translate_errors(exc, model, data, overridden)) from None
-    problems = check_references(scenario)
+    problems = check_counts(scenario)  # before any name is generated
+    if problems:
+        raise InputError(source, problems)
+    ns = Namespaces(scenario)
+    problems = check_references(scenario, ns)
+    if problems:
+        raise InputError(source, problems)
+    problems = check_budgets(scenario, ns)
     if problems:
         raise InputError(source, problems)
     return scenario
@@ -246,7 +212,11 @@ def _message(err: dict[str, Any], owner: type[BaseModel] | None, tp: Any) -> tup
         if isinstance(exc, FieldError):
             return exc.field, exc.message
         text = str(exc) if exc is not None else err["msg"]
-        return "", text if isinstance(value, dict) else text + got
+        # A model's own validator that blames the whole mapping has nothing to quote; a value
+        # (even a mapping given where a quantity belongs) is always quoted.
+        if isinstance(value, dict) and model_class(tp) is not None:
+            return "", text
+        return "", text + got
     if kind in _KIND_OF:
         return "", f"expected {_KIND_OF[kind]}{got}"
     if kind in ("too_short", "too_long"):
@@ -273,15 +243,18 @@ def translate_errors(
     """
     overridden = list(overridden)
     found: list[tuple[tuple[int, ...], Problem]] = []
+    seen: set[Problem] = set()
+    order = _KeyOrder()
+    errors = exc.errors()
     # A misspelt key is also a missing one: report it once, as the unknown key with its suggestion.
     suggested: set[str] = set()
-    for err in exc.errors():
+    for err in errors:
         if err["type"] == "extra_forbidden":
             path, owner, _ = _walk(model, data, tuple(err["loc"]))
             close = difflib.get_close_matches(str(path[-1]), list(owner.model_fields if owner else ()), n=1)
             if close:
                 suggested.add(".".join(str(p) for p in [*path[:-1], close[0]]))
-    for err in exc.errors():
+    for err in errors:
         path, owner, tp = _walk(model, data, tuple(err["loc"]))
         extra, message = _message(err, owner, tp)
         full = path + ([extra] if extra else [])
@@ -291,25 +264,48 @@ def translate_errors(
         if any(dotted == o or dotted.startswith(o + ".") for o in overridden):
             message += " (from --set)"
         problem = Problem(dotted, message)
-        if all(problem != p for _, p in found):
-            found.append((_position(data, full), problem))
+        if problem not in seen:
+            seen.add(problem)
+            found.append((order.position(data, full), problem))
     # In the order of the file (a missing key first among its siblings); pydantic puts unknown keys last.
     found.sort(key=lambda item: item[0])
     return [problem for _, problem in found]
 
 
-def _position(data: Any, path: list[Any]) -> tuple[int, ...]:
-    """Where ``path`` is in the file: key and item indices along the way (-1 for a missing key)."""
-    key: list[int] = []
-    cur = data
-    for el in path:
-        if isinstance(cur, dict):
-            key.append(list(cur).index(el) if el in cur else -1)
-            cur = cur.get(el)
-        elif isinstance(cur, list) and isinstance(el, int):
-            key.append(el)
-            cur = cur[el] if 0 <= el < len(cur) else None
-        else:
-            key.append(-1)
-            cur = None
-    return tuple(key)
+class _KeyOrder:
+    """Where a path is in the file: key and item indices along the way (-1 for a missing key).
+
+    Each mapping's key order is indexed once, so reporting n unknown keys is linear in n.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[int, dict[Any, int]] = {}
+
+    def _of(self, mapping: dict) -> dict[Any, int]:
+        index = self._index.get(id(mapping))
+        if index is None:
+            index = self._index[id(mapping)] = {}
+            for i, k in enumerate(mapping):
+                try:
+                    index.setdefault(k, i)
+                except TypeError:
+                    continue  # an unhashable key cannot be looked up anyway
+        return index
+
+    def position(self, data: Any, path: list[Any]) -> tuple[int, ...]:
+        key: list[int] = []
+        cur = data
+        for el in path:
+            if isinstance(cur, dict):
+                try:
+                    key.append(self._of(cur).get(el, -1))
+                except TypeError:
+                    key.append(-1)
+                cur = cur.get(el) if key[-1] >= 0 else None
+            elif isinstance(cur, list) and isinstance(el, int):
+                key.append(el)
+                cur = cur[el] if 0 <= el < len(cur) else None
+            else:
+                key.append(-1)
+                cur = None
+        return tuple(key)

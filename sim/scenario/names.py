@@ -35,6 +35,7 @@ __all__ = [
     "select",
     "matches_any",
     "is_glob",
+    "pattern",
 ]
 
 
@@ -101,6 +102,11 @@ def link_names(infra: Infrastructure) -> list[str]:
 @lru_cache(maxsize=1024)
 def _compiled(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs) or "(?!)")
+
+
+def pattern(globs: str | Iterable[str]) -> re.Pattern[str]:
+    """One compiled pattern matching any of the globs (``pattern(g).match(name)``)."""
+    return _compiled(_as_tuple(globs))
 
 
 def _as_tuple(globs: str | Iterable[str]) -> tuple[str, ...]:

@@ -18,10 +18,10 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from sim.core.errors import InputError, Problem, show
+from sim.scenario.safe_yaml import YamlProblem, load_text
 from sim.scenario.schema import mapping_value, model_class, sequence_item, tagged_members
 
 __all__ = ["parse_override", "parse_overrides", "apply_overrides", "unknown_key", "Override"]
@@ -41,6 +41,14 @@ def unknown_key(key: object, allowed: Iterable[str]) -> str:
     return f"unknown key {show(str(key))} (nothing is allowed here)"
 
 
+def brief(value: object, width: int = 60) -> str:
+    """``show(value)``, shortened when long (a pasted document must not become one huge line)."""
+    text = show(value)
+    if len(text) <= width:
+        return text
+    return f"{text[:width]}… ({len(str(value))} characters)"
+
+
 def parse_override(text: str) -> Override:
     """``PATH=VALUE`` -> (path, value parsed as YAML). Raises InputError("--set", ...)."""
     path, sep, raw = text.partition("=")
@@ -50,9 +58,10 @@ def parse_override(text: str) -> Override:
     if any(not seg for seg in path.split(".")):
         raise InputError("--set", [Problem(path, f"expected a dotted path like faults.0.mtbf, got {show(path)}")])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise InputError("--set", [Problem(path, f"expected a YAML value, got {show(raw)}")]) from None
+        value = load_text(raw) if raw.strip() else None
+    except YamlProblem as exc:
+        detail = f" ({exc})" if exc.limit else ""
+        raise InputError("--set", [Problem(path, f"expected a YAML value, got {brief(raw)}{detail}")]) from None
     return path, value
 
 

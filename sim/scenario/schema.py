@@ -20,15 +20,17 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from sim.scenario.types import (
+    Bandwidth,
+    Capacity,
     Duration,
     FieldError,
     Fraction,
     Globs,
+    Interval,
     Name,
     NonNegFloat,
     NonNegInt,
     Point,
-    PositiveDuration,
     PositiveInt,
     PositiveSize,
     Rate,
@@ -102,9 +104,9 @@ class Model(BaseModel):
 class DiskSpec(Model):
     """A host's local disk. Defaults: SPEC.md's example ``std`` profile (a datacenter NVMe SSD class)."""
 
-    capacity: Size = 8 * TiB  # SPEC.md example profile
-    read: Rate = 2 * GB  # SPEC.md example profile: 2GB/s
-    write: Rate = 1.5 * GB  # SPEC.md example profile: 1.5GB/s
+    capacity: Capacity = 8 * TiB  # SPEC.md example profile
+    read: Bandwidth = 2 * GB  # SPEC.md example profile: 2GB/s
+    write: Bandwidth = 1.5 * GB  # SPEC.md example profile: 1.5GB/s
 
 
 class HostProfile(Model):
@@ -116,7 +118,7 @@ class HostProfile(Model):
     # SPEC.md example; 16 x 32 GiB fills 512 GiB, and 16 DIMMs x 0.0008 UE/DIMM-year gives
     # ~1.3 % of hosts a year with an uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
     dimms: NonNegInt = 16
-    nic: Rate = 25 * Gbps  # SPEC.md example profile; the common 25 GbE server NIC
+    nic: Bandwidth = 25 * Gbps  # SPEC.md example profile; the common 25 GbE server NIC
     disk: DiskSpec = Field(default_factory=DiskSpec)
     # SPEC.md; POST ~3-5 min + hypervisor boot 1-3 min without Quick Boot (VALIDATION.md §16).
     boot_time: Duration = 180.0
@@ -129,7 +131,7 @@ class BroadcastDomain(Model):
     name: Name
     hosts: NonNegInt
     profile: str
-    uplink: Rate = 100 * Gbps  # SPEC.md example (a 100 GbE top-of-rack uplink)
+    uplink: Bandwidth = 100 * Gbps  # SPEC.md example (a 100 GbE top-of-rack uplink)
     latency: Duration = 0.0  # SPEC.md: links inside a site have no latency unless given
 
 
@@ -138,7 +140,7 @@ class Site(Model):
     # Pricing region (charging). Default: the site's own name, so a file without regions
     # still prices per site (dcsim's choice; SPEC.md gives no default).
     region: str = Field(default=None, validate_default=False)
-    core: Rate = 800 * Gbps  # SPEC.md example: site core switching capacity
+    core: Bandwidth = 800 * Gbps  # SPEC.md example: site core switching capacity
     broadcast_domains: tuple[BroadcastDomain, ...]
 
     @model_validator(mode="after")
@@ -158,7 +160,7 @@ class WanLink(Model):
     """A WAN link between two sites; its name is ``a-b`` in the order given."""
 
     sites: Annotated[tuple[str, str], BeforeValidator(_two_sites)]
-    bandwidth: Rate
+    bandwidth: Bandwidth
     latency: Duration  # SPEC.md: WAN links carry their latency (no default)
 
 
@@ -167,9 +169,9 @@ class Storage(Model):
 
     name: Name
     site: str
-    capacity: Size
-    read: Rate
-    write: Rate
+    capacity: Capacity
+    read: Bandwidth
+    write: Bandwidth
 
 
 class Infrastructure(Model):
@@ -253,7 +255,7 @@ class _FaultForm(Model):
     at: Duration | None = None
     # Names or globs in the kind's namespace; stochastic: restricts the targets (None: all).
     target: Globs | None = None
-    mtbf: PositiveDuration | None = None  # exponential mean time between failures, per target
+    mtbf: Interval | None = None  # exponential mean time between failures, per target (>= 1 ms)
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -263,6 +265,9 @@ class _FaultForm(Model):
             raise FieldError("", 'expected "at" and "target" (scheduled) or "mtbf" (stochastic), got neither')
         if self.at is not None and self.target is None:
             raise FieldError("target", "expected a value (a scheduled fault needs a target), got nothing")
+        if self.target is not None and not self.target:
+            raise FieldError("target", "expected at least one name or glob (an empty target selects nothing, "
+                                       "so the fault could never happen), got an empty list")
         return self
 
 
@@ -466,8 +471,8 @@ class Scenario(Model):
     name: Name  # SPEC.md: required; the default output folder
     description: str = ""
     seed: NonNegInt = 0  # SPEC.md
-    duration: PositiveDuration  # SPEC.md: required
-    sample_interval: PositiveDuration = Field(default=None, validate_default=False)  # SPEC.md: duration/500
+    duration: Interval  # SPEC.md: required (at least 1 ms)
+    sample_interval: Interval = Field(default=None, validate_default=False)  # SPEC.md: duration/500
     infrastructure: Infrastructure
     clusters: tuple[Cluster, ...] = ()
     standalone_hosts: tuple[StandaloneHost, ...] = ()

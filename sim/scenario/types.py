@@ -3,7 +3,11 @@
 Quantities are parsed once, at load time, by ``sim.core.units`` into floats in base
 units (seconds, bytes, bytes/s, events/s); a plain number is already in base units.
 Every quantity type is non-negative (the unit parser rejects negatives); the
-``Positive*`` variants also reject zero. Each validator raises a ``ValueError`` whose
+``Positive*`` variants also reject zero. ``Bandwidth`` and ``Capacity`` are the
+positive rates and sizes where zero would mean nothing can ever move or be stored
+(NICs, links, disks, storage), and ``Interval`` the durations with a floor
+(``MIN_INTERVAL_S``, 1 ms) below which a value cannot be meant (``mtbf``,
+``sample_interval``, ``duration``); their messages say why. Each validator raises a ``ValueError`` whose
 message starts with "expected ..."; the loader appends ``, got <value>``.
 """
 
@@ -30,6 +34,10 @@ __all__ = [
     "PositiveSize",
     "PositiveRate",
     "PositiveEventRate",
+    "Bandwidth",
+    "Capacity",
+    "Interval",
+    "MIN_INTERVAL_S",
     "Fraction",
     "NonNegFloat",
     "PositiveInt",
@@ -54,10 +62,23 @@ class FieldError(ValueError):
         self.message = message
 
 
-def _positive(what: str):
+def _positive(what: str, why: str = ""):
     def check(value: float) -> float:
         if value <= 0:
-            raise ValueError(f"expected {what} greater than zero")
+            raise ValueError(f"expected {what} greater than zero" + (f" ({why})" if why else ""))
+        return value
+
+    return check
+
+
+MIN_INTERVAL_S = 1e-3
+"""The shortest ``mtbf``, ``sample_interval`` or ``duration`` accepted: 1 ms (docs/limits.md)."""
+
+
+def _at_least(low: float, text: str, why: str):
+    def check(value: float) -> float:
+        if value < low:
+            raise ValueError(f"expected a duration of at least {text} ({why})")
         return value
 
     return check
@@ -82,6 +103,15 @@ PositiveDuration = Annotated[Duration, AfterValidator(_positive('a duration like
 PositiveSize = Annotated[Size, AfterValidator(_positive('a size like "16GiB"'))]
 PositiveRate = Annotated[Rate, AfterValidator(_positive('a rate like "25Gbps" or "800MB/s"'))]
 PositiveEventRate = Annotated[EventRate, AfterValidator(_positive('an event rate like "2/s" or "4/h"'))]
+
+Bandwidth = Annotated[Rate, AfterValidator(_positive(
+    'a rate like "25Gbps" or "800MB/s"', "at zero nothing could ever move through it"))]
+"""A capacity of moving bytes (NIC, uplink, core, WAN, disk and storage read/write): > 0."""
+Capacity = Annotated[Size, AfterValidator(_positive('a size like "16GiB"', "a zero capacity can hold nothing"))]
+"""A storage capacity (a disk, a storage system): > 0."""
+Interval = Annotated[PositiveDuration, AfterValidator(_at_least(
+    MIN_INTERVAL_S, "1ms", "a shorter one cannot be meant and would flood the event queue"))]
+"""A duration between events or of the whole run: at least ``MIN_INTERVAL_S`` (1 ms)."""
 
 
 def _no_bool(expected: str):

@@ -7,8 +7,16 @@ no memory; cluster host globs and workload placement globs that match no host; a
 in two clusters; standalone hosts that do not exist or are cluster members, and
 ``derive_from`` naming a missing cluster; a working set larger than the VM; fault
 targets that match nothing in their kind's namespace; operations naming a VM, host,
-workload, cluster or site that does not exist. Whether VMs fit on their hosts is the
-infrastructure builder's check, not this one.
+workload, cluster or site that does not exist; a VM with more vCPUs than every host its
+placement allows has cores (overcommitting the total stays allowed). Whether VMs fit
+in their hosts' memory is the infrastructure builder's check, not this one.
+
+Before any of that, ``check_counts`` refuses host and VM totals above their limits
+(before a single name is generated); after it, ``check_budgets`` refuses scenarios
+whose DIMM population or expected number of fault and sample events is absurd
+(``sim.scenario.limits``, docs/limits.md). ``advisories`` lists what is valid but
+has no effect (``image_drift`` with no remediation mechanism enabled): the CLI prints
+them as warnings.
 
 A mechanism's config model may define ``check_references(scenario, path) -> list[Problem]``
 for the names it uses (storage targets, host selectors); it is called for every
@@ -22,21 +30,32 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sim.core.errors import Problem, show
+from sim.scenario.limits import LIMITS, limit, number
 from sim.scenario.names import (
     all_domain_names,
     all_host_names,
     all_vm_names,
     link_names,
     matches_any,
+    pattern,
     select,
 )
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
 
-__all__ = ["check_references", "Namespaces", "expected_name", "expected_glob"]
+__all__ = [
+    "check_references",
+    "check_counts",
+    "check_budgets",
+    "advisories",
+    "Namespaces",
+    "expected_name",
+    "expected_glob",
+]
 
 GiB = 1024.0**3
+YEAR = 365 * 86400.0  # SPEC.md: 1y = 365 d; dimm_errors rates are per DIMM-year
 
 
 def expected_name(what: str, names: Sequence[str], got: str, *, suggest: bool = True) -> str:
@@ -76,6 +95,19 @@ class Namespaces:
         self.workloads = [w.name for w in scenario.workloads]
         self.clusters = [c.name for c in scenario.clusters]
         self.profiles = list(infra.host_profiles)
+        # The profile of each host, aligned with ``hosts`` (None where the profile is undefined).
+        self.host_profile = [
+            infra.host_profiles.get(dom.profile) for site in infra.sites for dom in site.broadcast_domains
+            for _ in range(dom.hosts)
+        ]
+
+    def count(self, kind: str, globs: Sequence[str] | None) -> int:
+        """How many targets of ``kind`` the globs select (all of them for None)."""
+        _, names = self.fault_targets(kind)
+        if globs is None:
+            return len(names)
+        match = pattern(tuple(globs)).match
+        return sum(1 for n in names if match(n))
 
     def fault_targets(self, kind: str) -> tuple[str, list[str]]:
         """(what a target is called, the names it selects from) for a fault kind."""
@@ -105,9 +137,9 @@ def _globs(globs: Sequence[str], names: Sequence[str], path: str, what: str) -> 
     return out
 
 
-def check_references(scenario: Scenario) -> list[Problem]:
+def check_references(scenario: Scenario, ns: Namespaces | None = None) -> list[Problem]:
     """Every cross-reference problem of a schema-valid scenario, in file order."""
-    ns = Namespaces(scenario)
+    ns = Namespaces(scenario) if ns is None else ns
     problems: list[Problem] = []
     problems += _infrastructure(scenario, ns)
     problems += _clusters(scenario, ns)
@@ -205,6 +237,11 @@ def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         if not w.placement.hosts:
             out.append(Problem(f"{path}.placement.hosts", "expected at least one host name or glob, got an empty list"))
         out += _globs(w.placement.hosts, ns.hosts, f"{path}.placement.hosts", "host")
+        match = pattern(w.placement.hosts).match
+        cores = [p.cores for n, p in zip(ns.hosts, ns.host_profile, strict=True) if p is not None and match(n)]
+        if cores and w.vm.vcpus > max(cores):
+            out.append(Problem(f"{path}.vm.vcpus", f"expected at most {max(cores)} vCPUs (the most cores of any "
+                                                    f"host its placement allows), got {w.vm.vcpus}"))
     return out
 
 
@@ -213,6 +250,8 @@ def _faults(scenario: Scenario, ns: Namespaces) -> list[Problem]:
     for i, fault in enumerate(scenario.faults):
         what, names = ns.fault_targets(fault.kind)
         if fault.kind == "dimm_errors":
+            if not fault.hosts:
+                out.append(Problem(f"faults.{i}.hosts", "expected at least one host name or glob, got an empty list"))
             out += _globs(fault.hosts, names, f"faults.{i}.hosts", what)
         elif fault.target is not None:
             out += _globs(fault.target, names, f"faults.{i}.target", what)
@@ -243,4 +282,100 @@ def _operations(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         for field, namespace in type(op).refs.items():
             what, known, suggest = names[namespace]
             need(f"operations.{i}.{field}", what, known, getattr(op, field), suggest=suggest)
+    return out
+
+
+# --------------------------------------------------------------------------- budgets
+def _over(key: str, path: str, got: float, advice: str) -> Problem:
+    spec = LIMITS[key]
+    return Problem(path, f"expected at most {number(limit(key))} {spec.what} ({advice}; {spec.env} raises "
+                         f"the limit), got {number(got)}")
+
+
+def check_counts(scenario: Scenario) -> list[Problem]:
+    """Hosts and VMs in total within their limits; checked before any name is generated.
+
+    The problem is reported at the largest domain's ``hosts`` or workload's ``count``.
+    """
+    out: list[Problem] = []
+    infra = scenario.infrastructure
+    domains = [(f"infrastructure.sites.{i}.broadcast_domains.{j}.hosts", d.hosts)
+               for i, site in enumerate(infra.sites) for j, d in enumerate(site.broadcast_domains)]
+    hosts = sum(n for _, n in domains)
+    if domains and hosts > limit("hosts"):
+        path = max(domains, key=lambda d: d[1])[0]
+        out.append(_over("hosts", path, hosts, "fewer or smaller broadcast domains"))
+    workloads = [(f"workloads.{i}.count", w.count) for i, w in enumerate(scenario.workloads)]
+    vms = sum(n for _, n in workloads)
+    if workloads and vms > limit("vms"):
+        path = max(workloads, key=lambda w: w[1])[0]
+        out.append(_over("vms", path, vms, "fewer VMs"))
+    return out
+
+
+def _estimate(value: float) -> str:
+    """``about 3.2e16``: an estimate with two significant digits."""
+    if value < 1e7:
+        return f"about {value:.0f}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"about {mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def check_budgets(scenario: Scenario, ns: Namespaces | None = None) -> list[Problem]:
+    """The DIMMs simulated and the expected fault and sample events within their limits.
+
+    Expected events: for each stochastic fault entry, targets x duration / mtbf (repair
+    ignored: an upper bound); for each ``dimm_errors`` entry, its DIMMs x (at most one
+    first correctable error each + uncorrectable rate x its raise after a correctable
+    one x duration); samples, duration / sample_interval; one per target of a
+    scheduled fault. Above the limit, the problem is reported at the entry that
+    contributes most, with the total estimate.
+    """
+    ns = Namespaces(scenario) if ns is None else ns
+    out: list[Problem] = []
+    duration = float(scenario.duration)
+    years = duration / YEAR
+    sources: list[tuple[str, float, str]] = [
+        ("sample_interval", duration / float(scenario.sample_interval), "raise sample_interval or shorten duration")
+    ]
+    dimms_of = [p.dimms if p is not None else 0 for p in ns.host_profile]
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind == "dimm_errors":
+            match = pattern(fault.hosts).match
+            dimms = sum(d for n, d in zip(ns.hosts, dimms_of, strict=True) if match(n))
+            if dimms > limit("dimms"):
+                out.append(_over("dimms", f"faults.{i}.hosts", dimms, "fewer hosts or DIMMs per host"))
+            first = dimms * min(1.0, fault.correctable_per_dimm_year * years)
+            ue = dimms * fault.uncorrectable_per_dimm_year * max(1.0, fault.uncorrectable_after_correctable) * years
+            rate = "correctable_per_dimm_year" if first >= ue else "uncorrectable_per_dimm_year"
+            sources.append((f"faults.{i}.{rate}", first + ue, "lower the rates, select fewer hosts or shorten "
+                                                              "duration"))
+        elif fault.mtbf is not None:
+            targets = ns.count(fault.kind, fault.target)
+            sources.append((f"faults.{i}.mtbf", targets * duration / float(fault.mtbf),
+                            "raise mtbf, select fewer targets or shorten duration"))
+        else:
+            sources.append((f"faults.{i}.target", ns.count(fault.kind, fault.target), "select fewer targets"))
+    total = sum(n for _, n, _ in sources)
+    cap = limit("events")
+    if total > cap:
+        path, _, advice = max(sources, key=lambda s: s[1])
+        spec = LIMITS["events"]
+        out.append(Problem(path, f"expected at most {_estimate(cap)[6:]} {spec.what} ({advice}; {spec.env} "
+                                 f"raises the limit), got {_estimate(total)}"))
+    return out
+
+
+def advisories(scenario: Scenario) -> list[Problem]:
+    """What is valid but has no effect; printed as warnings, never an error.
+
+    ``image_drift`` only matters to remediation (MECHANISMS.md §1): while no mechanism
+    named ``remediation`` is enabled, its entries change nothing and record nothing.
+    """
+    out: list[Problem] = []
+    if scenario.mechanisms.is_enabled("remediation"):
+        return out
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind == "image_drift":
+            out.append(Problem(f"faults.{i}", "image_drift has no effect unless mechanisms.remediation is enabled"))
     return out
