@@ -310,8 +310,8 @@ def test_image_drift_without_remediation_warns(tmp_path):
     sc = base_scenario(faults=[{"kind": "image_drift", "mtbf": "30d"}])
     code, lines, path = check(tmp_path, sc)
     assert code == 0
-    assert lines == [f"warning: {path}: faults.0: image_drift has no effect unless mechanisms.remediation is "
-                     "enabled"]
+    assert lines == [f"warning: {path}: faults.0: image_drift changes running images, but nothing measures "
+                     "or fixes them unless mechanisms.remediation is enabled"]
 
 
 def test_resolved_output_of_check_is_still_yaml_with_a_warning(tmp_path):

@@ -196,3 +196,21 @@ def test_levels_hold_one_row_per_gauge_at_time_zero(tmp_path):
     at0 = lv[lv["time_s"] == 0.0]
     assert not at0.duplicated(["entity", "metric"]).any()
     assert at0.loc[at0["metric"] == "vms_running", "value"].tolist() == [8.0]
+
+
+def test_image_drift_is_driven_by_faults_without_any_mechanism(tmp_path):
+    """Cluster hosts start on the cluster's image; a scheduled drift at 1 h changes exactly one
+    component of each targeted host's running image (remediation is not needed for that), and
+    hosts in no cluster have no image to drift."""
+    sc = base_scenario(clusters=[{"name": "prod", "hosts": ["east/bd1/*"],
+                                  "image": {"base": "8.0.2", "components": {"vsan": "8.0.2", "nic": "1.4"}}}],
+                       faults=[{"kind": "image_drift", "at": "1h", "target": ["east/bd1/h00", "east/bd2/h00"]}])
+    sim = Simulation(load(sc, tmp_path), registry=WITH_PROBE)
+    before = dict(sim.dc.hosts["east/bd1/h00"].image)
+    assert before == {"base": "8.0.2", "vsan": "8.0.2", "nic": "1.4"}
+    out = sim.run()
+    after = sim.dc.hosts["east/bd1/h00"].image
+    changed = [k for k in before if before[k] != after[k]]
+    assert len(changed) == 1 and "+drift" in after[changed[0]]
+    assert sim.dc.hosts["east/bd2/h00"].image == {}
+    assert list(out.tables["faults"]["target"]) == ["east/bd1/h00"]

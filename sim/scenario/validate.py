@@ -369,13 +369,15 @@ def check_budgets(scenario: Scenario, ns: Namespaces | None = None) -> list[Prob
 def advisories(scenario: Scenario) -> list[Problem]:
     """What is valid but has no effect; printed as warnings, never an error.
 
-    ``image_drift`` only matters to remediation (MECHANISMS.md §1): while no mechanism
-    named ``remediation`` is enabled, its entries change nothing and record nothing.
+    ``image_drift`` changes hosts' running images (``sim.faults``, recorded in ``faults``),
+    but only remediation (MECHANISMS.md §1) compares them with a desired image: while no
+    mechanism named ``remediation`` is enabled, drift changes no other figure.
     """
     out: list[Problem] = []
     if scenario.mechanisms.is_enabled("remediation"):
         return out
     for i, fault in enumerate(scenario.faults):
         if fault.kind == "image_drift":
-            out.append(Problem(f"faults.{i}", "image_drift has no effect unless mechanisms.remediation is enabled"))
+            out.append(Problem(f"faults.{i}", "image_drift changes running images, but nothing measures or fixes them unless "
+                                             "mechanisms.remediation is enabled"))
     return out
