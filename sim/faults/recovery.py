@@ -3,7 +3,8 @@
 A stopped VM that no mechanism takes is restarted after ``infrastructure.detection``
 (the HA heartbeat notices) plus the VM's ``boot_time``: on its own host if that host is
 up with room (a guest crash), else on another host its placement selector allows,
-chosen by its placement rule. With no room anywhere it waits until room appears.
+chosen by its placement rule (``dc.placement``). With no room anywhere it waits in the
+placement service's queue of its rule until room that fits it appears.
 The interruption is an incident closed ``restarted``; each restart is a row of
 ``restarts``. A stale restart (the VM stopped again meanwhile) gives up by epoch.
 """
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from sim.core.causes import Cause, VmCrash
 from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
-from sim.infra.placement import choose_host
 
 if TYPE_CHECKING:
     from sim.core.context import Context
@@ -33,13 +33,10 @@ class DefaultRecovery:
         return True
 
     def find_host(self, vm: VM, prefer: Host | None) -> Host | None:
-        if prefer is not None and prefer.name in vm.allowed and prefer.fits(vm):
-            return prefer
-        candidates = self.dc.select_hosts(vm.allowed)
-        return choose_host(vm, candidates, vm.spread, self.ctx.streams.get(f"placement/{vm.workload}"))
+        return self.dc.placement.choose(vm, prefer=prefer)
 
     def restart(self, vm: VM, cause: Cause, epoch: int, last: Host | None):
-        """Waits detection, then for room, then the VM's boot; yields timeouts and room events."""
+        """Waits detection, then for room, then the VM's boot; yields timeouts and placement waits."""
         # One continuous outage: a VM stopped again while it booted keeps its first stop time.
         stopped = vm.incident.start_s if vm.incident is not None else self.env.now
         yield self.env.timeout(self.detection)
@@ -49,7 +46,7 @@ class DefaultRecovery:
         waited_from = self.env.now
         host = self.find_host(vm, prefer)
         while host is None:
-            yield self.dc.room()
+            yield self.dc.placement.wait(vm)
             if vm.epoch != epoch:
                 return
             host = self.find_host(vm, prefer)

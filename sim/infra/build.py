@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from sim.core.errors import Problem
 from sim.infra.datacenter import RUNNING, VM, Datacenter, VMSpec
 from sim.infra.network import Network
-from sim.infra.placement import deal
 from sim.infra.solver import FlowSolver
 from sim.scenario.names import host_name, select, vm_name
 
@@ -41,6 +40,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
     all_hosts = list(dc.hosts)
     for w_index, w in enumerate(sc.workloads):
         allowed = tuple(select(w.placement.hosts, all_hosts))
+        rule = dc.placement.rule(allowed, w.placement.spread)
         spec = VMSpec(
             vcpus=w.vm.vcpus, memory=w.vm.memory, disk=w.vm.disk, dirty_rate=w.vm.dirty_rate,
             working_set=w.vm.working_set if w.vm.working_set is not None else w.vm.memory,
@@ -48,12 +48,11 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
         )
         vms = [
             dc.add_vm(VM(vm_name(w.name, i, w.count), w.name, spec, w.service or w.name, allowed,
-                         w.placement.spread))
+                         w.placement.spread, rule=rule))
             for i in range(w.count)
         ]
         rng = ctx.streams.get(f"placement/{w.name}")
-        unplaced = deal(vms, dc.select_hosts(allowed), w.placement.spread,
-                        lambda vm, host: dc.place(vm, host, RUNNING), rng)
+        unplaced = dc.placement.deal(vms, rule, lambda vm, host: dc.place(vm, host, RUNNING), rng)
         if unplaced:
             problems.append(Problem(
                 f"workloads.{w_index}.count",

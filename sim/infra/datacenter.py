@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sim.core.causes import Cause
+from sim.infra.placement import Placement
 
 if TYPE_CHECKING:
     import simpy
@@ -62,6 +63,7 @@ class VM:
     service: str
     allowed: tuple[str, ...]  # host names its placement selector matches
     spread: str = "broadcast_domain"
+    rule: Any = None  # its interned placement rule (sim.infra.placement.Rule), set at build
     owner: str | None = None  # the mechanism that created it handles its failures alone
     host: Host | None = None
     last_host: Host | None = None  # where it ran before it stopped
@@ -191,8 +193,8 @@ class Datacenter:
 
     ``stop_handlers`` are called in order when a VM stops (enabled mechanisms, in
     sorted registry order, then the default recovery); the first to return True
-    takes the VM. ``room`` is an event that fires whenever memory may have been
-    freed or a host came up, for processes waiting for room.
+    takes the VM. ``placement`` chooses hosts and queues VMs waiting for room; every
+    change of a host's free memory or state is reported to it (``host_changed``).
     """
 
     def __init__(self, ctx: Context, network: Network):
@@ -212,7 +214,7 @@ class Datacenter:
         self.disk_loss_listeners: list[Callable[[Host, Cause], None]] = []
         # Asked in order on an uncorrectable memory error; the first to return True takes it.
         self.memory_error_handlers: list[Callable[..., bool]] = []
-        self._room: simpy.Event = self.env.event()
+        self.placement = Placement(self.env, ctx.streams.get)
         self._running = 0
         self._hosts_up = 0
 
@@ -241,6 +243,7 @@ class Datacenter:
         self.hosts[name] = host
         self.host_list.append(host)
         self._hosts_up += 1
+        self.placement.add_host(host)
         self.network.add_host(name, domain.site.name, domain.short, profile.nic, profile.disk.read,
                               profile.disk.write)
         return host
@@ -264,6 +267,7 @@ class Datacenter:
         if host.free_memory < vm.spec.memory - 1e-6:
             raise RuntimeError(f"{host.name} has no room for {vm.name}")
         _attach(host, vm)
+        self.placement.host_changed(host, vm.workload)
         self.set_state(vm, state)
 
     def unplace(self, vm: VM, state: str = STOPPED) -> Host | None:
@@ -272,7 +276,7 @@ class Datacenter:
         if host is not None:
             _detach(host, vm)
             vm.last_host = host
-            self.notify_room()
+            self.placement.host_changed(host, vm.workload)
         self.set_state(vm, state)
         return host
 
@@ -280,22 +284,25 @@ class Datacenter:
         if host.free_memory < amount - 1e-6:
             raise RuntimeError(f"{host.name} cannot reserve {amount} bytes")
         host.reserved += amount
+        self.placement.host_changed(host)
 
     def unreserve(self, host: Host, amount: float) -> None:
         host.reserved -= amount
         if host.reserved < 1e-6:
             host.reserved = 0.0
-        self.notify_room()
+        self.placement.host_changed(host)
 
     def move(self, vm: VM, target: Host, reserved: float) -> None:
         """Switch a VM to ``target``, turning the target's reservation into use (a migration ends)."""
-        if vm.host is not None:
-            _detach(vm.host, vm)
+        source = vm.host
+        if source is not None:
+            _detach(source, vm)
+            self.placement.host_changed(source, vm.workload)
         target.reserved -= reserved
         if target.reserved < 1e-6:
             target.reserved = 0.0
         _attach(target, vm)
-        self.notify_room()
+        self.placement.host_changed(target, vm.workload)
 
     def set_state(self, vm: VM, state: str) -> None:
         was = vm.state == RUNNING
@@ -304,16 +311,6 @@ class Datacenter:
         if was != now:
             self._running += 1 if now else -1
             self.ctx.recorder.level("fleet", "vms_running", self._running)
-
-    # -- waiting for room -------------------------------------------------------------------------
-    def room(self) -> simpy.Event:
-        """An event that fires the next time memory is freed or a host comes up."""
-        return self._room
-
-    def notify_room(self) -> None:
-        if self._room.callbacks:
-            ev, self._room = self._room, self.env.event()
-            ev.succeed()
 
     # -- failures (called by sim.faults and mechanisms, never decided here) -------------------------
     def host_down(self, host: Host, cause: Cause, state: str = DOWN) -> None:
@@ -325,6 +322,7 @@ class Datacenter:
             self._hosts_up -= 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
         host.state = state
+        self.placement.host_changed(host)
         _interrupt(host.watchers, cause, self.env.active_process)
         for listener in self.host_down_listeners:
             listener(host, cause)
@@ -337,6 +335,7 @@ class Datacenter:
             return False
         host.holders.add(holder)
         host.state = MAINTENANCE
+        self.placement.host_changed(host)
         return True
 
     def exit_maintenance(self, host: Host, holder: str) -> None:
@@ -344,18 +343,18 @@ class Datacenter:
         host.holders.discard(holder)
         if not host.holders and host.state == MAINTENANCE:
             host.state = UP
-            self.notify_room()
+            self.placement.host_changed(host)
 
     def host_repaired(self, host: Host) -> None:
         """One fault on the host is repaired; it comes up when none is left (in maintenance if held)."""
         host.faults = max(0, host.faults - 1)
         if host.faults == 0 and host.state in (DOWN, REPAIR):
             host.state = MAINTENANCE if host.holders else UP
+            self.placement.host_changed(host)
             self._hosts_up += 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
             for listener in self.host_up_listeners:
                 listener(host)
-            self.notify_room()
 
     def stop_vm(self, vm: VM, cause: Cause) -> None:
         """A VM stops (its host failed, it crashed, an error hit it): hand it to a handler."""
