@@ -37,13 +37,15 @@ The datacenter calls ``host_changed`` whenever a host's free memory or state cha
 (attach, detach, reserve, unreserve, move, down, up, maintenance), with the workload
 when a VM of it came or left, so the index never goes stale.
 
-Waiting: ``wait(vm)`` queues a VM by rule, memory and arrival (FIFO). When a host gains
-room (free memory up, or it comes up), the waiters of the rules holding it are woken in
-FIFO order as long as their memory fits the room not yet promised to waiters woken
-before; a woken waiter re-chooses by its rule (it may get another host, or wait again
-in its first place in the queue). Once it has run, its promise is released and the host
-offered again, so room is never left idle while a waiter it fits sleeps. Nothing is
-woken by a release too small for it.
+Waiting: ``wait(vm)`` queues a VM by rule, memory and arrival (FIFO). When hosts gain
+room (free memory up, or they come up), one pass runs once the instant's changes are
+done: the waiters of the rules holding those hosts are taken in FIFO order, each is
+promised the host its rule chooses then (the index counts promised room as taken, so
+later waiters and other choosers see it gone), and a (rule, memory) class stops at its
+first waiter with no host. This is the greedy outcome of every waiter re-choosing in
+turn, at O(woken) choices: nothing is woken by a release too small for it. A woken VM
+re-chooses by its rule with its promise given back (a random rule keeps the host drawn)
+and may wait again, keeping its place; room it did not take is offered again.
 """
 
 from __future__ import annotations
@@ -152,14 +154,15 @@ class _Group:
         self.keys[pos] = key
 
     def least_used(self, need: float, exclude: Host | None = None) -> Host | None:
-        """The least-used up host with ``need`` bytes free (by usage, then index), or None."""
-        if self.tree.t[1] < need:
+        """The least-used up host offering ``need`` bytes (by usage, then index), or None."""
+        t = self.tree.t
+        if t[1] < need:
             return None
+        size = self.tree.size
         hosts = self.hosts
         for _, _, pos in self.usage:
-            h = hosts[pos]
-            if h.free_memory >= need and h is not exclude:
-                return h
+            if t[size + pos] >= need and hosts[pos] is not exclude:
+                return hosts[pos]
         return None
 
 
@@ -252,7 +255,10 @@ class Placement:
         self._waiting = 0
         self._waiter_of: dict[VM, _Waiter] = {}
         self._woken: dict[VM, int] = {}  # VM woken and not yet run -> its ticket (kept if it waits again)
-        self._promised: dict[Host, float] = {}  # memory promised to woken waiters, by host
+        self._promise_of: dict[VM, tuple[Host, float]] = {}  # woken VM -> the host and bytes promised
+        self._promised: list[float] = []  # per host index: bytes promised to woken VMs
+        self._dirty: dict[Host, None] = {}  # hosts that gained room since the last pass
+        self._pass_due = False
         for h in hosts:
             self.add_host(h)
 
@@ -264,6 +270,7 @@ class Placement:
         self.hosts.append(host)
         self._by_name[host.name] = host
         self._value.append(host.free_memory if host.state == _UP else _NONE)
+        self._promised.append(0.0)
         self._trees_of.append([])
         self._groups_of.append([])
         self._rules_of.append([])
@@ -330,8 +337,14 @@ class Placement:
         """``host``'s free memory or state changed (and, with ``workload``, a VM of it came or left)."""
         if workload is not None:
             self.placed_changed(host.domain, workload)
+        old, value = self._refresh(host)
+        if value > old and self._waiting:
+            self._dirty_host(host)
+
+    def _refresh(self, host: Host) -> tuple[float, float]:
+        """Re-index ``host``: the room it offers is its free memory less what woken VMs were promised."""
         i = host.index
-        value = host.free_memory if host.state == _UP else _NONE
+        value = host.free_memory - self._promised[i] if host.state == _UP else _NONE
         old = self._value[i]
         if value != old:
             self._value[i] = value
@@ -339,8 +352,7 @@ class Placement:
                 tree.set(pos, value)
         for group, pos in self._groups_of[i]:
             group.update(pos, host, value)
-        if value > old and self._waiting:
-            self._offer(host)
+        return old, value
 
     def placed_changed(self, domain: Domain, workload: str) -> None:
         """The number of ``workload``'s VMs placed in ``domain`` changed."""
@@ -362,8 +374,16 @@ class Placement:
         if rule is None:
             rule = vm.rule if vm.rule is not None else self.rule_of(vm)
         need = vm.spec.memory
+        value = self._value
+        if self._promise_of and vm in self._promise_of:
+            # A woken VM chooses with the room promised to it back in the pool; a random rule keeps
+            # the host drawn for it (one draw per placement), the others choose again by their rule.
+            promised = self._release(vm)
+            if (rule.spread == "random" and promised is not exclude and promised.index in rule.members
+                    and value[promised.index] >= need):
+                return promised
         if (prefer is not None and prefer is not exclude and prefer.index in rule.members
-                and prefer.state == _UP and prefer.free_memory >= need):
+                and value[prefer.index] >= need):
             return prefer
         spread = rule.spread
         if spread == "broadcast_domain":
@@ -392,7 +412,7 @@ class Placement:
             rng = self._streams(f"placement/{vm.workload}")
         for p in rng.integers(len(hosts), size=_TRIES).tolist():
             h = hosts[p]
-            if h is not exclude and h.state == _UP and h.free_memory >= need:
+            if h is not exclude and value[h.index] >= need:
                 return h
         fits = []
         p = tree.first(need)
@@ -439,10 +459,10 @@ class Placement:
 
     # -- waiting for room ----------------------------------------------------------------------------
     def wait(self, vm: VM, rule: Rule | None = None) -> simpy.Event:
-        """An event that fires (with the host that gained room) when room that fits ``vm`` may exist.
+        """An event that fires (with the host promised to it) when room that fits ``vm`` appears.
 
-        Call it right after ``choose`` found nothing; then choose again (and maybe wait again).
-        A VM waits in one queue at a time; waiting again replaces its earlier wait.
+        Call it right after ``choose`` found nothing; then choose again (and maybe wait again:
+        a VM woken and waiting again keeps its place in the queue).
         """
         if rule is None:
             rule = vm.rule if vm.rule is not None else self.rule_of(vm)
@@ -458,10 +478,14 @@ class Placement:
         return waiter.event
 
     def cancel(self, vm: VM) -> bool:
-        """Stop ``vm`` waiting (it was placed by someone else, or gave up). True if it was waiting."""
+        """Stop ``vm`` waiting, or give back the room promised to it. True if it waited or was woken."""
+        promise = self._promise_of.get(vm)
+        if promise is not None:
+            self._release(vm)
+            self._dirty_host(promise[0])
         waiter = self._waiter_of.pop(vm, None)
         if waiter is None:
-            return False
+            return promise is not None
         waiter.cancelled = True  # left in its heap, skipped when reached
         waiter.rule.waiting -= 1
         self._waiting -= 1
@@ -471,32 +495,47 @@ class Placement:
         """VMs waiting (for ``rule``, or in all)."""
         return self._waiting if rule is None else rule.waiting
 
-    def _offer(self, host: Host) -> None:
-        """``host`` gained room: wake, in FIFO order, the waiters of its rules that fit the room left."""
-        budget = self._value[host.index] - self._promised.get(host, 0.0)
-        heads = []
-        for rule in self._rules_of[host.index]:
-            if rule.waiting:
-                for memory, queue in rule.queues.items():
-                    if memory <= budget and queue:
-                        heads.append((queue[0][0], queue[0][1], memory, queue))
-        if not heads:
+    def _dirty_host(self, host: Host) -> None:
+        """``host`` gained room: offer it to the waiters once this instant's changes are done."""
+        self._dirty[host] = None
+        if not self._pass_due:
+            self._pass_due = True
+            ev = self.env.event()
+            ev.callbacks.append(self._pass)
+            ev.succeed()
+
+    def _pass(self, _ev=None) -> None:
+        """Wake waiters in FIFO order, each promised the host its rule chooses now (greedy, as if all
+        had re-chosen in turn); a class (rule, memory) stops at its first waiter with no host."""
+        self._pass_due = False
+        dirty = list(self._dirty)
+        self._dirty.clear()
+        if not self._waiting:
             return
+        bound = max(self._value[h.index] for h in dirty)
+        rules: dict[Rule, None] = {}
+        for h in dirty:
+            for rule in self._rules_of[h.index]:
+                if rule.waiting:
+                    rules[rule] = None
+        heads = []
+        for rule in rules:
+            for memory, queue in rule.queues.items():
+                if memory <= bound and queue:
+                    heads.append((queue[0][0], queue[0][1], rule, queue))
         heapq.heapify(heads)
-        promised = 0.0
         while heads:
-            _, _, memory, queue = heapq.heappop(heads)
-            if memory > budget:
-                continue  # the room left only shrinks: nobody of this size fits any more
-            _, _, waiter = heapq.heappop(queue)
+            _, _, rule, queue = heapq.heappop(heads)
+            entry = heapq.heappop(queue)
+            waiter = entry[2]
             if not waiter.cancelled:
-                budget -= memory
-                promised += memory
+                host = self.choose(waiter.vm, rule)
+                if host is None:
+                    heapq.heappush(queue, entry)
+                    continue  # nobody of this rule and size fits: the class is done
                 self._wake(waiter, host)
             if queue:
-                heapq.heappush(heads, (queue[0][0], queue[0][1], memory, queue))
-        if promised:
-            self._promised[host] = self._promised.get(host, 0.0) + promised
+                heapq.heappush(heads, (queue[0][0], queue[0][1], rule, queue))
 
     def _wake(self, waiter: _Waiter, host: Host) -> None:
         vm = waiter.vm
@@ -504,20 +543,28 @@ class Placement:
         waiter.rule.waiting -= 1
         self._waiting -= 1
         self._woken[vm] = waiter.ticket
+        self._promise_of[vm] = (host, waiter.memory)
+        self._promised[host.index] += waiter.memory
+        self._refresh(host)
         event = waiter.event
         event.succeed(host)
         # Runs after the waiting process (its callback came first): it has chosen, placed or waits again.
-        event.callbacks.append(lambda _ev: self._settle(vm, host, waiter.memory))
+        event.callbacks.append(lambda _ev: self._settle(vm, host))
 
-    def _settle(self, vm: VM, host: Host, memory: float) -> None:
+    def _release(self, vm: VM) -> Host:
+        """Give back the room promised to a woken VM (it is choosing now, or gave up); returns the host."""
+        host, memory = self._promise_of.pop(vm)
+        left = self._promised[host.index] - memory
+        self._promised[host.index] = left if left > 1e-6 else 0.0
+        self._refresh(host)
+        return host
+
+    def _settle(self, vm: VM, host: Host) -> None:
         self._woken.pop(vm, None)
-        left = self._promised[host] - memory
-        if left > 1e-6:
-            self._promised[host] = left
-        else:
-            del self._promised[host]
-        if self._waiting and self._value[host.index] > 0.0:
-            self._offer(host)  # room the woken VM did not take goes to the next waiters
+        if vm in self._promise_of:
+            self._release(vm)  # it never chose again
+        if vm.host is not host and self._waiting and self._value[host.index] > 0.0:
+            self._dirty_host(host)  # room it did not take goes to the next waiters
 
 
 # -- brute-force reference (tests and benchmarks; O(hosts) per choice) ------------------------------
