@@ -29,7 +29,7 @@ per-choice scan of all hosts):
 - per (rule, workload), the rule's domains sorted by (VMs of the workload placed there,
   order in the rule): a choice walks them in order and takes the first with a fitting
   host, O(domains of the rule) at worst, usually O(1);
-- ``random`` draws up to ``_TRIES`` positions at once and takes the first that fits, else
+- ``random`` draws up to ``_TRIES`` positions one by one and takes the first that fits, else
   lists the fitting hosts through the tree (O(fitting × log hosts)) and draws among
   them: uniform over the fitting hosts either way.
 
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 
 _UP = "up"  # sim.infra.datacenter.UP (not imported: the datacenter imports this module)
 _NONE = float("-inf")  # the free memory a host offers when it is not up
-_TRIES = 32  # random placement: positions drawn at once before listing the fitting hosts
+_TRIES = 32  # random placement: positions drawn before listing the fitting hosts
 
 
 def _usage(h: Host) -> float:
@@ -95,14 +95,14 @@ class _MaxTree:
         t = self.t
         i = pos + self.size
         t[i] = value
-        i >>= 1
-        while i:
-            a, b = t[2 * i], t[2 * i + 1]
-            m = a if a >= b else b
-            if t[i] == m:
-                return  # ancestors depend only on this node: unchanged
-            t[i] = m
+        while i > 1:
+            sibling = t[i ^ 1]
+            if sibling > value:
+                value = sibling
             i >>= 1
+            if t[i] == value:
+                return  # ancestors depend only on this node: unchanged
+            t[i] = value
 
     def first(self, need: float, start: int = 0) -> int:
         """The first position ≥ ``start`` whose value is ≥ ``need``, or -1."""
@@ -410,8 +410,10 @@ class Placement:
             if self._streams is None:
                 raise ValueError("random placement needs a stream")
             rng = self._streams(f"placement/{vm.workload}")
-        for p in rng.integers(len(hosts), size=_TRIES).tolist():
-            h = hosts[p]
+        n = len(hosts)
+        random = rng.random
+        for _ in range(_TRIES):
+            h = hosts[int(random() * n)]  # uniform up to float resolution (n / 2**53)
             if h is not exclude and value[h.index] >= need:
                 return h
         fits = []
@@ -422,7 +424,7 @@ class Placement:
             p = tree.first(need, p + 1)
         if not fits:
             return None
-        return hosts[fits[int(rng.integers(len(fits)))]]
+        return hosts[fits[int(rng.random() * len(fits))]]
 
     def deal(self, vms: Iterable[VM], rule: Rule, place: Callable[[VM, Host], None],
              rng: np.random.Generator | None = None) -> list[VM]:
