@@ -38,8 +38,8 @@ The datacenter calls ``host_changed`` whenever a host's free memory or state cha
 when a VM of it came or left, so the index never goes stale.
 
 Waiting: ``wait(vm)`` queues a VM by rule, memory and arrival (FIFO). When hosts gain
-room (free memory up, or they come up), one pass runs once the instant's changes are
-done: the waiters of the rules holding those hosts are taken in FIFO order, each is
+room (free memory up, or they come up), one pass runs as an event at the same instant,
+after what was already scheduled for it (so changes made together are seen together): the waiters of the rules holding those hosts are taken in FIFO order, each is
 promised the host its rule chooses then (the index counts promised room as taken, so
 later waiters and other choosers see it gone), and a (rule, memory) class stops at its
 first waiter with no host. This is the greedy outcome of every waiter re-choosing in
