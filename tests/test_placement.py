@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import simpy
 from conftest import base_scenario, load
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.core.context import Context
@@ -40,6 +40,7 @@ def _check_invariants(dc):
     vm_mem=st.lists(st.sampled_from([2, 4, 8, 16, 24]), min_size=3, max_size=3),
     spread=st.sampled_from(["broadcast_domain", "pack", "random"]),
 )
+@example(mem=32, counts=[9], vm_mem=[16, 16, 16], spread="pack")  # 9 x 16 GiB in 8 x 24 GiB: one does not fit
 def test_placement_never_overcommits(tmp_path, mem, counts, vm_mem, spread):
     sc = base_scenario(workloads=[
         {"name": f"w{i}", "count": c, "vm": {"vcpus": 2, "memory": f"{vm_mem[i]}GiB", "disk": "10GiB"},
@@ -53,8 +54,12 @@ def test_placement_never_overcommits(tmp_path, mem, counts, vm_mem, spread):
     capacity = 8 * (mem - 8) * GiB
     demand = sum(c * vm_mem[i] * GiB for i, c in enumerate(counts))
     unplaced = sum(1 for v in dc.vms.values() if v.host is None)
-    if demand <= capacity and max(vm_mem) <= mem - 8 and spread == "pack" and len(set(vm_mem)) == 1:
-        assert unplaced == 0  # equal sizes, first fit: fits whenever total memory does
+    if spread == "pack" and len(set(vm_mem)) == 1:
+        # equal sizes, first fit: every host takes floor(capacity / size) VMs before the next is tried
+        per_host = (mem - 8) // vm_mem[0]
+        assert unplaced == max(0, sum(counts) - 8 * per_host)
+    if demand > capacity:
+        assert unplaced > 0
     assert bool(problems) == (unplaced > 0)
 
 

@@ -5,7 +5,8 @@ claim chain) is restarted after ``infrastructure.detection`` (the HA heartbeat n
 plus the VM's ``boot_time``. A guest crash keeps its memory reserved on its host, and it
 reboots there; otherwise it restarts on another host its placement selector allows,
 chosen by its placement rule. With no room anywhere it is first offered on the ``no_room``
-claim chain (live recovery may take it), else it waits until room appears. The
+claim chain (live recovery may take it), else it waits in the placement service's
+queue of its rule (``dc.placement``) until room that fits it appears. The
 interruption is an incident closed ``restarted``; each restart is a row of ``restarts``.
 A stale restart (the VM stopped again meanwhile) gives up by epoch.
 """
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING
 from sim.core.causes import Cause
 from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
-from sim.infra.placement import choose_host
 
 if TYPE_CHECKING:
     from sim.core.context import Context
@@ -40,11 +40,10 @@ class DefaultRecovery:
         return True
 
     def find_host(self, vm: VM) -> Host | None:
-        candidates = self.dc.select_hosts(vm.allowed)
-        return choose_host(vm, candidates, vm.spread, self.ctx.streams.get(f"placement/{vm.workload}"))
+        return self.dc.placement.choose(vm)
 
     def restart(self, vm: VM, cause: Cause, epoch: int, last: Host | None):
-        """Waits detection, then for room, then the VM's boot; yields timeouts and room events."""
+        """Waits detection, then for room, then the VM's boot; yields timeouts and placement waits."""
         # One continuous outage: a VM stopped again while it booted keeps its first stop time.
         stopped = vm.incident.start_s if vm.incident is not None else self.env.now
         yield self.env.timeout(self.detection)
@@ -60,8 +59,9 @@ class DefaultRecovery:
             if host is None and self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, cause)):
                 return  # a mechanism took it (live recovery)
             while host is None:
-                yield self.dc.room()
+                yield self.dc.placement.wait(vm)
                 if vm.epoch != epoch:
+                    self.dc.placement.cancel(vm)
                     return
                 host = self.find_host(vm)
             self.dc.place(vm, host, BOOTING, reason="restart")

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from sim.core.errors import Problem
 from sim.infra.datacenter import RUNNING, VM, Datacenter, Host, VMSpec
 from sim.infra.network import Network
-from sim.infra.placement import choose_host, deal
 from sim.infra.solver import FlowSolver
 from sim.infra.transfer import Transfers
 from sim.scenario.names import host_name, select, vm_name
@@ -47,6 +46,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
     all_hosts = list(dc.hosts)
     for w_index, w in enumerate(sc.workloads):
         allowed = tuple(select(w.placement.hosts, all_hosts))
+        rule = dc.placement.rule(allowed, w.placement.spread)
         spec = VMSpec(
             vcpus=w.vm.vcpus, memory=w.vm.memory, disk=w.vm.disk, dirty_rate=w.vm.dirty_rate,
             working_set=w.vm.working_set if w.vm.working_set is not None else w.vm.memory,
@@ -54,12 +54,11 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
         )
         vms = [
             dc.add_vm(VM(vm_name(w.name, i, w.count), w.name, spec, w.service or w.name, allowed,
-                         w.placement.spread))
+                         w.placement.spread, rule=rule))
             for i in range(w.count)
         ]
         rng = ctx.streams.get(f"placement/{w.name}")
-        unplaced = deal(vms, dc.select_hosts(allowed), w.placement.spread,
-                        lambda vm, host: dc.place(vm, host, RUNNING, reason="initial"), rng)
+        unplaced = dc.placement.deal(vms, rule, lambda vm, host: dc.place(vm, host, RUNNING, reason="initial"), rng)
         if unplaced:
             problems.append(Problem(
                 f"workloads.{w_index}.count",
@@ -124,18 +123,22 @@ class Builder:
             return None
         allowed = self.hosts(hosts)
         group = group or owner
-        vm = VM(name, group, spec, service or group, allowed, spread, owner=owner, mtbf=mtbf, repair=repair)
+        place = dc.placement
+        rule = place.rule(allowed, spread)
+        vm = VM(name, group, spec, service or group, allowed, spread, rule=rule, owner=owner, mtbf=mtbf,
+                repair=repair)
         avoid = [h for h in avoid if h is not None]
-        avoid_domains = {h.domain.name for h in avoid}
-        candidates = dc.select_hosts(allowed)
         rng = self.ctx.streams.get(f"placement/{owner}/{group}")
         host = None
-        if avoid_domains:
-            far = [h for h in candidates if h.domain.name not in avoid_domains]
-            host = choose_host(vm, far, spread, rng)
-        if host is None:
-            near = [h for h in candidates if h not in avoid] if avoid else candidates
-            host = choose_host(vm, near, spread, rng)
+        if avoid:
+            away = {h.domain.name for h in avoid}
+            far = place.rule([h for h in rule.hosts if h.domain.name not in away], spread)
+            host = place.choose(vm, far, rng=rng) if len(far) else None
+            if host is None:
+                near = place.rule([h for h in rule.hosts if h not in avoid], spread)
+                host = place.choose(vm, near, rng=rng) if len(near) else None
+        else:
+            host = place.choose(vm, rule, rng=rng)
         if host is None:
             self.problems.append(Problem(path, f"expected a VM of {spec.memory / 2**30:g} GiB that fits in the "
                                                f"free memory of hosts {list(hosts)}, got no host with room for {name}"))

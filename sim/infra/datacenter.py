@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sim.core.causes import Cause
 from sim.infra import events as ev
 from sim.infra.events import FailureBus
+from sim.infra.placement import Placement
 
 if TYPE_CHECKING:
     import simpy
@@ -55,6 +56,7 @@ class VM:
     service: str
     allowed: tuple[str, ...]  # host names its placement selector matches
     spread: str = "broadcast_domain"
+    rule: Any = None  # its interned placement rule (sim.infra.placement.Rule), set at build
     owner: str | None = None  # the mechanism that created it handles its failures alone
     # A mechanism's VM may fail on its own (sessions' vm_mtbf): injected by sim.faults.
     mtbf: float | None = None
@@ -184,7 +186,8 @@ class Datacenter:
     ``bus`` (``sim.infra.events``). A stopped VM goes to its owner: a mechanism's own
     VM to ``owners[vm.owner]`` alone; a workload VM is offered on the ``vm_stopped``
     claim chain (enabled mechanisms in sorted registry order, then the default recovery).
-    ``room`` is an event that fires whenever memory may have been freed or a host came up.
+    ``placement`` chooses hosts and queues VMs waiting for room; every change of a host's
+    free memory or state is reported to it (``host_changed``) before anyone hears of it.
     """
 
     def __init__(self, ctx: Context, network: Network):
@@ -202,7 +205,7 @@ class Datacenter:
         self.workloads: dict[str, list[VM]] = {}
         # mechanism key -> what it does with a VM of its own that stopped
         self.owners: dict[str, Callable[[VM, Cause], None]] = {}
-        self._room: simpy.Event = self.env.event()
+        self.placement = Placement(self.env, ctx.streams.get)
         self._running = 0
         self._hosts_up = 0
         self.stopped = 0  # VMs stopped so far (a caller counts what one failure stopped)
@@ -232,6 +235,7 @@ class Datacenter:
         self.hosts[name] = host
         self.host_list.append(host)
         self._hosts_up += 1
+        self.placement.add_host(host)
         self.network.add_host(name, domain.site.name, domain.short, profile.nic, profile.disk.read,
                               profile.disk.write)
         return host
@@ -256,6 +260,7 @@ class Datacenter:
         if host.free_memory < vm.spec.memory - 1e-6:
             raise RuntimeError(f"{host.name} has no room for {vm.name}")
         _attach(host, vm)
+        self.placement.host_changed(host, vm.workload)
         self.set_state(vm, state)
         self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason=reason)
 
@@ -265,7 +270,7 @@ class Datacenter:
         if host is not None:
             _detach(host, vm)
             vm.last_host = host
-            self.notify_room()
+            self.placement.host_changed(host, vm.workload)
         self.set_state(vm, state)
         return host
 
@@ -273,24 +278,27 @@ class Datacenter:
         if host.free_memory < amount - 1e-6:
             raise RuntimeError(f"{host.name} cannot reserve {amount} bytes")
         host.reserved += amount
+        self.placement.host_changed(host)
 
     def unreserve(self, host: Host, amount: float) -> None:
         host.reserved -= amount
         if host.reserved < 1e-6:
             host.reserved = 0.0
-        self.notify_room()
+        self.placement.host_changed(host)
 
     def move(self, vm: VM, target: Host, reserved: float, reason: str = "migration") -> None:
         """Switch a VM to ``target``, turning the target's reservation into use (a migration ends)."""
-        if vm.host is not None:
-            vm.last_host = vm.host
-            _detach(vm.host, vm)
+        source = vm.host
+        if source is not None:
+            vm.last_host = source
+            _detach(source, vm)
+            self.placement.host_changed(source, vm.workload)
         target.reserved -= reserved
         if target.reserved < 1e-6:
             target.reserved = 0.0
         _attach(target, vm)
+        self.placement.host_changed(target, vm.workload)
         self.ctx.recorder.record("placements", vm=vm.name, host=target.name, reason=reason)
-        self.notify_room()
 
     def set_state(self, vm: VM, state: str) -> None:
         was = vm.state == RUNNING
@@ -307,16 +315,6 @@ class Datacenter:
     def undepend(self, vm: VM, host: Host) -> None:
         host.dependents.pop(vm.name, None)
 
-    # -- waiting for room -------------------------------------------------------------------------
-    def room(self) -> simpy.Event:
-        """An event that fires the next time memory is freed or a host comes up."""
-        return self._room
-
-    def notify_room(self) -> None:
-        if self._room.callbacks:
-            ev, self._room = self._room, self.env.event()
-            ev.succeed()
-
     # -- failures (decided by sim.faults and mechanisms, applied and published here) ---------------
     def host_down(self, host: Host, cause: Cause, state: str = DOWN) -> int:
         """A host fails: published on the bus, its VMs (and VMs whose memory it still holds) stop
@@ -328,6 +326,7 @@ class Datacenter:
             self._hosts_up -= 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
         host.state = state
+        self.placement.host_changed(host)
         before = self.stopped
         self.bus.down(ev.HOST, host.name, cause)
         for vm in sorted(host.vms.values(), key=lambda v: v.name):
@@ -345,6 +344,7 @@ class Datacenter:
             return False
         host.holders[holder] = None
         host.state = MAINTENANCE
+        self.placement.host_changed(host)
         return True
 
     def exit_maintenance(self, host: Host, holder: str) -> None:
@@ -352,17 +352,17 @@ class Datacenter:
         host.holders.pop(holder, None)
         if not host.holders and host.state == MAINTENANCE:
             host.state = UP
-            self.notify_room()
+            self.placement.host_changed(host)
 
     def host_repaired(self, host: Host) -> None:
         """One fault on the host is repaired; it comes up when none is left (in maintenance if held)."""
         host.faults = max(0, host.faults - 1)
         if host.faults == 0 and host.state in (DOWN, REPAIR):
             host.state = MAINTENANCE if host.holders else UP
+            self.placement.host_changed(host)
             self._hosts_up += 1
             self.ctx.recorder.level("fleet", "hosts_up", self._hosts_up)
             self.bus.up(ev.HOST, host.name)
-            self.notify_room()
 
     def group_down(self, topic: str, name: str, hosts: list[Host], cause: Callable[[str], Cause]) -> int:
         """A broadcast domain (``topic`` domain) or a site goes down: published with ``cause(name)``,

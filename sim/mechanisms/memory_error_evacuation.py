@@ -39,7 +39,6 @@ import simpy
 from sim.core.causes import HostDown, MemoryErrorCause
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR, RUNNING
-from sim.infra.placement import choose_host
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.summary import count
 from sim.scenario.names import select
@@ -108,6 +107,7 @@ class MemoryErrorEvacuation(Mechanism):
         super().__init__(ctx, dc, config)
         self._evacuating: dict[str, simpy.Process] = {}
         self._cluster_of: dict[str, list[str]] = {}
+        self._pools: dict[tuple, Any] = {}  # (pool, failing host's domain, VM's rule) -> placement rule
 
     def wire(self) -> None:
         if not self.enabled:
@@ -235,15 +235,26 @@ class MemoryErrorEvacuation(Mechanism):
             failed = target
 
     def _target(self, host: Host, vm: VM, rng, failed: Host | None = None) -> Host | None:
-        """A healthy host with room: ``target_hosts`` pool, the VM's placement hosts, the migration scope."""
-        match self.config.target_hosts:
-            case "same_cluster":
-                names = self._cluster_of.get(host.name)
-                pool = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
-            case "same_domain":
-                pool = host.domain.hosts
-            case _:
-                pool = self.dc.host_list
-        allowed = set(vm.allowed)
-        candidates = [h for h in pool if h is not host and h.name in allowed and self.engine.in_scope(host, h)]
-        return choose_host(vm, candidates, vm.spread, rng, exclude=failed)
+        """A healthy host with room: ``target_hosts`` pool, the VM's placement hosts, the migration scope.
+
+        The pool depends only on the failing host's cluster (or domain) and domain (the scope)
+        and the VM's rule: one interned placement rule per distinct pool, built once. The failing
+        host is in maintenance (never chosen); ``failed``, the target that just failed, is excluded.
+        """
+        placement = self.dc.placement
+        rule = placement.rule_of(vm)
+        names = self._cluster_of.get(host.name) if self.config.target_hosts == "same_cluster" else None
+        key = (id(names) if names else self.config.target_hosts, host.domain, rule)
+        pool_rule = self._pools.get(key)
+        if pool_rule is None:
+            match self.config.target_hosts:
+                case "same_cluster":
+                    pool = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
+                case "same_domain":
+                    pool = host.domain.hosts
+                case _:
+                    pool = rule.hosts
+            pool_rule = placement.rule([h for h in pool if h in rule and self.engine.in_scope(host, h)],
+                                       rule.spread)
+            self._pools[key] = pool_rule
+        return placement.choose(vm, pool_rule, exclude=failed or host, rng=rng)
