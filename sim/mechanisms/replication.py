@@ -465,8 +465,11 @@ class Replication(Mechanism):
         node.state = DOWN
         node.failed_at = now
         node.cause = cause.kind
-        if host is not None and data == data and cause.kind != "disk_failure":
-            g.stale[host] = max(data, g.stale.get(host, -math.inf))
+        if host is not None:  # the copy it leaves on its host's disk (a failed disk keeps nothing)
+            if cause.kind == "disk_failure" or data != data:
+                g.stale.pop(host, None)
+            else:
+                g.stale[host] = max(data, g.stale.get(host, -math.inf))
         gen = node.gen
         delay = self._detection_delay(node, now)
         node.proc = self.env.process(self._detected(node, gen, delay))
@@ -579,7 +582,7 @@ class Replication(Mechanism):
         g.lost = False
         self.down.pop(g, None)
         p.state = SYNC
-        g.stale.clear()  # copies left on failed hosts are older than what serves now
+        self._whole(g)
         changed, g.changed = g.changed, None
         if changed is not None:
             changed.succeed()
@@ -587,6 +590,11 @@ class Replication(Mechanism):
         for r in g.replicas:
             if r.state == EMPTY and r.proc is None:
                 self._start_rebuild(r, now, 0.0, cause=PROMOTION)
+
+    def _whole(self, g: _Group) -> None:
+        """Every copy live and in sync again: what failed nodes left on other disks is discarded."""
+        if g.stale and all(r.state == SYNC for r in g.replicas):
+            g.stale.clear()
 
     def _when_serving(self, g: _Group) -> simpy.Event:
         if g.changed is None:
@@ -646,6 +654,7 @@ class Replication(Mechanism):
                 node.state = SYNC
                 node.base = start
                 node.proc = None
+                self._whole(g)
                 now = self.env.now
                 self._row(g, REBUILD, vm, cause, source.name, vm.host.name, detection, 0.0, 0.0, t.size, waited,
                           now, time_s=since)
@@ -692,7 +701,6 @@ class Replication(Mechanism):
             return
         p.proc = None
         now = self.env.now
-        g.stale.clear()
         self._row(g, RESTART, vm, g.cause, vm.last_host.name if vm.last_host else "", host.name, g.detection,
                   now - g.down_since, max(0.0, g.head - data), 0.0, waited, now, time_s=g.down_since)
         self._serve(g, "lost")
