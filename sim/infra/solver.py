@@ -79,7 +79,7 @@ class Flow:
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left", "_dres")
+                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
                  start_time: float, latency: float, done: simpy.Event):
@@ -97,6 +97,8 @@ class Flow:
         self._capf = _INF if cap is None else cap
         self._left = size  # bytes left, once the flow is no longer in the sharing
         self._dres: tuple[int, ...] = ()  # dense indices of its resources while it moves
+        self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
+        self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
 
     def __repr__(self) -> str:
         return f"Flow({self.id}, size={self.size:g}, resources={self.resources}, tag={self.tag!r})"
@@ -168,6 +170,7 @@ class FlowSolver:
         self._saturated: list[bool] = [False]
         self._flows_on: list[dict[Flow, None]] = [{}]  # moving flows crossing it, in join order
         self._free: list[int] = []  # released dense indices, reused last-released first
+        self._touch_mark: list[int] = [0]  # shift stamp of the last level shift that changed its load
         # moving flows, by slot (0 .. _n-1, swap-removed)
         self._n = 0
         self._flows: list[Flow] = []
@@ -186,6 +189,11 @@ class FlowSolver:
         self._timer_t = _INF
         self._timer_flow: Flow | None = None
         self._since_full = 0
+        self._stamp = 0  # one per level-shift attempt: marks the flows and resources it changed
+        # memo of the updates that ended in a full solve, by the public id of their trigger resource
+        # (see ``_update``): consecutive failures, and updates still to send straight to the full solve
+        self._fail_streak: list[int] = [0]
+        self._skip_left: list[int] = [0]
         # updates solved each way (diagnostics); "shift" counts the incremental updates
         # that took the one-bottleneck fast path
         self.stats = {"incremental": 0, "full": 0, "shift": 0}
@@ -201,6 +209,8 @@ class FlowSolver:
         self._index[name] = rid
         self._capacity_by_id.append(capacity)
         self._dense_of.append(0)
+        self._fail_streak.append(0)
+        self._skip_left.append(0)
         return rid
 
     def resource_id(self, name: str) -> int:
@@ -224,6 +234,7 @@ class FlowSolver:
             self._check_rid(rid)
             capacity = self._check_capacity(capacity)
             self._capacity_by_id[rid] = capacity
+            self._fail_streak[rid] = self._skip_left[rid] = 0  # its updates may take the cheap paths again
             d = self._dense_of[rid]
             if d:
                 self._capacity[d] = capacity
@@ -420,6 +431,7 @@ class FlowSolver:
             self._max_rate.append(0.0)
             self._saturated.append(capacity <= 0.0)
             self._flows_on.append({})
+            self._touch_mark.append(0)
             if d == self._capacity_arr.shape[0]:
                 arr = np.full(2 * d, _INF)
                 arr[:d] = self._capacity_arr
@@ -507,9 +519,31 @@ class FlowSolver:
         """Re-solve after flows joined or left, then re-arm the completion timer.
 
         Cheapest first: the one-bottleneck shift, the general incremental path, a full solve.
+        An update of one flow has a *trigger*: the saturated resource the shift would
+        re-level (``_shift_target``). When updates with the same trigger keep ending in a
+        full solve (16 streams into one target, in traffic where every rate change spreads
+        far), the cheap paths are skipped for the next 1, 3, 7, ... up to ``MAX_SKIP``
+        updates with that trigger (a backoff: after each skip run one update tries again),
+        so a failing attempt costs little on average; a success ends the backoff. Any path
+        gives the same rates, so this only changes the cost.
         """
-        if (not self._use_incremental or self._since_full >= self.REFRESH
-                or not (self._shift_level(added, removed) or self._incremental(added, removed))):
+        if not self._use_incremental or self._since_full >= self.REFRESH:
+            self._solve_full()
+            self._arm()
+            return
+        target = self._shift_target(added, removed)
+        key = self._id_of[target[0]] if target is not None else 0
+        if key and self._skip_left[key]:
+            self._skip_left[key] -= 1
+            self._solve_full()
+        elif (target is not None and self._shift_level(*target)) or self._incremental(added, removed):
+            if key:
+                self._fail_streak[key] = 0
+        else:
+            if key:
+                k = self._fail_streak[key] + 1
+                self._fail_streak[key] = k
+                self._skip_left[key] = min((1 << (k - 1)) - 1, self.MAX_SKIP) if k < 16 else self.MAX_SKIP
             self._solve_full()
         self._arm()
 
@@ -583,12 +617,53 @@ class FlowSolver:
         for f in self._flows:
             f._dres = tuple(new_index[d] for d in f._dres)
         self._free = []
+        self._touch_mark = [0] * len(order)
 
     # ------------------------------------------------------------------ the one-bottleneck shift
     MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
+    MAX_SKIP = 31  # longest run of updates sent straight to the full solve by the backoff (``_update``)
 
-    def _shift_level(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
-        """One flow joins or leaves a saturated small resource ``b``: shift levels; False if not that case.
+    def _shift_target(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]
+                      ) -> tuple[int, Flow, Flow | None, float] | None:
+        """(b, flow, joined, old rate) if one flow joins or leaves saturated resource ``b``; else None.
+
+        A joining flow will be held where the level is lowest: ``b`` is the saturated
+        resource on its route with the lowest top. A leaving flow must be at the top of
+        exactly one saturated resource (none: nothing it leaves is re-levelled; two: not a
+        simple shift).
+        """
+        if added:
+            if removed or len(added) != 1:
+                return None
+            flow = added[0]
+            if flow._capf == 0.0:
+                return None
+            sat = self._saturated
+            max_rate = self._max_rate
+            b = 0
+            lowest = _INF
+            for d in flow._dres:
+                if sat[d] and max_rate[d] < lowest:
+                    lowest = max_rate[d]
+                    b = d
+            return (b, flow, flow, 0.0) if b else None
+        if len(removed) != 1:
+            return None
+        flow, old = removed[0]
+        if old == 0.0:
+            return None
+        sat = self._saturated
+        max_rate = self._max_rate
+        b = 0
+        for d in flow._dres:
+            if sat[d] and max_rate[d] * (1.0 - CHK) <= old:
+                if b:
+                    return None
+                b = d
+        return (b, flow, None, old) if b else None
+
+    def _shift_level(self, b: int, flow: Flow, joined: Flow | None, old: float) -> bool:
+        """One flow joins or leaves saturated small resource ``b``: shift levels; False if not that case.
 
         The flows at the top of ``b`` (those held there, at its largest rate) share what the
         flows below them leave, now with one more or one fewer: all get the new level. A
@@ -602,76 +677,63 @@ class FlowSolver:
         resource reached twice, a big resource to scan, a resource that would saturate, a
         cap that would bind, a level reaching the flows below it, more than ``MAX_SHIFT``
         resources) returns False with nothing changed, and the general path takes over.
-        Costs O(changed flows x route length), with no numpy call but the commit's.
+
+        Costs O(changed flows x route length), with no numpy call but the commit's, and no
+        per-update dict of flows: a changed flow carries the attempt's stamp and its new
+        rate (``Flow._mark``, ``Flow._new``), and a resource whose load the changed rates
+        move is marked with the stamp, its load written in place and its old load kept to
+        undo a failed attempt.
         """
-        joined = None
-        if added:
-            if removed or len(added) != 1:
-                return False
-            flow = joined = added[0]
-            old = 0.0
-        elif len(removed) == 1:
-            flow, old = removed[0]
-            if old == 0.0:
-                return False
-        else:
-            return False
-        sat = self._saturated
-        max_rate = self._max_rate
-        floor = 1.0 - CHK
-        b = 0
-        if joined is not None:
-            if flow._capf == 0.0:
-                return False
-            lowest = _INF
-            for d in flow._dres:  # it will be held where the level is lowest: guess the lowest top
-                if sat[d] and max_rate[d] < lowest:
-                    lowest = max_rate[d]
-                    b = d
-        else:
-            for d in flow._dres:
-                if sat[d] and old >= max_rate[d] * floor:
-                    if b:
-                        return False
-                    b = d
-        if not b:
-            return False
-        new_rate: dict[Flow, float] = {}  # every flow whose rate changes (the leaving one excluded)
-        delta: dict[int, float] = {}  # load change of every resource but the re-levelled ones
+        self._stamp = stamp = self._stamp + 1
+        changed: list[Flow] = []  # flows whose rate changes (the leaving one excluded), in order
+        touched: list[int] = []  # resources whose load the shift moved, in order ...
+        saved: list[float] = []  # ... and their loads before it
         done: dict[int, None] = {}  # saturated resources re-levelled
         queue: list[int] = []  # satellites still to re-level
-        if not self._shift_resource(b, joined, new_rate, delta, done, queue):
-            return False
-        if joined is None:
+        ok = self._shift_resource(b, joined, stamp, changed, touched, saved, done, queue)
+        load = self._load
+        if ok and joined is None:
             flows_on = self._flows_on
+            sat = self._saturated
+            mark = self._touch_mark
             for d in flow._dres:
                 if d != b and flows_on[d]:  # a resource the flow left idle is already reset
-                    delta[d] = delta.get(d, 0.0) - old
+                    if mark[d] != stamp:
+                        mark[d] = stamp
+                        touched.append(d)
+                        saved.append(load[d])
+                    load[d] -= old
                     if sat[d] and d not in queue:
                         queue.append(d)
         i = 0
-        while i < len(queue):
-            if len(done) >= self.MAX_SHIFT or not self._shift_resource(queue[i], None, new_rate, delta, done,
-                                                                       queue):
-                return False
+        while ok and i < len(queue):
+            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, changed, touched, saved,
+                                                                     done, queue)
             i += 1
-        capacity = self._capacity
-        load = self._load
-        for d, dx in delta.items():
-            if dx > 0.0 and d not in done:
-                c = capacity[d]
-                if c - (load[d] + dx) <= CHK * c:
-                    return False  # would saturate: the general path decides who is held there
-        self._commit_shift(new_rate, delta, done)
+        if ok:
+            capacity = self._capacity
+            for d, was in zip(touched, saved, strict=True):
+                x = load[d]
+                if x > was and d not in done:
+                    c = capacity[d]
+                    if c - x <= CHK * c:
+                        ok = False  # would saturate: the general path decides who is held there
+                        break
+        if not ok:
+            for d, was in zip(touched, saved, strict=True):
+                load[d] = was
+            return False
+        self._commit_shift(changed, done)
         return True
 
-    def _shift_resource(self, d: int, joined: Flow | None, new_rate: dict[Flow, float], delta: dict[int, float],
-                        done: dict[int, None], queue: list[int]) -> bool:
+    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, changed: list[Flow], touched: list[int],
+                        saved: list[float], done: dict[int, None], queue: list[int]) -> bool:
         """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
-        The others count at their new rates. Records the top flows' new rates in
-        ``new_rate``, their load changes on their other resources in ``delta``, and queues
-        the saturated ones. False if that is not a simple shift (see ``_shift_level``).
+        The others count at their new rates. Stamps the top flows with their new rate and
+        appends them to ``changed``, moves the loads of their other resources (noting each
+        first in ``touched`` and ``saved``), and queues the saturated ones. False if that is
+        not a simple shift (see ``_shift_level``); the caller undoes the loads.
         """
         on_d = self._flows_on[d]
         if len(on_d) > self.SMALL:
@@ -686,16 +748,15 @@ class FlowSolver:
         fixed = 0.0  # load of the flows not at the top (changed ones at their new rate)
         below = 0.0  # the largest of their rates
         for g in on_d:
-            x = rates[g._slot]
-            y = new_rate.get(g)
-            if y is not None:
-                if x >= top_d:
+            if g._mark == stamp:
+                if rates[g._slot] >= top_d:
                     return False  # a changed flow is held here too
-            elif x >= top_d or g is joined:
-                top.append(g)
-                continue
+                y = g._new
             else:
-                y = x
+                y = rates[g._slot]
+                if y >= top_d or g is joined:
+                    top.append(g)
+                    continue
             fixed += y
             if y > below:
                 below = y
@@ -706,16 +767,24 @@ class FlowSolver:
             return False  # the flows below would reach the level
         sat = self._saturated
         max_rate = self._max_rate
+        load = self._load
+        mark = self._touch_mark
         done[d] = None
         for h in top:
             x = rates[h._slot]
             if level > x and level >= h._capf * floor:
                 return False  # its cap would bind
-            new_rate[h] = level
+            h._mark = stamp
+            h._new = level
+            changed.append(h)
             dx = level - x
             for e in h._dres:
                 if e != d:
-                    delta[e] = delta.get(e, 0.0) + dx
+                    if mark[e] != stamp:
+                        mark[e] = stamp
+                        touched.append(e)
+                        saved.append(load[e])
+                    load[e] += dx
                     if sat[e]:
                         if e in done or x >= max_rate[e] * floor:
                             return False  # reached twice, or held at e too
@@ -723,24 +792,24 @@ class FlowSolver:
                             queue.append(e)
         return True
 
-    def _commit_shift(self, new_rate: dict[Flow, float], delta: dict[int, float], done: dict[int, None]) -> None:
-        """Write the shifted rates and the bookkeeping of every resource whose load changed.
+    def _commit_shift(self, changed: list[Flow], done: dict[int, None]) -> None:
+        """Write the shifted rates and re-count the re-levelled resources from the rates.
 
-        Re-levelled resources are re-counted from the rates; the others stay unsaturated,
-        so only their load matters (their largest rate is read only while saturated) and it
-        moves by the change (float drift is wiped by the periodic full solve).
+        The loads of the other resources were moved in place by the shift; they stay
+        unsaturated, so only their load matters (their largest rate is read only while
+        saturated), and float drift is wiped by the periodic full solve.
         """
         rates = self._rate_list
-        changes = []
-        for g, x in new_rate.items():
-            y = rates[g._slot]
+        slots = []
+        values = []
+        for g in changed:
+            i = g._slot
+            x = g._new
+            y = rates[i]
             if abs(x - y) > EPS * (x if x > y else y):  # within EPS: keep the old rate (ties stay exact)
-                changes.append((g, x))
-        self._set_rates(changes)
-        load = self._load
-        for d, dx in delta.items():
-            if d not in done:
-                load[d] += dx
+                slots.append(i)
+                values.append(x)
+        self._set_rates(slots, values)
         for d in done:
             self._recount(d)
         self._since_full += 1
@@ -762,8 +831,9 @@ class FlowSolver:
         self._max_rate[d] = mx
         self._saturated[d] = c - tot <= CHK * c
 
-    def _set_rates(self, changes: list[tuple[Flow, float]]) -> None:
-        """Commit (flow, new rate) pairs: bytes left at the old rate until now, rate, completion time.
+    def _set_rates(self, slots: list[int], values: list[float]) -> None:
+        """Commit new rates ``values`` of the flows in ``slots``: bytes left at the old rate until now,
+        rate, completion time.
 
         Scalar writes for a few flows; one vectorised pass for more (coupled traffic).
         """
@@ -773,12 +843,11 @@ class FlowSolver:
         remaining = self._remaining
         marked = self._marked
         end = self._end
-        if len(changes) >= 8:
-            slots = [f._slot for f, _ in changes]
-            for i, (_, x) in zip(slots, changes, strict=True):
+        if len(slots) >= 8:
+            for i, x in zip(slots, values, strict=True):
                 rates[i] = x
             idx = np.array(slots, dtype=np.intp)
-            new = np.array([x for _, x in changes])
+            new = np.array(values)
             rem = remaining[idx] - rate[idx] * (now - marked[idx])
             np.maximum(rem, 0.0, out=rem)
             remaining[idx] = rem
@@ -787,8 +856,7 @@ class FlowSolver:
             moving = new > 0.0
             end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
             return
-        for f, x in changes:
-            i = f._slot
+        for i, x in zip(slots, values, strict=True):
             rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
             if rem < 0.0:
                 rem = 0.0
@@ -1091,7 +1159,8 @@ class FlowSolver:
             load[r] += d
         rates = self._rate_list
         base = sub.base
-        self._set_rates([(f, rates[f._slot]) for f in sub.flows if rates[f._slot] != base[f]])
+        slots = [f._slot for f in sub.flows if rates[f._slot] != base[f]]
+        self._set_rates(slots, [rates[i] for i in slots])
         self._since_full += 1
         self.stats["incremental"] += 1
 
