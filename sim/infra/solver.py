@@ -170,7 +170,6 @@ class FlowSolver:
         self._saturated: list[bool] = [False]
         self._flows_on: list[dict[Flow, None]] = [{}]  # moving flows crossing it, in join order
         self._free: list[int] = []  # released dense indices, reused last-released first
-        self._touch_mark: list[int] = [0]  # shift stamp of the last level shift that changed its load
         # moving flows, by slot (0 .. _n-1, swap-removed)
         self._n = 0
         self._flows: list[Flow] = []
@@ -250,11 +249,11 @@ class FlowSolver:
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
         the last byte arrives.
         """
-        res = tuple(int(r) for r in resources)
+        res = tuple(map(int, resources))
         nres = len(self._names)
-        for r in res:
-            if not 0 < r < nres:
-                raise ValueError(f"unknown resource id {r}")
+        if res and not (min(res) > 0 and max(res) < nres):
+            bad = next(r for r in res if not 0 < r < nres)
+            raise ValueError(f"unknown resource id {bad}")
         if len(set(res)) != len(res):
             raise ValueError(f"a flow crosses each resource at most once, got {res}")
         size = float(size)
@@ -391,7 +390,7 @@ class FlowSolver:
         if k > self._route_matrix.shape[0]:
             self._grow_width(k)
         dense_of = self._dense_of
-        dres = tuple(dense_of[r] or self._activate(r) for r in flow.resources)
+        dres = tuple([dense_of[r] or self._activate(r) for r in flow.resources])
         flow._dres = dres
         routes = self._route_matrix
         routes[:, i] = dres + (0,) * (routes.shape[0] - k)
@@ -431,7 +430,6 @@ class FlowSolver:
             self._max_rate.append(0.0)
             self._saturated.append(capacity <= 0.0)
             self._flows_on.append({})
-            self._touch_mark.append(0)
             if d == self._capacity_arr.shape[0]:
                 arr = np.full(2 * d, _INF)
                 arr[:d] = self._capacity_arr
@@ -617,7 +615,6 @@ class FlowSolver:
         for f in self._flows:
             f._dres = tuple(new_index[d] for d in f._dres)
         self._free = []
-        self._touch_mark = [0] * len(order)
 
     # ------------------------------------------------------------------ the one-bottleneck shift
     MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
@@ -680,60 +677,52 @@ class FlowSolver:
 
         Costs O(changed flows x route length), with no numpy call but the commit's, and no
         per-update dict of flows: a changed flow carries the attempt's stamp and its new
-        rate (``Flow._mark``, ``Flow._new``), and a resource whose load the changed rates
-        move is marked with the stamp, its load written in place and its old load kept to
-        undo a failed attempt.
+        rate (``Flow._mark``, ``Flow._new``). The loads the changed rates move are written
+        in place as they move, the old ones kept to undo a failed attempt; an unsaturated
+        resource is checked each time its load grows (a rise later offset by a fall gives
+        up too, which costs a slower path, never a wrong rate).
         """
         self._stamp = stamp = self._stamp + 1
         changed: list[Flow] = []  # flows whose rate changes (the leaving one excluded), in order
-        touched: list[int] = []  # resources whose load the shift moved, in order ...
-        saved: list[float] = []  # ... and their loads before it
+        saved: dict[int, float] = {}  # resource whose load the shift moved -> its load before
         done: dict[int, None] = {}  # saturated resources re-levelled
         queue: list[int] = []  # satellites still to re-level
-        ok = self._shift_resource(b, joined, stamp, changed, touched, saved, done, queue)
         load = self._load
-        if ok and joined is None:
+        left: list[int] = []  # resources the leaving flow frees, but b and those it left idle (already reset)
+        if joined is None:
             flows_on = self._flows_on
-            sat = self._saturated
-            mark = self._touch_mark
             for d in flow._dres:
-                if d != b and flows_on[d]:  # a resource the flow left idle is already reset
-                    if mark[d] != stamp:
-                        mark[d] = stamp
-                        touched.append(d)
-                        saved.append(load[d])
-                    load[d] -= old
-                    if sat[d] and d not in queue:
-                        queue.append(d)
+                if d != b and flows_on[d]:
+                    left.append(d)
+                    saved[d] = load[d]
+                    load[d] -= old  # first, so that the rates shifted up meet the freed room
+        ok = self._shift_resource(b, joined, stamp, changed, saved, done, queue)
+        if ok and left:
+            sat = self._saturated
+            for d in left:
+                if sat[d] and d not in queue:
+                    queue.append(d)
         i = 0
         while ok and i < len(queue):
-            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, changed, touched, saved,
-                                                                     done, queue)
+            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, changed, saved, done,
+                                                                     queue)
             i += 1
-        if ok:
-            capacity = self._capacity
-            for d, was in zip(touched, saved, strict=True):
-                x = load[d]
-                if x > was and d not in done:
-                    c = capacity[d]
-                    if c - x <= CHK * c:
-                        ok = False  # would saturate: the general path decides who is held there
-                        break
         if not ok:
-            for d, was in zip(touched, saved, strict=True):
+            for d, was in saved.items():
                 load[d] = was
             return False
         self._commit_shift(changed, done)
         return True
 
-    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, changed: list[Flow], touched: list[int],
-                        saved: list[float], done: dict[int, None], queue: list[int]) -> bool:
+    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, changed: list[Flow], saved: dict[int, float],
+                        done: dict[int, None], queue: list[int]) -> bool:
         """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
         The others count at their new rates. Stamps the top flows with their new rate and
-        appends them to ``changed``, moves the loads of their other resources (noting each
-        first in ``touched`` and ``saved``), and queues the saturated ones. False if that is
-        not a simple shift (see ``_shift_level``); the caller undoes the loads.
+        appends them to ``changed``, moves the loads of their other resources (the old load
+        of each first into ``saved``), and queues the saturated ones. False if that is not
+        a simple shift (see ``_shift_level``), or an unsaturated resource would saturate;
+        the caller undoes the loads.
         """
         on_d = self._flows_on[d]
         if len(on_d) > self.SMALL:
@@ -768,7 +757,7 @@ class FlowSolver:
         sat = self._saturated
         max_rate = self._max_rate
         load = self._load
-        mark = self._touch_mark
+        capacity = self._capacity
         done[d] = None
         for h in top:
             x = rates[h._slot]
@@ -780,16 +769,18 @@ class FlowSolver:
             dx = level - x
             for e in h._dres:
                 if e != d:
-                    if mark[e] != stamp:
-                        mark[e] = stamp
-                        touched.append(e)
-                        saved.append(load[e])
-                    load[e] += dx
+                    if e not in saved:
+                        saved[e] = load[e]
+                    load[e] = v = load[e] + dx
                     if sat[e]:
                         if e in done or x >= max_rate[e] * floor:
                             return False  # reached twice, or held at e too
                         if e not in queue:
                             queue.append(e)
+                    elif dx > 0.0:
+                        c = capacity[e]
+                        if c - v <= CHK * c:
+                            return False  # would saturate: the general path decides who is held there
         return True
 
     def _commit_shift(self, changed: list[Flow], done: dict[int, None]) -> None:
@@ -810,26 +801,27 @@ class FlowSolver:
                 slots.append(i)
                 values.append(x)
         self._set_rates(slots, values)
-        for d in done:
-            self._recount(d)
+        flows_on = self._flows_on
+        capacity = self._capacity
+        load = self._load
+        max_rate = self._max_rate
+        sat = self._saturated
+        for d in done:  # load, largest rate and saturation from the rates
+            tot = 0.0
+            mx = 0.0
+            for g in flows_on[d]:
+                x = rates[g._slot]
+                tot += x
+                if x > mx:
+                    mx = x
+            c = capacity[d]
+            load[d] = tot
+            max_rate[d] = mx
+            sat[d] = c - tot <= CHK * c
         self._since_full += 1
-        self.stats["incremental"] += 1
-        self.stats["shift"] += 1
-
-    def _recount(self, d: int) -> None:
-        """Load, largest rate and saturation of small resource ``d``, from its flows' rates."""
-        rates = self._rate_list
-        tot = 0.0
-        mx = 0.0
-        for g in self._flows_on[d]:
-            x = rates[g._slot]
-            tot += x
-            if x > mx:
-                mx = x
-        c = self._capacity[d]
-        self._load[d] = tot
-        self._max_rate[d] = mx
-        self._saturated[d] = c - tot <= CHK * c
+        stats = self.stats
+        stats["incremental"] += 1
+        stats["shift"] += 1
 
     def _set_rates(self, slots: list[int], values: list[float]) -> None:
         """Commit new rates ``values`` of the flows in ``slots``: bytes left at the old rate until now,
@@ -853,8 +845,13 @@ class FlowSolver:
             remaining[idx] = rem
             marked[idx] = now
             rate[idx] = new
-            moving = new > 0.0
-            end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
+            if min(values) > 0.0:
+                rem /= new
+                rem += now
+                end[idx] = rem
+            else:
+                moving = new > 0.0
+                end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
             return
         for i, x in zip(slots, values, strict=True):
             rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
