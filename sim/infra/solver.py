@@ -685,7 +685,7 @@ class FlowSolver:
         self._stamp = stamp = self._stamp + 1
         changed: list[Flow] = []  # flows whose rate changes (the leaving one excluded), in order
         saved: dict[int, float] = {}  # resource whose load the shift moved -> its load before
-        done: dict[int, None] = {}  # saturated resources re-levelled
+        done: dict[int, tuple[float, float]] = {}  # saturated resource re-levelled -> its new load, top rate
         queue: list[int] = []  # satellites still to re-level
         load = self._load
         left: list[int] = []  # resources the leaving flow frees, but b and those it left idle (already reset)
@@ -715,7 +715,7 @@ class FlowSolver:
         return True
 
     def _shift_resource(self, d: int, joined: Flow | None, stamp: int, changed: list[Flow], saved: dict[int, float],
-                        done: dict[int, None], queue: list[int]) -> bool:
+                        done: dict[int, tuple[float, float]], queue: list[int]) -> bool:
         """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
         The others count at their new rates. Stamps the top flows with their new rate and
@@ -758,7 +758,7 @@ class FlowSolver:
         max_rate = self._max_rate
         load = self._load
         capacity = self._capacity
-        done[d] = None
+        done[d] = (fixed + level * len(top), level)
         for h in top:
             x = rates[h._slot]
             if level > x and level >= h._capf * floor:
@@ -783,12 +783,14 @@ class FlowSolver:
                             return False  # would saturate: the general path decides who is held there
         return True
 
-    def _commit_shift(self, changed: list[Flow], done: dict[int, None]) -> None:
-        """Write the shifted rates and re-count the re-levelled resources from the rates.
+    def _commit_shift(self, changed: list[Flow], done: dict[int, tuple[float, float]]) -> None:
+        """Write the shifted rates, and the load and largest rate of the re-levelled resources.
 
-        The loads of the other resources were moved in place by the shift; they stay
-        unsaturated, so only their load matters (their largest rate is read only while
-        saturated), and float drift is wiped by the periodic full solve.
+        A re-levelled resource stays saturated, its load the flows below plus the level
+        times the flows at the top, its largest rate the level (up to the ``EPS`` a flow
+        keeps its old rate within). The loads of the other resources were moved in place
+        by the shift; they stay unsaturated, so only their load matters (their largest
+        rate is read only while saturated). Float drift is wiped by the periodic full solve.
         """
         rates = self._rate_list
         slots = []
@@ -801,23 +803,11 @@ class FlowSolver:
                 slots.append(i)
                 values.append(x)
         self._set_rates(slots, values)
-        flows_on = self._flows_on
-        capacity = self._capacity
         load = self._load
         max_rate = self._max_rate
-        sat = self._saturated
-        for d in done:  # load, largest rate and saturation from the rates
-            tot = 0.0
-            mx = 0.0
-            for g in flows_on[d]:
-                x = rates[g._slot]
-                tot += x
-                if x > mx:
-                    mx = x
-            c = capacity[d]
-            load[d] = tot
-            max_rate[d] = mx
-            sat[d] = c - tot <= CHK * c
+        for d, (x, top) in done.items():
+            load[d] = x
+            max_rate[d] = top
         self._since_full += 1
         stats = self.stats
         stats["incremental"] += 1
