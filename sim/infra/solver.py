@@ -683,7 +683,8 @@ class FlowSolver:
         up too, which costs a slower path, never a wrong rate).
         """
         self._stamp = stamp = self._stamp + 1
-        changed: list[Flow] = []  # flows whose rate changes (the leaving one excluded), in order
+        slots: list[int] = []  # slots of the flows whose rate changes (by more than EPS), in order ...
+        values: list[float] = []  # ... and their new rates
         saved: dict[int, float] = {}  # resource whose load the shift moved -> its load before
         done: dict[int, tuple[float, float]] = {}  # saturated resource re-levelled -> its new load, top rate
         queue: list[int] = []  # satellites still to re-level
@@ -696,7 +697,7 @@ class FlowSolver:
                     left.append(d)
                     saved[d] = load[d]
                     load[d] -= old  # first, so that the rates shifted up meet the freed room
-        ok = self._shift_resource(b, joined, stamp, changed, saved, done, queue)
+        ok = self._shift_resource(b, joined, stamp, slots, values, saved, done, queue)
         if ok and left:
             sat = self._saturated
             for d in left:
@@ -704,22 +705,23 @@ class FlowSolver:
                     queue.append(d)
         i = 0
         while ok and i < len(queue):
-            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, changed, saved, done,
-                                                                     queue)
+            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, slots, values, saved,
+                                                                     done, queue)
             i += 1
         if not ok:
             for d, was in saved.items():
                 load[d] = was
             return False
-        self._commit_shift(changed, done)
+        self._commit_shift(slots, values, done)
         return True
 
-    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, changed: list[Flow], saved: dict[int, float],
-                        done: dict[int, tuple[float, float]], queue: list[int]) -> bool:
+    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, slots: list[int], values: list[float],
+                        saved: dict[int, float], done: dict[int, tuple[float, float]], queue: list[int]) -> bool:
         """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
         The others count at their new rates. Stamps the top flows with their new rate and
-        appends them to ``changed``, moves the loads of their other resources (the old load
+        appends those it changes by more than ``EPS`` to ``slots`` and ``values`` (the
+        others keep their old rate: ties stay exact), moves the loads of their other resources (the old load
         of each first into ``saved``), and queues the saturated ones. False if that is not
         a simple shift (see ``_shift_level``), or an unsaturated resource would saturate;
         the caller undoes the loads.
@@ -759,31 +761,52 @@ class FlowSolver:
         load = self._load
         capacity = self._capacity
         done[d] = (fixed + level * len(top), level)
+        eps = EPS * level
         for h in top:
-            x = rates[h._slot]
-            if level > x and level >= h._capf * floor:
-                return False  # its cap would bind
+            i = h._slot
+            x = rates[i]
             h._mark = stamp
             h._new = level
-            changed.append(h)
             dx = level - x
-            for e in h._dres:
-                if e != d:
-                    if e not in saved:
-                        saved[e] = load[e]
-                    load[e] = v = load[e] + dx
-                    if sat[e]:
-                        if e in done or x >= max_rate[e] * floor:
-                            return False  # reached twice, or held at e too
-                        if e not in queue:
-                            queue.append(e)
-                    elif dx > 0.0:
-                        c = capacity[e]
-                        if c - v <= CHK * c:
-                            return False  # would saturate: the general path decides who is held there
+            if dx > 0.0:
+                if level >= h._capf * floor:
+                    return False  # its cap would bind
+                if dx > eps:
+                    slots.append(i)
+                    values.append(level)
+                for e in h._dres:
+                    if e != d:
+                        v = load[e]
+                        if e not in saved:
+                            saved[e] = v
+                        load[e] = v = v + dx
+                        if sat[e]:
+                            if e in done or x >= max_rate[e] * floor:
+                                return False  # reached twice, or held at e too
+                            if e not in queue:
+                                queue.append(e)
+                        else:
+                            c = capacity[e]
+                            if c - v <= CHK * c:
+                                return False  # would saturate: the general path decides who is held there
+            else:
+                if -dx > EPS * x:
+                    slots.append(i)
+                    values.append(level)
+                for e in h._dres:
+                    if e != d:
+                        v = load[e]
+                        if e not in saved:
+                            saved[e] = v
+                        load[e] = v + dx
+                        if sat[e]:
+                            if e in done or x >= max_rate[e] * floor:
+                                return False  # reached twice, or held at e too
+                            if e not in queue:
+                                queue.append(e)
         return True
 
-    def _commit_shift(self, changed: list[Flow], done: dict[int, tuple[float, float]]) -> None:
+    def _commit_shift(self, slots: list[int], values: list[float], done: dict[int, tuple[float, float]]) -> None:
         """Write the shifted rates, and the load and largest rate of the re-levelled resources.
 
         A re-levelled resource stays saturated, its load the flows below plus the level
@@ -792,16 +815,6 @@ class FlowSolver:
         by the shift; they stay unsaturated, so only their load matters (their largest
         rate is read only while saturated). Float drift is wiped by the periodic full solve.
         """
-        rates = self._rate_list
-        slots = []
-        values = []
-        for g in changed:
-            i = g._slot
-            x = g._new
-            y = rates[i]
-            if abs(x - y) > EPS * (x if x > y else y):  # within EPS: keep the old rate (ties stay exact)
-                slots.append(i)
-                values.append(x)
         self._set_rates(slots, values)
         load = self._load
         max_rate = self._max_rate
