@@ -29,12 +29,18 @@ since it was scheduled is stale and ignored, and the flow it was armed for compl
 by that fact, never by testing ``remaining <= 0``. An update tries, cheapest first:
 the level shift (one flow joins or leaves a saturated resource of at most ``SMALL``
 flows: the flows held there take the new level, and saturated resources they also
-cross re-level in turn); the general incremental solve (re-solve a small, growing set
-of flows on the capacity the others leave, holding the others fixed, then check the
-max-min condition on the resources whose load changed); and, when the change spreads
-past a few dozen flows or reaches a big saturated resource, a full numpy solve, which
-freezes, in each round, every resource whose fair share is a local minimum among the
-resources its flows cross (a handful of rounds instead of one per distinct rate).
+cross re-level in turn; it marks the flows it changes with a per-attempt stamp and moves
+loads in place, undone if it gives up); the general incremental solve (re-solve a small,
+growing set of flows on the capacity the others leave, holding the others fixed, then
+check the max-min condition on the resources whose load changed); and, when the change
+spreads past a few dozen flows or reaches a big saturated resource, a full numpy solve,
+which freezes, in each round, every resource whose fair share is a local minimum among
+the resources its flows cross (a handful of rounds instead of one per distinct rate).
+Where every change spreads (16 streams into one target beside saturated NICs, at a few
+hundred hosts), both cheap paths would fail on nearly every update; so updates keyed on
+the same saturated resource that keep ending in a full solve skip the cheap paths for a
+growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and a success ends the
+backoff. Which path runs never changes the rates beyond the tolerances.
 
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
