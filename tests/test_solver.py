@@ -658,9 +658,10 @@ def test_a_trigger_that_keeps_failing_backs_off_to_the_full_solve():
     """Stream s3 joins and leaves target T (capacity 2, streams s1, s2); s1 shares NIC N (3) with
     migration f, held at N (2), which also crosses B (10, saturated by f and g1..g3 at 8/3, "big"
     with SMALL = 3): every such update re-levels T, then N, then must change the rates on big
-    bottleneck B, so the cheap paths fail and a full solve runs. After two failures in a row the solver stops trying them for
-    1, 3, 7, ... updates keyed on T; rates equal the full solve's throughout. Once f leaves,
-    the shift applies again: a success ends the backoff and the later updates are shifts.
+    bottleneck B, so the cheap paths fail and a full solve runs. After BACKOFF_AFTER (4) such
+    updates in a row the solver stops trying them for 1, 3, 7, ... updates keyed on T; rates
+    equal the full solve's throughout. Once f leaves, the shift applies again: a success ends
+    the backoff and the later updates are shifts.
     """
     env = simpy.Environment()
     inc = FlowSolver(env)

@@ -37,10 +37,10 @@ spreads past a few dozen flows or reaches a big saturated resource, a full numpy
 which freezes, in each round, every resource whose fair share is a local minimum among
 the resources its flows cross (a handful of rounds instead of one per distinct rate).
 Where every change spreads (16 streams into one target beside saturated NICs, at a few
-hundred hosts), both cheap paths would fail on nearly every update; so updates keyed on
-the same saturated resource that keep ending in a full solve skip the cheap paths for a
-growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and a success ends the
-backoff. Which path runs never changes the rates beyond the tolerances.
+hundred hosts), both cheap paths would fail on nearly every update; so once updates keyed
+on the same saturated resource end in a full solve ``BACKOFF_AFTER`` times in a row, they
+skip the cheap paths for a growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and
+a success ends the backoff. Which path runs never changes the rates beyond the tolerances.
 
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
@@ -523,20 +523,26 @@ class FlowSolver:
         """Re-solve after flows joined or left, then re-arm the completion timer.
 
         Cheapest first: the one-bottleneck shift, the general incremental path, a full solve.
-        An update of one flow has a *trigger*: the saturated resource the shift would
-        re-level (``_shift_target``). When updates with the same trigger keep ending in a
-        full solve (16 streams into one target, in traffic where every rate change spreads
-        far), the cheap paths are skipped for the next 1, 3, 7, ... up to ``MAX_SKIP``
-        updates with that trigger (a backoff: after each skip run one update tries again),
-        so a failing attempt costs little on average; a success ends the backoff. Any path
-        gives the same rates, so this only changes the cost.
+        An update of one flow has a *trigger*: the small saturated resource the shift would
+        re-level (``_shift_target``). When ``BACKOFF_AFTER`` updates in a row with the same
+        trigger end in a full solve (16 streams into one target, in traffic where every
+        rate change spreads far), the cheap paths are skipped for the next 1, 3, 7, ... up
+        to ``MAX_SKIP`` updates with that trigger (after each skip run one update tries
+        again), so failing attempts cost little on average; a success ends the backoff.
+        Where failures only come in short bursts, a skip now and then sends to the full
+        solve an update the cheap paths would have solved. Any path gives the same rates,
+        so this only changes the cost.
         """
         if not self._use_incremental or self._since_full >= self.REFRESH:
             self._solve_full()
             self._arm()
             return
         target = self._shift_target(added, removed)
-        key = self._id_of[target[0]] if target is not None else 0
+        key = 0
+        if target is not None:
+            b = target[0]
+            if len(self._flows_on[b]) <= self.SMALL:  # a big one fails the shift at once: no key
+                key = self._id_of[b]
         if key and self._skip_left[key]:
             self._skip_left[key] -= 1
             self._solve_full()
@@ -547,7 +553,9 @@ class FlowSolver:
             if key:
                 k = self._fail_streak[key] + 1
                 self._fail_streak[key] = k
-                self._skip_left[key] = min((1 << (k - 1)) - 1, self.MAX_SKIP) if k < 16 else self.MAX_SKIP
+                if k >= self.BACKOFF_AFTER:
+                    k -= self.BACKOFF_AFTER
+                    self._skip_left[key] = min((2 << k) - 1, self.MAX_SKIP) if k < 16 else self.MAX_SKIP
             self._solve_full()
         self._arm()
 
@@ -624,6 +632,7 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ the one-bottleneck shift
     MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
+    BACKOFF_AFTER = 4  # consecutive full solves of updates with one trigger before the backoff starts
     MAX_SKIP = 31  # longest run of updates sent straight to the full solve by the backoff (``_update``)
 
     def _shift_target(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]
