@@ -711,3 +711,32 @@ def test_a_trigger_that_keeps_failing_backs_off_to_the_full_solve():
         same()
     assert inc.stats["shift"] - shift >= 40  # the backoff ended at the first success
     assert_max_min(inc, ri, [a for a, _ in live.values()])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([1.0, 2.0, 4.0]) | st.floats(0.5, 10.0), min_size=8, max_size=8), ops,
+       st.sampled_from([2, 3, 4]))
+def test_updates_equal_a_full_solve_with_an_eager_backoff(caps, script, small):
+    """With the backoff starting at the first full solve (BACKOFF_AFTER = 1) and small "big"
+    thresholds, many updates skip the cheap paths and others take them: rates always equal a
+    solver that only does full solves."""
+    env = simpy.Environment()
+    inc = FlowSolver(env)
+    inc.SMALL = small
+    inc.BACKOFF_AFTER = 1
+    inc.MAX_SKIP = 3
+    full = FlowSolver(env, incremental=False)
+    ri = [inc.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    rf = [full.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    live: list[tuple] = []
+    for op, res, x, pick in script:
+        if op != "abort" or not live:
+            cap = None if x is None or x > 8 else x
+            live.append((inc.start([ri[r] for r in res], 1e12, cap), full.start([rf[r] for r in res], 1e12, cap)))
+        else:
+            a, b = live.pop(pick % len(live))
+            inc.abort(a)
+            full.abort(b)
+        for a, b in live:
+            assert close(inc.rate(a), full.rate(b))
+    assert_max_min(inc, ri, [a for a, _ in live])
