@@ -652,3 +652,91 @@ def test_a_full_solve_works_only_over_the_resources_flows_use(monkeypatch):
     expected = reference_rates({i: s.capacity(rids[i]) for i in (0, 1, 2, 3, 4, 39_000, 39_001)},
                                [((i, 39_000 + i % 2), None) for i in range(5)])
     assert [s.rate(f) for f in flows] == pytest.approx(expected)
+
+
+def test_a_trigger_that_keeps_failing_backs_off_to_the_full_solve():
+    """Stream s3 joins and leaves target T (capacity 2, streams s1, s2); s1 shares NIC N (3) with
+    migration f, held at N (2), which also crosses B (10, saturated by f and g1..g3 at 8/3, "big"
+    with SMALL = 3): every such update re-levels T, then N, then must change the rates on big
+    bottleneck B, so the cheap paths fail and a full solve runs. After BACKOFF_AFTER (4) such
+    updates in a row the solver stops trying them for 1, 3, 7, ... updates keyed on T; rates
+    equal the full solve's throughout. Once f leaves, the shift applies again: a success ends
+    the backoff and the later updates are shifts.
+    """
+    env = simpy.Environment()
+    inc = FlowSolver(env)
+    inc.SMALL = 3
+    full = FlowSolver(env, incremental=False)
+    caps = (2.0, 3.0, 10.0, 10.0, 10.0)  # T, N, B, X, Y
+    ri = [inc.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    rf = [full.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    T, N, B, X, Y = range(5)
+    live = {}
+
+    def start(name, res):
+        live[name] = (inc.start([ri[r] for r in res], 1e12), full.start([rf[r] for r in res], 1e12))
+
+    def stop(name):
+        a, b = live.pop(name)
+        inc.abort(a)
+        full.abort(b)
+
+    def same():
+        for a, b in live.values():
+            assert close(inc.rate(a), full.rate(b))
+
+    attempts = []
+    real = inc._shift_level
+    inc._shift_level = lambda *args: attempts.append(args[0]) or real(*args)
+    start("s1", (T, N))
+    start("s2", (T, X))
+    start("f", (N, B))
+    start("g1", (B,))
+    start("g2", (B,))
+    start("g3", (B,))
+    assert inc.rate(live["f"][0]) == pytest.approx(2.0) and inc.rate(live["g1"][0]) == pytest.approx(8 / 3)
+    attempts.clear()
+    for _ in range(20):
+        start("s3", (T, Y))
+        same()
+        stop("s3")
+        same()
+    assert len(attempts) < 20  # 40 updates keyed on T, most sent straight to the full solve
+    stop("f")
+    shift = inc.stats["shift"]
+    for _ in range(40):
+        start("s3", (T, Y))
+        same()
+        stop("s3")
+        same()
+    assert inc.stats["shift"] - shift >= 40  # the backoff ended at the first success
+    assert_max_min(inc, ri, [a for a, _ in live.values()])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([1.0, 2.0, 4.0]) | st.floats(0.5, 10.0), min_size=8, max_size=8), ops,
+       st.sampled_from([2, 3, 4]))
+def test_updates_equal_a_full_solve_with_an_eager_backoff(caps, script, small):
+    """With the backoff starting at the first full solve (BACKOFF_AFTER = 1) and small "big"
+    thresholds, many updates skip the cheap paths and others take them: rates always equal a
+    solver that only does full solves."""
+    env = simpy.Environment()
+    inc = FlowSolver(env)
+    inc.SMALL = small
+    inc.BACKOFF_AFTER = 1
+    inc.MAX_SKIP = 3
+    full = FlowSolver(env, incremental=False)
+    ri = [inc.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    rf = [full.add_resource(f"r{i}", c) for i, c in enumerate(caps)]
+    live: list[tuple] = []
+    for op, res, x, pick in script:
+        if op != "abort" or not live:
+            cap = None if x is None or x > 8 else x
+            live.append((inc.start([ri[r] for r in res], 1e12, cap), full.start([rf[r] for r in res], 1e12, cap)))
+        else:
+            a, b = live.pop(pick % len(live))
+            inc.abort(a)
+            full.abort(b)
+        for a, b in live:
+            assert close(inc.rate(a), full.rate(b))
+    assert_max_min(inc, ri, [a for a, _ in live])

@@ -29,12 +29,18 @@ since it was scheduled is stale and ignored, and the flow it was armed for compl
 by that fact, never by testing ``remaining <= 0``. An update tries, cheapest first:
 the level shift (one flow joins or leaves a saturated resource of at most ``SMALL``
 flows: the flows held there take the new level, and saturated resources they also
-cross re-level in turn); the general incremental solve (re-solve a small, growing set
-of flows on the capacity the others leave, holding the others fixed, then check the
-max-min condition on the resources whose load changed); and, when the change spreads
-past a few dozen flows or reaches a big saturated resource, a full numpy solve, which
-freezes, in each round, every resource whose fair share is a local minimum among the
-resources its flows cross (a handful of rounds instead of one per distinct rate).
+cross re-level in turn; it marks the flows it changes with a per-attempt stamp and moves
+loads in place, undone if it gives up); the general incremental solve (re-solve a small,
+growing set of flows on the capacity the others leave, holding the others fixed, then
+check the max-min condition on the resources whose load changed); and, when the change
+spreads past a few dozen flows or reaches a big saturated resource, a full numpy solve,
+which freezes, in each round, every resource whose fair share is a local minimum among
+the resources its flows cross (a handful of rounds instead of one per distinct rate).
+Where every change spreads (16 streams into one target beside saturated NICs, at a few
+hundred hosts), both cheap paths would fail on nearly every update; so once updates keyed
+on the same saturated resource end in a full solve ``BACKOFF_AFTER`` times in a row, they
+skip the cheap paths for a growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and
+a success ends the backoff. Which path runs never changes the rates beyond the tolerances.
 
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
@@ -79,7 +85,7 @@ class Flow:
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left", "_dres")
+                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
                  start_time: float, latency: float, done: simpy.Event):
@@ -97,6 +103,8 @@ class Flow:
         self._capf = _INF if cap is None else cap
         self._left = size  # bytes left, once the flow is no longer in the sharing
         self._dres: tuple[int, ...] = ()  # dense indices of its resources while it moves
+        self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
+        self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
 
     def __repr__(self) -> str:
         return f"Flow({self.id}, size={self.size:g}, resources={self.resources}, tag={self.tag!r})"
@@ -186,6 +194,11 @@ class FlowSolver:
         self._timer_t = _INF
         self._timer_flow: Flow | None = None
         self._since_full = 0
+        self._stamp = 0  # one per level-shift attempt: marks the flows and resources it changed
+        # memo of the updates that ended in a full solve, by the public id of their trigger resource
+        # (see ``_update``): consecutive failures, and updates still to send straight to the full solve
+        self._fail_streak: list[int] = [0]
+        self._skip_left: list[int] = [0]
         # updates solved each way (diagnostics); "shift" counts the incremental updates
         # that took the one-bottleneck fast path
         self.stats = {"incremental": 0, "full": 0, "shift": 0}
@@ -201,6 +214,8 @@ class FlowSolver:
         self._index[name] = rid
         self._capacity_by_id.append(capacity)
         self._dense_of.append(0)
+        self._fail_streak.append(0)
+        self._skip_left.append(0)
         return rid
 
     def resource_id(self, name: str) -> int:
@@ -224,6 +239,7 @@ class FlowSolver:
             self._check_rid(rid)
             capacity = self._check_capacity(capacity)
             self._capacity_by_id[rid] = capacity
+            self._fail_streak[rid] = self._skip_left[rid] = 0  # its updates may take the cheap paths again
             d = self._dense_of[rid]
             if d:
                 self._capacity[d] = capacity
@@ -239,11 +255,11 @@ class FlowSolver:
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
         the last byte arrives.
         """
-        res = tuple(int(r) for r in resources)
+        res = tuple(map(int, resources))
         nres = len(self._names)
-        for r in res:
-            if not 0 < r < nres:
-                raise ValueError(f"unknown resource id {r}")
+        if res and not (min(res) > 0 and max(res) < nres):
+            bad = next(r for r in res if not 0 < r < nres)
+            raise ValueError(f"unknown resource id {bad}")
         if len(set(res)) != len(res):
             raise ValueError(f"a flow crosses each resource at most once, got {res}")
         size = float(size)
@@ -380,7 +396,7 @@ class FlowSolver:
         if k > self._route_matrix.shape[0]:
             self._grow_width(k)
         dense_of = self._dense_of
-        dres = tuple(dense_of[r] or self._activate(r) for r in flow.resources)
+        dres = tuple([dense_of[r] or self._activate(r) for r in flow.resources])
         flow._dres = dres
         routes = self._route_matrix
         routes[:, i] = dres + (0,) * (routes.shape[0] - k)
@@ -507,9 +523,39 @@ class FlowSolver:
         """Re-solve after flows joined or left, then re-arm the completion timer.
 
         Cheapest first: the one-bottleneck shift, the general incremental path, a full solve.
+        An update of one flow has a *trigger*: the small saturated resource the shift would
+        re-level (``_shift_target``). When ``BACKOFF_AFTER`` updates in a row with the same
+        trigger end in a full solve (16 streams into one target, in traffic where every
+        rate change spreads far), the cheap paths are skipped for the next 1, 3, 7, ... up
+        to ``MAX_SKIP`` updates with that trigger (after each skip run one update tries
+        again), so failing attempts cost little on average; a success ends the backoff.
+        Where failures only come in short bursts, a skip now and then sends to the full
+        solve an update the cheap paths would have solved. Any path gives the same rates,
+        so this only changes the cost.
         """
-        if (not self._use_incremental or self._since_full >= self.REFRESH
-                or not (self._shift_level(added, removed) or self._incremental(added, removed))):
+        if not self._use_incremental or self._since_full >= self.REFRESH:
+            self._solve_full()
+            self._arm()
+            return
+        target = self._shift_target(added, removed)
+        key = 0
+        if target is not None:
+            b = target[0]
+            if len(self._flows_on[b]) <= self.SMALL:  # a big one fails the shift at once: no key
+                key = self._id_of[b]
+        if key and self._skip_left[key]:
+            self._skip_left[key] -= 1
+            self._solve_full()
+        elif (target is not None and self._shift_level(*target)) or self._incremental(added, removed):
+            if key:
+                self._fail_streak[key] = 0
+        else:
+            if key:
+                k = self._fail_streak[key] + 1
+                self._fail_streak[key] = k
+                if k >= self.BACKOFF_AFTER:
+                    k -= self.BACKOFF_AFTER
+                    self._skip_left[key] = min((2 << k) - 1, self.MAX_SKIP) if k < 16 else self.MAX_SKIP
             self._solve_full()
         self._arm()
 
@@ -586,9 +632,50 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ the one-bottleneck shift
     MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up
+    BACKOFF_AFTER = 4  # consecutive full solves of updates with one trigger before the backoff starts
+    MAX_SKIP = 31  # longest run of updates sent straight to the full solve by the backoff (``_update``)
 
-    def _shift_level(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
-        """One flow joins or leaves a saturated small resource ``b``: shift levels; False if not that case.
+    def _shift_target(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]
+                      ) -> tuple[int, Flow, Flow | None, float] | None:
+        """(b, flow, joined, old rate) if one flow joins or leaves saturated resource ``b``; else None.
+
+        A joining flow will be held where the level is lowest: ``b`` is the saturated
+        resource on its route with the lowest top. A leaving flow must be at the top of
+        exactly one saturated resource (none: nothing it leaves is re-levelled; two: not a
+        simple shift).
+        """
+        if added:
+            if removed or len(added) != 1:
+                return None
+            flow = added[0]
+            if flow._capf == 0.0:
+                return None
+            sat = self._saturated
+            max_rate = self._max_rate
+            b = 0
+            lowest = _INF
+            for d in flow._dres:
+                if sat[d] and max_rate[d] < lowest:
+                    lowest = max_rate[d]
+                    b = d
+            return (b, flow, flow, 0.0) if b else None
+        if len(removed) != 1:
+            return None
+        flow, old = removed[0]
+        if old == 0.0:
+            return None
+        sat = self._saturated
+        max_rate = self._max_rate
+        b = 0
+        for d in flow._dres:
+            if sat[d] and max_rate[d] * (1.0 - CHK) <= old:
+                if b:
+                    return None
+                b = d
+        return (b, flow, None, old) if b else None
+
+    def _shift_level(self, b: int, flow: Flow, joined: Flow | None, old: float) -> bool:
+        """One flow joins or leaves saturated small resource ``b``: shift levels; False if not that case.
 
         The flows at the top of ``b`` (those held there, at its largest rate) share what the
         flows below them leave, now with one more or one fewer: all get the new level. A
@@ -602,76 +689,57 @@ class FlowSolver:
         resource reached twice, a big resource to scan, a resource that would saturate, a
         cap that would bind, a level reaching the flows below it, more than ``MAX_SHIFT``
         resources) returns False with nothing changed, and the general path takes over.
-        Costs O(changed flows x route length), with no numpy call but the commit's.
+
+        Costs O(changed flows x route length), with no numpy call but the commit's, and no
+        per-update dict of flows: a changed flow carries the attempt's stamp and its new
+        rate (``Flow._mark``, ``Flow._new``). The loads the changed rates move are written
+        in place as they move, the old ones kept to undo a failed attempt; an unsaturated
+        resource is checked each time its load grows (a rise later offset by a fall gives
+        up too, which costs a slower path, never a wrong rate).
         """
-        joined = None
-        if added:
-            if removed or len(added) != 1:
-                return False
-            flow = joined = added[0]
-            old = 0.0
-        elif len(removed) == 1:
-            flow, old = removed[0]
-            if old == 0.0:
-                return False
-        else:
-            return False
-        sat = self._saturated
-        max_rate = self._max_rate
-        floor = 1.0 - CHK
-        b = 0
-        if joined is not None:
-            if flow._capf == 0.0:
-                return False
-            lowest = _INF
-            for d in flow._dres:  # it will be held where the level is lowest: guess the lowest top
-                if sat[d] and max_rate[d] < lowest:
-                    lowest = max_rate[d]
-                    b = d
-        else:
-            for d in flow._dres:
-                if sat[d] and old >= max_rate[d] * floor:
-                    if b:
-                        return False
-                    b = d
-        if not b:
-            return False
-        new_rate: dict[Flow, float] = {}  # every flow whose rate changes (the leaving one excluded)
-        delta: dict[int, float] = {}  # load change of every resource but the re-levelled ones
-        done: dict[int, None] = {}  # saturated resources re-levelled
+        self._stamp = stamp = self._stamp + 1
+        slots: list[int] = []  # slots of the flows whose rate changes (by more than EPS), in order ...
+        values: list[float] = []  # ... and their new rates
+        saved: dict[int, float] = {}  # resource whose load the shift moved -> its load before
+        done: dict[int, tuple[float, float]] = {}  # saturated resource re-levelled -> its new load, top rate
         queue: list[int] = []  # satellites still to re-level
-        if not self._shift_resource(b, joined, new_rate, delta, done, queue):
-            return False
+        load = self._load
+        left: list[int] = []  # resources the leaving flow frees, but b and those it left idle (already reset)
         if joined is None:
             flows_on = self._flows_on
             for d in flow._dres:
-                if d != b and flows_on[d]:  # a resource the flow left idle is already reset
-                    delta[d] = delta.get(d, 0.0) - old
-                    if sat[d] and d not in queue:
-                        queue.append(d)
+                if d != b and flows_on[d]:
+                    left.append(d)
+                    saved[d] = load[d]
+                    load[d] -= old  # first, so that the rates shifted up meet the freed room
+        ok = self._shift_resource(b, joined, stamp, slots, values, saved, done, queue)
+        if ok and left:
+            sat = self._saturated
+            for d in left:
+                if sat[d] and d not in queue:
+                    queue.append(d)
         i = 0
-        while i < len(queue):
-            if len(done) >= self.MAX_SHIFT or not self._shift_resource(queue[i], None, new_rate, delta, done,
-                                                                       queue):
-                return False
+        while ok and i < len(queue):
+            ok = len(done) < self.MAX_SHIFT and self._shift_resource(queue[i], None, stamp, slots, values, saved,
+                                                                     done, queue)
             i += 1
-        capacity = self._capacity
-        load = self._load
-        for d, dx in delta.items():
-            if dx > 0.0 and d not in done:
-                c = capacity[d]
-                if c - (load[d] + dx) <= CHK * c:
-                    return False  # would saturate: the general path decides who is held there
-        self._commit_shift(new_rate, delta, done)
+        if not ok:
+            for d, was in saved.items():
+                load[d] = was
+            return False
+        self._commit_shift(slots, values, done)
         return True
 
-    def _shift_resource(self, d: int, joined: Flow | None, new_rate: dict[Flow, float], delta: dict[int, float],
-                        done: dict[int, None], queue: list[int]) -> bool:
+    def _shift_resource(self, d: int, joined: Flow | None, stamp: int, slots: list[int], values: list[float],
+                        saved: dict[int, float], done: dict[int, tuple[float, float]], queue: list[int]) -> bool:
         """Re-level saturated ``d``: its top flows (and ``joined``) share what the others leave.
 
-        The others count at their new rates. Records the top flows' new rates in
-        ``new_rate``, their load changes on their other resources in ``delta``, and queues
-        the saturated ones. False if that is not a simple shift (see ``_shift_level``).
+        The others count at their new rates. Stamps the top flows with their new rate and
+        appends those it changes by more than ``EPS`` to ``slots`` and ``values`` (the
+        others keep their old rate: ties stay exact), moves the loads of their other resources (the old load
+        of each first into ``saved``), and queues the saturated ones. False if that is not
+        a simple shift (see ``_shift_level``), or an unsaturated resource would saturate;
+        the caller undoes the loads.
         """
         on_d = self._flows_on[d]
         if len(on_d) > self.SMALL:
@@ -686,16 +754,15 @@ class FlowSolver:
         fixed = 0.0  # load of the flows not at the top (changed ones at their new rate)
         below = 0.0  # the largest of their rates
         for g in on_d:
-            x = rates[g._slot]
-            y = new_rate.get(g)
-            if y is not None:
-                if x >= top_d:
+            if g._mark == stamp:
+                if rates[g._slot] >= top_d:
                     return False  # a changed flow is held here too
-            elif x >= top_d or g is joined:
-                top.append(g)
-                continue
+                y = g._new
             else:
-                y = x
+                y = rates[g._slot]
+                if y >= top_d or g is joined:
+                    top.append(g)
+                    continue
             fixed += y
             if y > below:
                 below = y
@@ -706,64 +773,77 @@ class FlowSolver:
             return False  # the flows below would reach the level
         sat = self._saturated
         max_rate = self._max_rate
-        done[d] = None
+        load = self._load
+        capacity = self._capacity
+        done[d] = (fixed + level * len(top), level)
+        eps = EPS * level
         for h in top:
-            x = rates[h._slot]
-            if level > x and level >= h._capf * floor:
-                return False  # its cap would bind
-            new_rate[h] = level
+            i = h._slot
+            x = rates[i]
+            h._mark = stamp
+            h._new = level
             dx = level - x
-            for e in h._dres:
-                if e != d:
-                    delta[e] = delta.get(e, 0.0) + dx
-                    if sat[e]:
-                        if e in done or x >= max_rate[e] * floor:
-                            return False  # reached twice, or held at e too
-                        if e not in queue:
-                            queue.append(e)
+            if dx > 0.0:
+                if level >= h._capf * floor:
+                    return False  # its cap would bind
+                if dx > eps:
+                    slots.append(i)
+                    values.append(level)
+                for e in h._dres:
+                    if e != d:
+                        v = load[e]
+                        if e not in saved:
+                            saved[e] = v
+                        load[e] = v = v + dx
+                        if sat[e]:
+                            if e in done or x >= max_rate[e] * floor:
+                                return False  # reached twice, or held at e too
+                            if e not in queue:
+                                queue.append(e)
+                        else:
+                            c = capacity[e]
+                            if c - v <= CHK * c:
+                                return False  # would saturate: the general path decides who is held there
+            else:
+                if -dx > EPS * x:
+                    slots.append(i)
+                    values.append(level)
+                for e in h._dres:
+                    if e != d:
+                        v = load[e]
+                        if e not in saved:
+                            saved[e] = v
+                        load[e] = v + dx
+                        if sat[e]:
+                            if e in done or x >= max_rate[e] * floor:
+                                return False  # reached twice, or held at e too
+                            if e not in queue:
+                                queue.append(e)
         return True
 
-    def _commit_shift(self, new_rate: dict[Flow, float], delta: dict[int, float], done: dict[int, None]) -> None:
-        """Write the shifted rates and the bookkeeping of every resource whose load changed.
+    def _commit_shift(self, slots: list[int], values: list[float], done: dict[int, tuple[float, float]]) -> None:
+        """Write the shifted rates, and the load and largest rate of the re-levelled resources.
 
-        Re-levelled resources are re-counted from the rates; the others stay unsaturated,
-        so only their load matters (their largest rate is read only while saturated) and it
-        moves by the change (float drift is wiped by the periodic full solve).
+        A re-levelled resource stays saturated, its load the flows below plus the level
+        times the flows at the top, its largest rate the level (up to the ``EPS`` a flow
+        keeps its old rate within). The loads of the other resources were moved in place
+        by the shift; they stay unsaturated, so only their load matters (their largest
+        rate is read only while saturated). Float drift is wiped by the periodic full solve.
         """
-        rates = self._rate_list
-        changes = []
-        for g, x in new_rate.items():
-            y = rates[g._slot]
-            if abs(x - y) > EPS * (x if x > y else y):  # within EPS: keep the old rate (ties stay exact)
-                changes.append((g, x))
-        self._set_rates(changes)
+        self._set_rates(slots, values)
         load = self._load
-        for d, dx in delta.items():
-            if d not in done:
-                load[d] += dx
-        for d in done:
-            self._recount(d)
+        max_rate = self._max_rate
+        for d, (x, top) in done.items():
+            load[d] = x
+            max_rate[d] = top
         self._since_full += 1
-        self.stats["incremental"] += 1
-        self.stats["shift"] += 1
+        stats = self.stats
+        stats["incremental"] += 1
+        stats["shift"] += 1
 
-    def _recount(self, d: int) -> None:
-        """Load, largest rate and saturation of small resource ``d``, from its flows' rates."""
-        rates = self._rate_list
-        tot = 0.0
-        mx = 0.0
-        for g in self._flows_on[d]:
-            x = rates[g._slot]
-            tot += x
-            if x > mx:
-                mx = x
-        c = self._capacity[d]
-        self._load[d] = tot
-        self._max_rate[d] = mx
-        self._saturated[d] = c - tot <= CHK * c
-
-    def _set_rates(self, changes: list[tuple[Flow, float]]) -> None:
-        """Commit (flow, new rate) pairs: bytes left at the old rate until now, rate, completion time.
+    def _set_rates(self, slots: list[int], values: list[float]) -> None:
+        """Commit new rates ``values`` of the flows in ``slots``: bytes left at the old rate until now,
+        rate, completion time.
 
         Scalar writes for a few flows; one vectorised pass for more (coupled traffic).
         """
@@ -773,22 +853,25 @@ class FlowSolver:
         remaining = self._remaining
         marked = self._marked
         end = self._end
-        if len(changes) >= 8:
-            slots = [f._slot for f, _ in changes]
-            for i, (_, x) in zip(slots, changes, strict=True):
+        if len(slots) >= 8:
+            for i, x in zip(slots, values, strict=True):
                 rates[i] = x
             idx = np.array(slots, dtype=np.intp)
-            new = np.array([x for _, x in changes])
+            new = np.array(values)
             rem = remaining[idx] - rate[idx] * (now - marked[idx])
             np.maximum(rem, 0.0, out=rem)
             remaining[idx] = rem
             marked[idx] = now
             rate[idx] = new
-            moving = new > 0.0
-            end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
+            if min(values) > 0.0:
+                rem /= new
+                rem += now
+                end[idx] = rem
+            else:
+                moving = new > 0.0
+                end[idx] = np.where(moving, now + rem / np.where(moving, new, 1.0), _INF)
             return
-        for f, x in changes:
-            i = f._slot
+        for i, x in zip(slots, values, strict=True):
             rem = remaining.item(i) - rate.item(i) * (now - marked.item(i))
             if rem < 0.0:
                 rem = 0.0
@@ -1091,7 +1174,8 @@ class FlowSolver:
             load[r] += d
         rates = self._rate_list
         base = sub.base
-        self._set_rates([(f, rates[f._slot]) for f in sub.flows if rates[f._slot] != base[f]])
+        slots = [f._slot for f in sub.flows if rates[f._slot] != base[f]]
+        self._set_rates(slots, [rates[i] for i in slots])
         self._since_full += 1
         self.stats["incremental"] += 1
 
