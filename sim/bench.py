@@ -6,7 +6,9 @@ phases of one run: building the ``Simulation`` (``build_s``), its event loop (``
 the SimPy clock from 0 to the duration, ``events`` = SimPy events processed, counted as
 ``sim.runner`` counts them) and writing the result folder with ``sim.results`` to a
 temporary directory (``write_s``). Turning the tables into metrics after the loop is
-timed on its own (``summarize_s``). In the same process it then runs a bare SimPy loop,
+timed on its own (``summarize_s``). Each phase also reports its CPU time
+(``*_cpu_s``, ``time.process_time``): on a busy shared machine the wall time includes
+waiting for a core, the CPU time does not. In the same process it then runs a bare SimPy loop,
 one process yielding ``env.timeout(1)`` a million times, and reports the fleet's events/s
 over the bare loop's as ``ratio``: both share the interpreter, the machine and its
 noise, so the ratio moves far less than wall times do on a shared machine.
@@ -137,11 +139,12 @@ def bare_loop(n: int = BARE_EVENTS) -> dict[str, float]:
             yield timeout(1)
 
     env.process(ticker(env))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     env.run()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     events = next(env._eid) - len(env._queue)  # as sim.runner counts: scheduled minus still queued
-    return {"events": int(events), "wall_s": wall, "events_per_s": events / wall if wall > 0 else math.inf}
+    return {"events": int(events), "wall_s": wall, "events_per_s": events / wall if wall > 0 else math.inf,
+            "cpu_s": cpu}
 
 
 def run_bench(hosts: int | None = None, duration: str | float | None = None, scenario: str | Path | None = None,
@@ -155,30 +158,30 @@ def run_bench(hosts: int | None = None, duration: str | float | None = None, sce
     sc = load_fleet(scenario, hosts, duration)
     source = str(scenario) if scenario is not None else str(FLEET)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     simulation = Simulation(sc, source=source)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     duration_s = float(sc.duration)
     loop_end: list[float] = []
 
     def on_chunk(now: float) -> None:
         if now >= duration_s:
-            loop_end.append(time.perf_counter())  # the last chunk: the event loop is done
+            loop_end.extend((time.perf_counter(), time.process_time()))  # the last chunk: the loop is done
         if progress is not None:
             progress(now)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     output = simulation.run(on_chunk)
     t_done = time.perf_counter()
-    loop_stop = loop_end[0] if loop_end else t_done
-    run_s = loop_stop - t0
+    loop_stop, loop_cpu = loop_end if loop_end else (t_done, time.process_time())
+    run_s, run_cpu_s = loop_stop - t0, loop_cpu - c0
     summarize_s = t_done - loop_stop
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="dcsim-bench-") as tmp:
         results.write_run(Path(tmp), output.tables, output.summary(), dump_resolved(sc))
-    write_s = time.perf_counter() - t0
+    write_s, write_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     bare = bare_loop(bare_events)
     fleet_eps = output.events / run_s if run_s > 0 else math.inf
@@ -188,7 +191,8 @@ def run_bench(hosts: int | None = None, duration: str | float | None = None, sce
         "vms": sum(w.count for w in sc.workloads),
         "duration_s": duration_s,
         "fleet": {"events": int(output.events), "build_s": build_s, "run_s": run_s, "write_s": write_s,
-                  "events_per_s": fleet_eps, "summarize_s": summarize_s},
+                  "events_per_s": fleet_eps, "summarize_s": summarize_s,
+                  "build_cpu_s": build_cpu_s, "run_cpu_s": run_cpu_s, "write_cpu_s": write_cpu_s},
         "bare": bare,
         "ratio": ratio,
         "wall_s": time.perf_counter() - t_start,

@@ -178,6 +178,7 @@ def show_bench(f: dict) -> None:
         ("fleet events", f"{fleet['events']:,}"),
         ("build_s", f"{fleet['build_s']:.2f}"),
         ("run_s (event loop)", f"{fleet['run_s']:.2f}"),
+        ("run CPU s", f"{fleet['run_cpu_s']:.2f}"),
         ("write_s", f"{fleet['write_s']:.2f}"),
         ("fleet events/s", f"{fleet['events_per_s']:,.0f}"),
         ("bare events/s", f"{bare['events_per_s']:,.0f}"),
