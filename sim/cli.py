@@ -182,7 +182,7 @@ def show_bench(f: dict) -> None:
         ("write_s", f"{fleet['write_s']:.2f}"),
         ("fleet events/s", f"{fleet['events_per_s']:,.0f}"),
         ("bare events/s", f"{bare['events_per_s']:,.0f}"),
-        ("ratio (fleet / bare)", f"{f['ratio']:.3f}"),
+        ("ratio (fleet / bare)", f"{f['ratio']:.3g}"),
         ("wall_s", f"{f['wall_s']:.2f}"),
         ("peak_rss_mib", f"{f['peak_rss_mib']:.0f}"),
     ]
