@@ -25,7 +25,8 @@ test-all: $(STAMP)  ## also the long statistical validations
 lint: $(STAMP)
 	$(PY) -m ruff check sim tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP)  ## throughput: the fleet at 1,000 hosts for 90 days (docs/performance.md), then the solver
+	$(VENV)/bin/dcsim bench --hosts 1000 --duration 90d
 	$(PY) benchmarks/bench_solver.py
 
 clean:

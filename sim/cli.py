@@ -209,6 +209,62 @@ def check(
     typer.echo(dump_resolved(sc), nl=False)
 
 
+@app.command()
+def bench(
+    json_: Annotated[str | None, typer.Option("--json", help="also write the figures to this JSON file")] = None,
+    hosts: Annotated[int | None, typer.Option("--hosts", help="scale the fleet down to N hosts")] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="simulated time, e.g. 30d (default: the file's)")
+                        ] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="fleet scenario (default scenarios/fleet.yaml)")
+                        ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
+) -> None:
+    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (SPEC.md, Benchmark)."""
+    from sim import results
+    from sim.bench import load_fleet, run_bench
+
+    try:
+        sc = load_fleet(scenario, hosts, duration)  # input errors before any timing starts
+    except InputError as err:
+        fail_input(err)
+    progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
+    try:
+        figures = run_bench(hosts, duration, scenario, progress=progress)
+    except InputError as err:
+        fail_input(err)
+    finally:
+        progress.close()
+    if json_ is not None:
+        results.write_json(Path(json_), figures)
+    if not quiet:
+        show_bench(figures)
+
+
+def show_bench(f: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    fleet, bare = f["fleet"], f["bare"]
+    table = Table(title=f"dcsim bench: {f['hosts']} hosts, {f['vms']} VMs, {f['duration_s'] / 86400:.0f} simulated days")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("fleet events", f"{fleet['events']:,}"),
+        ("build_s", f"{fleet['build_s']:.2f}"),
+        ("run_s (event loop)", f"{fleet['run_s']:.2f}"),
+        ("run CPU s", f"{fleet['run_cpu_s']:.2f}"),
+        ("write_s", f"{fleet['write_s']:.2f}"),
+        ("fleet events/s", f"{fleet['events_per_s']:,.0f}"),
+        ("bare events/s", f"{bare['events_per_s']:,.0f}"),
+        ("ratio (fleet / bare)", f"{f['ratio']:.3g}"),
+        ("wall_s", f"{f['wall_s']:.2f}"),
+        ("peak_rss_mib", f"{f['peak_rss_mib']:.0f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
 def main() -> None:
     app()
 
