@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from sim.mechanisms.base import Mechanism, MechanismType
 from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
+from sim.mechanisms.sessions import Sessions
 
-MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation)
+MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Sessions)
 
 
 class WiringError(Exception):
