@@ -155,7 +155,7 @@ def test_nk_shortfall_matches_the_binomial_tail_at_several_points(tmp_path):
 
 def test_positions_short_on_average_is_the_binomial_excess(tmp_path):
     """The same N = 4, K = 1 cluster: capacity_shortfall_vm_s / duration (positions short, time
-    averaged) inside the 99 % CI of E[(D - 1)+] = 0.2394."""
+    averaged) inside the 99 % CI of E[(D - 1)+] = 0.2352."""
     p = 2 / 12
     sc = cluster_scenario({"redundancy": "N:K", "active": 4, "backup": 1, "failover_time": "1ms",
                            "vm_mtbf": "10h", "repair": "2h"}, duration="200d")

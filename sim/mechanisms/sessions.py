@@ -724,11 +724,11 @@ class Sessions(Mechanism):
                 self._abort(cl, p)
         elif mem in cl.spares:
             cl.spares.remove(mem)
-        if not self.enabled:
+        if not self.enabled or not mem.repairing:
+            # restarted after detection + boot: in place if it kept its host (a guest crash from a
+            # memory error), else elsewhere
             self.env.process(self._restart(mem, vm.epoch, self.detection))
-        elif vm.host is None and not mem.repairing:
-            self.env.process(self._restart(mem, vm.epoch, self.detection))
-        # else: it kept its host, and sim.faults repairs it (``vm up``, see _repaired)
+        # else: its own failure, which sim.faults repairs (``vm up``, see _repaired)
 
     def _lose(self, cl: _Cluster, p: int, mem: _Member) -> None:
         """The VM serving position ``p`` stopped."""
