@@ -189,3 +189,22 @@ def test_more_capacity_never_raises_the_mean_blocking(tmp_path):
         runs = replicate(sc, tmp_path, range(1, 6))
         means.append(float(np.mean([m["sessions.blocking_probability"] for m in runs])))
     assert all(a >= b for a, b in zip(means, means[1:], strict=False)), means
+
+
+def test_several_clusters_of_a_class_block_like_one_loss_system(tmp_path):
+    """Three N:K clusters (2 x 5, 1 x 10 and 5 x 5 slots) share one session type. A cluster is passed
+    over only when full, so a session is blocked exactly when all 45 slots are busy: Erlang
+    B(40 E, 45) = 0.0543, inside the 99 % CI of 20 replications of 10,000 arrivals; and the
+    least-loaded choice spreads the carried sessions over all three in proportion to their slots."""
+    sc = cluster_scenario({"redundancy": "N:K", "active": 2, "backup": 0, "capacity": 5},
+                          [{"name": "s", "rate": 40, "mean_holding": "1s", "require": "N:K"}], duration="250s")
+    sc["mechanisms"]["sessions"]["clusters"] += [
+        {"name": "d", "hosts": ["east/*"], "redundancy": "N:K", "active": 1, "backup": 0, "capacity": 10},
+        {"name": "e", "hosts": ["east/*"], "redundancy": "N:K", "active": 5, "backup": 0, "capacity": 5}]
+    runs = replicate(sc, tmp_path, range(1, 21), tables=True)
+    b = erlang_b(40, 45)
+    mean, half = ci([r.metrics["sessions.blocking_probability"] for r in runs], 0.99)
+    assert abs(mean - b) <= half, (mean, half, b)
+    carried = sum(r.tables["sessions"].groupby("cluster")["carried"].sum() for r in runs)
+    share = carried / carried.sum()
+    assert share.to_dict() == pytest.approx({"c": 10 / 45, "d": 10 / 45, "e": 25 / 45}, abs=0.02)
