@@ -15,8 +15,9 @@ from sim.mechanisms.base import Mechanism, MechanismType
 from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 from sim.mechanisms.replication import Replication
+from sim.mechanisms.sessions import Sessions
 
-MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication)
+MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication, Sessions)
 
 
 class WiringError(Exception):
