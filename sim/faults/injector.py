@@ -28,6 +28,8 @@ exponential repair of mean ``vm.repair`` (mechanisms' repairs are exponential, M
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sim.core.causes import Cause, HostDown, LinkDown, StorageDown, VmCrash
@@ -36,7 +38,18 @@ from sim.infra.datacenter import RUNNING, Datacenter
 from sim.scenario.names import select
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from sim.core.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewal:
+    kind: str
+    target: str
+    mtbf: float
+    repair: float
+    rng: np.random.Generator
 
 # Kinds injected here; the others are handled by their mechanisms' injectors.
 GENERIC_KINDS = (
@@ -97,10 +110,15 @@ class FaultInjector:
             else:
                 for t in targets:
                     rng = self.ctx.streams.get(f"faults/{kind}.{k}/{t}")
-                    self.env.process(self._stochastic(kind, t, spec.mtbf, repair, rng))
+                    self._renew(_Renewal(kind, t, spec.mtbf, repair, rng))
         for vm in self.dc.vms.values():
             if vm.mtbf is not None:
-                self.env.process(self._vm_failures(vm, self.ctx.streams.get(f"faults/vm/{vm.name}")))
+                self._vm_renew(vm, self.ctx.streams.get(f"faults/vm/{vm.name}"))
+
+    def _at(self, delay: float, callback) -> None:
+        """``callback(event)`` after ``delay``; nothing at all when that is after the run (it never happens)."""
+        if self.env.now + delay <= self.duration:
+            self.env.timeout(delay).callbacks.append(callback)
 
     def _scheduled(self, kind: str, targets: list[str], at: float, repair: float):
         """Waits until ``at``, applies the fault to each target, waits ``repair``, undoes it."""
@@ -113,30 +131,44 @@ class FaultInjector:
             if u is not None:
                 u()
 
-    def _stochastic(self, kind: str, target: str, mtbf: float, repair: float, rng):
-        """Alternating renewal: exponential time to failure (mean ``mtbf``), then ``repair``."""
-        while True:
-            yield self.env.timeout(float(rng.exponential(mtbf)))
-            undo = self.apply(kind, target, repair, rng)
-            if undo is None:
-                continue
-            yield self.env.timeout(repair)
-            undo()
+    # An alternating renewal per target, driven by timeout callbacks (no process per target: a
+    # fleet has hundreds of thousands): exponential time to failure (mean ``mtbf``), the fault,
+    # its fixed ``repair``, the next time to failure. The draws are those of a loop that draws
+    # a time to failure, applies the fault and waits its repair.
+    def _renew(self, r: _Renewal) -> None:
+        self._at(float(r.rng.exponential(r.mtbf)), partial(self._fail, r))
 
-    def _vm_failures(self, vm, rng):
+    def _fail(self, r: _Renewal, _event) -> None:
+        undo = self.apply(r.kind, r.target, r.repair, r.rng)
+        if undo is None:
+            self._renew(r)
+            return
+        self._at(r.repair, partial(self._repaired, r, undo))
+
+    def _repaired(self, r: _Renewal, undo: Callable[[], None], _event) -> None:
+        undo()
+        self._renew(r)
+
+    def _vm_renew(self, vm, rng) -> None:
         """A mechanism's VM: exponential time to failure (mean ``vm.mtbf``) while it runs, then an
         exponential repair (mean ``vm.repair``), then ``vm up`` on the bus for its owner."""
-        while True:
-            yield self.env.timeout(float(rng.exponential(vm.mtbf)))
-            if vm.state != RUNNING:
-                continue  # not running: nothing to fail (a renewal from now, memoryless)
-            repair = float(rng.exponential(vm.repair)) if vm.repair else 0.0
-            now = self.env.now
-            self.ctx.recorder.record("faults", kind="vm_crash", target=vm.name, repair_s=repair, end_s=now + repair)
-            self.ctx.recorder.trace("faults", "vm_crash", vm.name)
-            self.dc.stop_vm(vm, VmCrash(at=now, vm=vm.name), keep_host=True)
-            yield self.env.timeout(repair)
-            self.dc.bus.up(ev.VM, vm.name)  # repaired: its owner brings it back
+        self._at(float(rng.exponential(vm.mtbf)), partial(self._vm_fail, vm, rng))
+
+    def _vm_fail(self, vm, rng, _event) -> None:
+        if vm.state != RUNNING:
+            self._vm_renew(vm, rng)  # not running: nothing to fail (a renewal from now, memoryless)
+            return
+        repair = float(rng.exponential(vm.repair)) if vm.repair else 0.0
+        now = self.env.now
+        self.ctx.recorder.record("faults", kind="vm_crash", target=vm.name, repair_s=repair, end_s=now + repair)
+        self.ctx.recorder.trace("faults", "vm_crash", vm.name)
+        self.dc.stop_vm(vm, VmCrash(at=now, vm=vm.name), keep_host=True)
+        self._at(repair, partial(self._vm_repaired, vm, rng))
+
+    def _vm_repaired(self, vm, rng, _event) -> None:
+        self.dc.bus.up(ev.VM, vm.name)  # repaired: its owner brings it back
+        self._vm_renew(vm, rng)
+
     # -- effects -----------------------------------------------------------------------------------------
     def apply(self, kind: str, target: str, repair: float, rng=None) -> Callable[[], None] | None:
         """Applies one fault now; returns what undoes it at repair (None if nothing to undo)."""

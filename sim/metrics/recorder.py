@@ -9,6 +9,7 @@ ends, when ``frames()`` turns them into typed pandas DataFrames.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from sim.metrics.tables import ALL_TABLES, EVENTS, INCIDENTS, LEVELS, Table
@@ -36,17 +37,23 @@ class Recorder:
         self.tables = dict(tables or ALL_TABLES)
         self._rows: dict[str, list[tuple]] = {name: [] for name in self.tables}
         self._incidents: list[Incident] = []
+        # table -> (a C-level getter of its columns' values in order, its number of columns)
+        self._getters = {name: (_row_getter(t.names), len(t.names)) for name, t in self.tables.items()}
         self._last_level: dict[tuple[str, str], int] = {}  # gauge -> index of its newest row
         self.tracing = trace
 
     # -- tallies -----------------------------------------------------------------------------
     def record(self, table: str, **fields) -> None:
         """One row of ``table``; ``time_s`` defaults to now. Unknown or missing columns are bugs."""
-        schema = self.tables[table]
-        fields.setdefault("time_s", self.env.now)
-        if len(fields) != len(schema.columns):
-            raise KeyError(f"{table}: columns {sorted(fields)} are not {list(schema.names)}")
-        self._rows[table].append(tuple(fields[c] for c in schema.names))
+        if "time_s" not in fields:
+            fields["time_s"] = self.env.now
+        row, width = self._getters[table]
+        if len(fields) != width:
+            raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}")
+        try:
+            self._rows[table].append(row(fields))
+        except KeyError:
+            raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}") from None
 
     # -- levels -------------------------------------------------------------------------------
     def level(self, entity: str, metric: str, value: float) -> None:
@@ -96,6 +103,13 @@ class Recorder:
                 continue
             out[name] = to_frame(schema, self._rows[name], pd)
         return out
+
+
+def _row_getter(names: tuple[str, ...]):
+    get = itemgetter(*names)
+    if len(names) == 1:
+        return lambda fields: (get(fields),)
+    return get
 
 
 _DTYPES = {"f8": "float64", "i8": "int64", "str": "object", "bool": "bool"}

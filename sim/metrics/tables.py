@@ -7,17 +7,17 @@ A table is written even when empty, with these columns. Every record table has
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[tuple[str, str], ...]
+    names: tuple[str, ...] = field(init=False)  # column names, in order
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c for c, _ in self.columns)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(c for c, _ in self.columns))
 
 
 def _t(name: str, *cols: str) -> Table:
