@@ -49,7 +49,8 @@ def _colors(keys: Sequence[str]) -> dict[str, tuple]:
 def incident_timeline(incidents: pd.DataFrame, duration_s: float, limit: int = 60) -> Figure:
     """One bar per incident from start to end (open ones to the end of the run), one row per
     subject (the ``limit`` subjects with the most downtime), coloured by cause."""
-    fig = Figure(figsize=(10, 4.5))
+    rows = incidents["subject"].nunique() if not incidents.empty else 0
+    fig = Figure(figsize=(10, 1.5 + 0.14 * max(min(rows, limit), 20)))
     ax = fig.add_subplot()
     if incidents.empty:
         return _empty(fig, ax, "no incidents")
@@ -85,7 +86,10 @@ def downtime_by_cause(incidents: pd.DataFrame) -> Figure:
         return _empty(fig, ax, "no incidents")
     causes = sorted(inc["cause"].astype(str).unique())
     data = [inc.loc[inc["cause"].astype(str) == c, "downtime_s"].clip(lower=1e-3).to_numpy() for c in causes]
-    ax.boxplot(data, vert=False, showfliers=True)
+    try:
+        ax.boxplot(data, orientation="horizontal", showfliers=True)
+    except TypeError:  # matplotlib < 3.10
+        ax.boxplot(data, vert=False, showfliers=True)
     ax.set_yticks(range(1, len(causes) + 1))
     ax.set_yticklabels([f"{c} (n={len(d)})" for c, d in zip(causes, data, strict=True)], fontsize=8)
     ax.set_xscale("log")

@@ -258,7 +258,7 @@ def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = 
                                                       f"like tcp://HOST:8786 or local, got {show(scheduler)} ({why})")])
 
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
         raise refuse(f"no answer within {CONNECT_TIMEOUT_S:g} s: {' '.join(str(exc).split())[:120]}") from None
     except (ValueError, TypeError) as exc:
