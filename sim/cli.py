@@ -265,6 +265,162 @@ def show_bench(f: dict) -> None:
     Console().print(table)
 
 
+# --------------------------------------------------------------------------- experiments
+class RunsProgress:
+    """A progress bar of runs done (with ETA) for sweeps and compares, on a terminal only."""
+
+    def __init__(self, enabled: bool, label: str = "runs"):
+        self.enabled = enabled
+        self.label = label
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn(self.label), MofNCompleteColumn(), BarColumn(),
+                                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=total, completed=done)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def check_workers(workers: int | None) -> int | None:
+    if workers is not None and workers < 1:
+        raise InputError("--workers", [Problem("", f"expected an integer of at least 1, got {workers}")])
+    return workers
+
+
+def report_errors(runs) -> None:
+    errors = runs[runs["status"] == "error"]
+    for row in errors.head(5).itertuples():
+        typer.echo(f"error: run {row.run_id}: {row.error}", err=True)
+    if len(errors) > 5:
+        typer.echo(f"error: ... and {len(errors) - 5} more runs failed (see runs.parquet)", err=True)
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[str, typer.Argument(metavar="SWEEP", help="sweep YAML file")],
+    out: Annotated[str | None, typer.Option("--out", help="sweep folder (default results/<name>/<time>)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: all "
+                                                "cores); with --scheduler local, the cluster's size")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' (a Dask LocalCluster) or the "
+                                                  "address of a Dask scheduler, tcp://HOST:8786")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="keep complete runs in the folder, run the rest")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary line")] = False,
+) -> None:
+    """Run every point of a sweep file (grid and samples) times its replications."""
+    from sim.experiments.design import load_sweep
+    from sim.experiments.execute import run_sweep
+
+    progress = RunsProgress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        check_workers(workers)
+        design = load_sweep(sweep_file)
+        try:
+            result = run_sweep(design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress)
+        finally:
+            progress.close()
+    except InputError as err:
+        fail_input(err)
+    report_errors(result.runs)
+    if not quiet:
+        ok = int((result.runs["status"] == "ok").sum())
+        kept = len(result.runs) - result.ran
+        typer.echo(f"{result.path}: {len(result.runs)} runs over {len(result.points)} points ({ok} ok, "
+                   f"{len(result.runs) - ok} errors{f', {kept} kept from before' if kept else ''}) "
+                   f"in {result.wall_s:.1f} s")
+
+
+@app.command()
+def compare(
+    scenario: Annotated[str, typer.Argument(help="scenario YAML file (side A)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE making side B (repeatable)")] = None,
+    replications: Annotated[int, typer.Option("--replications", help="paired seeds: base seed + 0 .. R-1")] = 10,
+    seed: Annotated[str | None, typer.Option("--seed", help="base seed of both sides")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="folder (default results/<name>/compare-<time>)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: all cores)")
+                       ] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' or tcp://HOST:8786 (Dask)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
+) -> None:
+    """A/B: the scenario against the scenario with --set, on paired seeds; B − A with 95 % intervals."""
+    from sim.experiments.compare import compare_design, run_compare
+
+    progress = RunsProgress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        check_workers(workers)
+        design = compare_design(scenario, set_ or [], replications, parse_seed(seed))
+        try:
+            result, table = run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress)
+        finally:
+            progress.close()
+    except InputError as err:
+        fail_input(err)
+    report_errors(result.runs)
+    if not quiet:
+        show_compare(table, result.path, " ".join(set_ or []))
+
+
+def show_compare(table, path: Path, change: str) -> None:
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    n = int(table["n"].max()) if len(table) else 0
+    out = Table(title=f"{path}\nA = scenario, B = A with {change}; B − A over {n} paired seeds "
+                      "(* : the 95 % interval excludes 0)")
+    for col, justify in (("metric", "left"), ("A mean", "right"), ("B mean", "right"), ("B − A", "right"),
+                         ("95 % CI", "right"), ("n", "right"), ("", "left")):
+        out.add_column(col, justify=justify)
+    for row in table.itertuples(index=False):
+        low, high = row.diff_ci95_low, row.diff_ci95_high
+        if row.n == 0:  # a mean or percentile with nothing to aggregate on either side
+            out.add_row(row.metric, "–", "–", "–", "", "0", "")
+            continue
+        ci = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
+        sig = "*" if not math.isnan(low) and (low > 0 or high < 0) else ""
+        out.add_row(row.metric, f"{row.a_mean:.6g}", f"{row.b_mean:.6g}", f"{row.diff_mean:+.4g}", ci,
+                    str(row.n), sig)
+    Console(width=160).print(out)
+
+
+@app.command()
+def report(
+    folder: Annotated[str, typer.Argument(metavar="DIR", help="a run folder or a sweep (or compare) folder")],
+    out: Annotated[str | None, typer.Option("--out", help="where to write (default DIR/report/)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="do not print where the report is")] = False,
+) -> None:
+    """Figures (PNG) and one self-contained report.html for a run or a sweep folder."""
+    from sim.report import make_report
+
+    try:
+        html = make_report(folder, out)
+    except InputError as err:
+        fail_input(err)
+    if not quiet:
+        typer.echo(str(html))
+
+
 def main() -> None:
     app()
 

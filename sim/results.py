@@ -208,7 +208,7 @@ def prepare_dir(out: str | os.PathLike | None, name: str, force: bool, root: str
         return RunDir(path, path)
     if not force:
         raise refuse("expected an empty or new folder for results, got a folder with files (use --force)")
-    foreign = [e for e in entries if not _OURS.match(e) or (path / e).is_dir()]
+    foreign = [e for e in entries if not (_OURS.match(e) and not (path / e).is_dir()) and not _report_dir(path / e)]
     if foreign:
         raise refuse(f"expected a folder holding only a previous run's files to replace (--force), got other "
                      f"files too (\"{foreign[0]}\"); move them or choose another --out")
@@ -222,6 +222,13 @@ def prepare_dir(out: str | os.PathLike | None, name: str, force: bool, root: str
         raise failed("replaced (its parent must be writable)", exc) from None
     _probe(staging, failed)
     return RunDir(real, staging)
+
+
+def _report_dir(path: Path) -> bool:
+    """``dcsim report``'s folder inside a run folder (PNGs and report.html only): replaced with the run."""
+    if path.name != "report" or path.is_symlink() or not path.is_dir():
+        return False
+    return all(re.fullmatch(r"[A-Za-z0-9_.-]+\.(png|html)|\..+\.tmp", e) for e in os.listdir(path))
 
 
 def _probe(path: Path, failed) -> None:
@@ -276,4 +283,43 @@ def load(path: str | os.PathLike) -> Results:
         out[f.stem] = pd.read_parquet(f)
     summary = path / SUMMARY
     out.summary = json.loads(summary.read_text()) if summary.exists() else {}
+    return out
+
+
+class SweepResults(dict):
+    """A sweep (or compare) folder's tables by name (``runs``, ``points``, ``compare`` when present),
+    plus ``info`` (sweep.json), ``paths`` (the swept dotted paths), ``metrics`` and ``run(run_id)``."""
+
+    path: Path
+    info: dict[str, Any]
+    paths: list[str]
+
+    @property
+    def metrics(self) -> list[str]:
+        fixed = {"run_id", "point_id", "replication", "seed", "status", "error", *self.paths}
+        return [c for c in self["runs"].columns if c not in fixed]
+
+    def run(self, run_id: str) -> Results:
+        """One run's tables (``runs/<run id>/``)."""
+        return load(self.path / "runs" / run_id)
+
+
+def load_sweep(path: str | os.PathLike) -> SweepResults:
+    """The tables of a sweep folder (``dcsim sweep`` or ``dcsim compare``); a scenario's or sweep's
+    folder holding ``latest`` means its newest. FileNotFoundError when it holds no runs.parquet."""
+    path = Path(path)
+    if not (path / "runs.parquet").exists() and (path / "latest" / "runs.parquet").exists():
+        path = path / "latest"
+    if not (path / "runs.parquet").exists():
+        raise FileNotFoundError(f"{path}: not a sweep folder (no runs.parquet)")
+    out = SweepResults()
+    for f in sorted(path.glob("*.parquet")):
+        out[f.stem] = pd.read_parquet(f)
+    info = path / "sweep.json"
+    out.path = path
+    out.info = json.loads(info.read_text()) if info.exists() else {}
+    out.paths = list(out.info.get("paths", []))
+    if not out.paths and "points" in out:  # no sweep.json: the columns before the first statistic
+        cols = [c for c in out["points"].columns if c != "point_id"]
+        out.paths = [c for c in cols if c in out["runs"].columns and not c.endswith("_mean")]
     return out

@@ -1,0 +1,393 @@
+"""Running a sweep's runs: in this process, on local worker processes, or on a Dask cluster.
+
+``run_sweep(design, out, ...)`` owns its folder::
+
+    sweep.json        what made the folder (the design's fingerprint, checked by --resume)
+    runs.parquet      one row per run, sorted by run_id (rewritten as runs finish, atomically)
+    points.parquet    one row per point: Student-t statistics of every metric (at the end)
+    runs/<run id>/    each run's result folder (summary.json last: without it, incomplete)
+
+Every run is ``execute(Task)``: a top-level (picklable) function that validates the scenario
+mapping with the run's overrides (``set`` + point + ``seed``), runs it, and either writes its
+folder itself (local processes, a LocalCluster: same filesystem) or returns its tables to the
+parent, which writes them (a remote Dask cluster: no shared filesystem needed). An exception
+in a run becomes a row with ``status: error`` and its message; the sweep goes on. Each run's
+random numbers come only from its seed, so sequential, parallel and Dask give the same
+files, bit for bit, whatever the order runs finish in.
+
+Worker processes start with the ``forkserver`` method (the parent may hold threads: a
+progress bar, a Dask client) with ``sim`` preloaded, so a worker costs a fork, not an import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import results
+from sim.core.errors import InputError, Problem, show
+from sim.experiments.design import Design
+from sim.experiments.stats import points_table
+
+__all__ = ["Task", "Outcome", "execute", "run_sweep", "SweepResult", "prepare_sweep_dir", "CONNECT_TIMEOUT_S",
+           "SWEEP_FILE"]
+
+SWEEP_FILE = "sweep.json"
+RUNS = "runs"
+CONNECT_TIMEOUT_S = 5.0  # a scheduler that does not answer in this time is an input error
+FLUSH_EVERY_S = 2.0  # runs.parquet is rewritten at most this often while runs finish
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run to execute: the raw scenario mapping and the overrides that make it this run."""
+
+    run_id: str
+    source: str
+    data: dict[str, Any]
+    overrides: tuple[tuple[str, Any], ...]
+    out: str | None  # write the run folder here, or None to return the tables
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    status: str  # ok | error
+    error: str
+    metrics: dict[str, float]
+    payload: tuple[dict[str, pd.DataFrame], dict[str, Any], str] | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) if not isinstance(exc, InputError) else "; ".join(exc.lines())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def execute(task: Task) -> Outcome:
+    """Validate, run and (when ``task.out`` is set) write one run. Never raises an Exception: a
+    failure is an Outcome with status ``error`` and a one-line message."""
+    from sim.runner import run_scenario
+    from sim.scenario.loader import dump_resolved, validate_scenario
+
+    try:
+        scenario = validate_scenario(task.data, task.source, task.overrides)
+        output = run_scenario(scenario, source=task.source)
+        summary = output.summary()
+        resolved = dump_resolved(scenario)
+        metrics = {k: float(v) for k, v in output.metrics.items()}
+        if task.out is not None:
+            results.write_run(Path(task.out), output.tables, summary, resolved)
+            return Outcome(task.run_id, "ok", "", metrics)
+        return Outcome(task.run_id, "ok", "", metrics, (output.tables, summary, resolved))
+    except Exception as exc:  # a run that raises is a row, not the end of the sweep
+        return Outcome(task.run_id, "error", _one_line(exc), {})
+
+
+# --------------------------------------------------------------------------- folders
+def prepare_sweep_dir(out: str | os.PathLike | None, name: str, resume: bool, root: str | os.PathLike = "results"
+                      ) -> tuple[Path, bool]:
+    """(folder, default) for a sweep. Without ``resume`` the folder must be new or empty; with it,
+    a sweep folder (``sweep.json``); no ``--out`` with ``--resume`` means ``results/<name>/latest``."""
+    if out is None and resume:
+        latest = Path(root) / results.slug(name) / "latest"
+        if not (latest / SWEEP_FILE).is_file():
+            raise InputError("--resume", [Problem("", f"expected --out DIR or a previous sweep at {latest}, "
+                                                      "got none")])
+        return Path(os.path.realpath(latest)), True
+    if out is not None and resume and Path(out).is_dir() and os.listdir(out):
+        if not (Path(out) / SWEEP_FILE).is_file():
+            raise InputError(str(out), [Problem("", f"expected a sweep folder to resume (with {SWEEP_FILE}), "
+                                                    "got a folder without one")])
+        return Path(out), False
+    if out is not None and Path(out).is_dir() and os.listdir(out):
+        raise InputError(str(out), [Problem("", "expected an empty or new folder for the sweep, got a folder "
+                                                "with files (use --resume to continue the sweep in it)")])
+    target = results.prepare_dir(out, name, force=False, root=root)
+    return target.path, out is None
+
+
+def _fingerprint(design: Design) -> str:
+    return hashlib.sha256(design.fingerprint().encode()).hexdigest()
+
+
+def _check_or_write_design(path: Path, design: Design) -> None:
+    info = path / SWEEP_FILE
+    digest = _fingerprint(design)
+    if info.is_file():
+        try:
+            found = json.loads(info.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found != digest:
+            raise InputError(str(path), [Problem("", "expected the sweep that made this folder, got a different "
+                                                     "one (its scenario, points or seeds changed); use a new --out")])
+        return
+    results.write_json(info, {
+        "name": design.name, "sweep": design.source, "scenario": design.scenario_source,
+        "replications": design.replications, "paths": list(design.paths), "base_seed": design.base_seed,
+        "points": len(design.points), "runs": len(design.runs), "fingerprint": digest,
+    })
+
+
+# --------------------------------------------------------------------------- tables
+def _column(values: list[Any]) -> list[Any] | np.ndarray:
+    """A swept path's column: numbers, booleans or strings; lists and mappings as JSON text."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present) and len(present) == len(values):
+        return np.array(values, dtype=bool)
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present) and \
+            len(present) == len(values):
+        return np.array(values, dtype=np.int64)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+    return [None if v is None else v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+            for v in values]
+
+
+def point_columns(design: Design) -> pd.DataFrame:
+    data: dict[str, Any] = {"point_id": [p.point_id for p in design.points]}
+    for path in design.paths:
+        data[path] = _column(design.columns[path])
+    return pd.DataFrame(data)
+
+
+def runs_table(design: Design, outcomes: dict[str, Outcome]) -> pd.DataFrame:
+    """runs.parquet: one row per finished run, sorted by run_id; metrics as float64 (NaN where absent)."""
+    by_point = point_columns(design).set_index("point_id")
+    specs = [r for r in design.runs if r.run_id in outcomes]
+    specs.sort(key=lambda r: r.run_id)
+    metrics = sorted({m for o in outcomes.values() for m in o.metrics})
+    base = pd.DataFrame({
+        "run_id": [r.run_id for r in specs],
+        "point_id": [r.point_id for r in specs],
+        "replication": np.array([r.replication for r in specs], dtype=np.int64),
+        "seed": np.array([r.seed for r in specs], dtype=np.int64),
+        "status": [outcomes[r.run_id].status for r in specs],
+        "error": [outcomes[r.run_id].error for r in specs],
+    })
+    swept = by_point.loc[base["point_id"]].reset_index(drop=True) if design.paths else pd.DataFrame(index=base.index)
+    values = pd.DataFrame({m: np.array([outcomes[r.run_id].metrics.get(m, np.nan) for r in specs], dtype=float)
+                           for m in metrics}, index=base.index)
+    return pd.concat([base, swept, values], axis=1)
+
+
+def metric_names(runs: pd.DataFrame, design: Design) -> list[str]:
+    fixed = {"run_id", "point_id", "replication", "seed", "status", "error", *design.paths}
+    return [c for c in runs.columns if c not in fixed]
+
+
+# --------------------------------------------------------------------------- execution
+@dataclass
+class SweepResult:
+    path: Path
+    runs: pd.DataFrame
+    points: pd.DataFrame
+    ran: int  # runs executed now (the rest were kept by --resume)
+    wall_s: float
+
+
+def _pool_context():
+    """``fork`` while this process has no other thread (a worker then costs a fork: everything is
+    imported), else ``forkserver`` with sim preloaded (a thread holding a lock at fork time would
+    leave it locked in the child), else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["sim.experiments.execute", "sim.runner", "sim.mechanisms.registry"])
+    return ctx
+
+
+def _run_inline(tasks: list[Task], on_result: Callable[[Outcome], None], on_start: Callable[[], None]) -> None:
+    on_start()
+    for task in tasks:
+        on_result(execute(task))
+
+
+def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome], None],
+                   on_start: Callable[[], None]) -> None:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        pending = {pool.submit(execute, t): t for t in tasks}  # with fork, workers start at the first
+        on_start()  # submit, before this may start a progress bar's thread
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as exc:  # a worker process that died (BrokenProcessPool)
+                        outcome = Outcome(task.run_id, "error", _one_line(exc), {})
+                    on_result(outcome)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+
+
+def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = None):
+    """(client, cluster or None) for ``--scheduler``: ``local`` starts a LocalCluster of ``workers``
+    single-threaded processes; an address connects to a running scheduler, which must answer and
+    have a worker within CONNECT_TIMEOUT_S seconds (else an InputError on ``--scheduler``)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        import dask
+
+        options = {"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                   "dashboard_address": None, "silence_logs": logging.ERROR}
+        options.update(dask_options or {})
+        config = {}
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            # Workers forked from a server that has imported distributed and sim start in ~1 s
+            # instead of the ~4 s of spawning and importing everything in each.
+            multiprocessing.get_context("forkserver").set_forkserver_preload(
+                ["distributed", "sim.experiments.execute", "sim.runner", "sim.mechanisms.registry"])
+            config["distributed.worker.multiprocessing-method"] = "forkserver"
+        with dask.config.set(config):
+            cluster = LocalCluster(**options)
+        return Client(cluster), cluster
+
+    def refuse(why: str) -> InputError:
+        return InputError("--scheduler", [Problem("", f"expected the address of a running Dask scheduler "
+                                                      f"like tcp://HOST:8786 or local, got {show(scheduler)} ({why})")])
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise refuse(f"no answer within {CONNECT_TIMEOUT_S:g} s: {' '.join(str(exc).split())[:120]}") from None
+    except (ValueError, TypeError) as exc:
+        raise refuse(" ".join(str(exc).split())[:120] or "not an address") from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except (TimeoutError, OSError):
+        client.close()
+        raise refuse(f"it has no workers after {CONNECT_TIMEOUT_S:g} s") from None
+    return client, None
+
+
+def _run_dask(tasks: list[Task], client, on_result: Callable[[Outcome], None], on_start: Callable[[], None]
+              ) -> None:
+    from distributed import as_completed
+
+    on_start()
+    token = f"{os.getpid()}-{time.time_ns()}"
+    futures = {client.submit(execute, t, key=f"dcsim-{t.run_id}-{token}", pure=False): t for t in tasks}
+    try:
+        for fut in as_completed(list(futures)):
+            task = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a worker lost (KilledWorker), a task that could not be sent
+                outcome = Outcome(task.run_id, "error", _one_line(exc), {})
+            on_result(outcome)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+
+
+def _summary_metrics(path: Path) -> dict[str, float] | None:
+    try:
+        summary = json.loads((path / results.SUMMARY).read_text())
+        return {k: float(v) for k, v in summary.get("metrics", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
+def run_sweep(design: Design, out: str | os.PathLike | None = None, *, workers: int | None = None,
+              scheduler: str | None = None, resume: bool = False, root: str | os.PathLike = "results",
+              progress: Callable[[int, int], None] | None = None,
+              dask_options: dict[str, Any] | None = None, extra: Callable[[Path], None] | None = None
+              ) -> SweepResult:
+    """Run every run of ``design`` not already complete in the folder; write the sweep's tables.
+
+    ``workers``: local processes (default: all cores; 1 runs in this process) or, with
+    ``scheduler``, the size of a ``local`` Dask cluster. ``progress(done, total)`` is called as
+    runs finish. ``extra(path)`` writes more files once the tables are written (``compare``).
+    """
+    t0 = time.perf_counter()
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    client = cluster = None
+    if scheduler is not None:  # connect first: a dead address fails before any folder is made
+        client, cluster = connect(scheduler, workers, dask_options)
+    try:
+        path, default = prepare_sweep_dir(out, design.name, resume, root)
+        _check_or_write_design(path, design)
+        runs_dir = path / RUNS
+        runs_dir.mkdir(exist_ok=True)
+        outcomes: dict[str, Outcome] = {}
+        todo = []
+        for spec in design.runs:
+            folder = runs_dir / spec.run_id
+            kept = _summary_metrics(folder) if resume else None
+            if kept is not None:
+                outcomes[spec.run_id] = Outcome(spec.run_id, "ok", "", kept)
+                continue
+            if folder.exists():
+                shutil.rmtree(folder)  # an incomplete run (no summary.json): run it again
+            todo.append(spec)
+        total = len(design.runs)
+        remote = scheduler is not None and scheduler != "local"
+        tasks = [Task(s.run_id, design.scenario_source, design.scenario_data, s.overrides,
+                      None if remote else str(runs_dir / s.run_id)) for s in todo]
+        last_flush = time.perf_counter()
+
+        def flush() -> pd.DataFrame:
+            runs = runs_table(design, outcomes)
+            results.write_parquet(path / "runs.parquet", runs)
+            return runs
+
+        def on_result(outcome: Outcome) -> None:
+            nonlocal last_flush
+            if outcome.payload is not None:
+                tables, summary, resolved = outcome.payload
+                results.write_run(runs_dir / outcome.run_id, tables, summary, resolved)
+                outcome.payload = None
+            outcomes[outcome.run_id] = outcome
+            if progress is not None:
+                progress(len(outcomes), total)
+            if time.perf_counter() - last_flush > FLUSH_EVERY_S:
+                flush()
+                last_flush = time.perf_counter()
+
+        def on_start() -> None:
+            if progress is not None:
+                progress(len(outcomes), total)
+
+        try:
+            if client is not None:
+                _run_dask(tasks, client, on_result, on_start)
+            elif workers == 1 or len(tasks) <= 1:
+                _run_inline(tasks, on_result, on_start)
+            else:
+                _run_processes(tasks, min(workers, len(tasks)), on_result, on_start)
+        finally:
+            runs = flush()  # an interrupted sweep keeps the rows of the runs that finished
+        pts = points_table(runs, design.paths, metric_names(runs, design), point_columns(design))
+        results.write_parquet(path / "points.parquet", pts)
+        if extra is not None:
+            extra(path)
+        if default:
+            results.link_latest(path)
+        return SweepResult(path, runs, pts, len(tasks), time.perf_counter() - t0)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
