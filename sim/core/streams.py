@@ -7,13 +7,17 @@ switching a mechanism on, never shifts the draws of another (common random numbe
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
 
 
+_WORDS = struct.Struct("<4I").unpack_from
+
+
 def _name_key(name: str) -> tuple[int, ...]:
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+    """Four little-endian 32-bit words of the name's SHA-256: the stream's spawn key."""
+    return _WORDS(hashlib.sha256(name.encode("utf-8")).digest())
 
 
 class Streams:

@@ -13,6 +13,8 @@ A stale restart (the VM stopped again meanwhile) gives up by epoch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sim.core.causes import Cause
@@ -21,6 +23,20 @@ from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
 
 if TYPE_CHECKING:
     from sim.core.context import Context
+
+
+@dataclass(slots=True, eq=False)
+class _Restart:
+    """One restart in progress (a chain of timeout callbacks, no process: restarts are hot)."""
+
+    vm: VM
+    cause: Cause
+    epoch: int
+    last: Host | None
+    stopped: float  # when the outage began
+    waited_from: float = 0.0
+    waited: float = 0.0
+    host: Host | None = None
 
 
 class DefaultRecovery:
@@ -35,39 +51,59 @@ class DefaultRecovery:
         self.dc.bus.handle(ev.VM_STOPPED, self.take)
 
     def take(self, name: str, what: tuple[VM, Cause]) -> bool:
+        """Waits detection, then for room, then the VM's boot (timeouts and placement waits)."""
         vm, cause = what
-        self.env.process(self.restart(vm, cause, vm.epoch, vm.last_host))
+        # One continuous outage: a VM stopped again while it booted keeps its first stop time.
+        stopped = vm.incident.start_s if vm.incident is not None else self.env.now
+        r = _Restart(vm, cause, vm.epoch, vm.last_host, stopped)
+        self.env.timeout(self.detection).callbacks.append(partial(self._detected, r))
         return True
 
     def find_host(self, vm: VM) -> Host | None:
         return self.dc.placement.choose(vm)
 
-    def restart(self, vm: VM, cause: Cause, epoch: int, last: Host | None):
-        """Waits detection, then for room, then the VM's boot; yields timeouts and placement waits."""
-        # One continuous outage: a VM stopped again while it booted keeps its first stop time.
-        stopped = vm.incident.start_s if vm.incident is not None else self.env.now
-        yield self.env.timeout(self.detection)
-        if vm.epoch != epoch:
-            return
-        waited_from = self.env.now
+    def _detected(self, r: _Restart, _event) -> None:
+        vm = r.vm
+        if vm.epoch != r.epoch:
+            return  # stale: stopped again meanwhile
+        r.waited_from = self.env.now
         host = vm.host  # a crashed guest kept its memory on its host: it reboots there
         if host is not None:
             self.dc.set_state(vm, BOOTING)
             self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason="restart")
+            self._boot(r, host)
+            return
+        host = self.find_host(vm)
+        if host is not None:
+            self._boot_on(r, host)
+        elif not self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, r.cause)):  # live recovery may take it
+            self._wait(r)
+
+    def _wait(self, r: _Restart) -> None:
+        self.dc.placement.wait(r.vm).callbacks.append(partial(self._woken, r))
+
+    def _woken(self, r: _Restart, _event) -> None:
+        if r.vm.epoch != r.epoch:
+            self.dc.placement.cancel(r.vm)
+            return
+        host = self.find_host(r.vm)
+        if host is None:
+            self._wait(r)
         else:
-            host = self.find_host(vm)
-            if host is None and self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, cause)):
-                return  # a mechanism took it (live recovery)
-            while host is None:
-                yield self.dc.placement.wait(vm)
-                if vm.epoch != epoch:
-                    self.dc.placement.cancel(vm)
-                    return
-                host = self.find_host(vm)
-            self.dc.place(vm, host, BOOTING, reason="restart")
-        waited = self.env.now - waited_from
-        yield self.env.timeout(vm.spec.boot_time)
-        if vm.epoch != epoch:
+            self._boot_on(r, host)
+
+    def _boot_on(self, r: _Restart, host: Host) -> None:
+        self.dc.place(r.vm, host, BOOTING, reason="restart")
+        self._boot(r, host)
+
+    def _boot(self, r: _Restart, host: Host) -> None:
+        r.host = host
+        r.waited = self.env.now - r.waited_from
+        self.env.timeout(r.vm.spec.boot_time).callbacks.append(partial(self._booted, r))
+
+    def _booted(self, r: _Restart, _event) -> None:
+        vm, host = r.vm, r.host
+        if vm.epoch != r.epoch:
             return
         self.dc.set_state(vm, RUNNING)
         if vm.incident is not None:
@@ -75,6 +111,6 @@ class DefaultRecovery:
         self.dc.resume(vm, "restarted")
         self.ctx.recorder.trace("default", "restarted", vm.name, host.name)
         self.ctx.recorder.record(
-            "restarts", vm=vm.name, cause=cause.kind, from_host=last.name if last else "",
-            to_host=host.name, waited_s=waited, downtime_s=self.env.now - stopped, time_s=stopped,
+            "restarts", vm=vm.name, cause=r.cause.kind, from_host=r.last.name if r.last else "",
+            to_host=host.name, waited_s=r.waited, downtime_s=self.env.now - r.stopped, time_s=r.stopped,
         )

@@ -346,6 +346,8 @@ class Placement:
         i = host.index
         value = host.free_memory - self._promised[i] if host.state == _UP else _NONE
         old = self._value[i]
+        if value == old == _NONE:
+            return old, value  # a host that is not up stays out of every index
         if value != old:
             self._value[i] = value
             for tree, pos in self._trees_of[i]:
