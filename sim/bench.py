@@ -93,6 +93,11 @@ def scale_fleet(data: dict[str, Any], hosts: int, source: str = "fleet.yaml") ->
         count = int(w.get("count", 0))
         if count > 0:
             w["count"] = max(1, round(count * hosts / total))
+    replication = (out.get("mechanisms") or {}).get("replication") or {}
+    for net in replication.get("networks") or []:  # VMs too: they scale like the workloads
+        count = int(net.get("primaries", 0))
+        if count > 0:
+            net["primaries"] = max(1, round(count * hosts / total))
     return out
 
 
