@@ -45,7 +45,7 @@ Records: ``replacements`` (one row per promotion, rebuild, restart, lost primary
 ``open`` for a primary still unavailable at the end), ``replication_networks`` (one row
 per network, at time 0), an incident per primary outage (subject the primary's virtual
 name, outcome ``failed_over``, ``restarted`` or ``lost``) and per replica node outage
-(outcome ``restarted`` when it is in sync again). docs/replication.md has the details.
+(outcome ``restarted`` when it is in sync again). docs/availability.md (part II) has the details.
 """
 
 from __future__ import annotations
