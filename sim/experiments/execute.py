@@ -252,7 +252,10 @@ def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = 
         options = {"n_workers": workers, "threads_per_worker": 1, "processes": True,
                    "dashboard_address": None, "silence_logs": logging.ERROR}
         options.update(dask_options or {})
-        config = {}
+        # Workers run CPU-bound Python: the worker's statistical profiler (a thread sampling every
+        # 10 ms, taking the GIL) and frequent system-monitor ticks slow each run noticeably.
+        config: dict[str, Any] = {"distributed.worker.profile.enabled": False,
+                                  "distributed.admin.system-monitor.interval": "2s"}
         if "forkserver" in multiprocessing.get_all_start_methods():
             # Workers forked from a server that has imported distributed and sim start in ~1 s
             # instead of the ~4 s of spawning and importing everything in each.
