@@ -11,7 +11,6 @@ import struct
 
 import numpy as np
 
-
 _WORDS = struct.Struct("<4I").unpack_from
 
 

@@ -101,6 +101,7 @@ class Builder:
         self.problems = problems
         self._names = list(dc.hosts)
         self._selected: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._derived: dict[tuple, object] = {}  # (rule, hosts or domains left out, by domain) -> rule
 
     def hosts(self, globs: Sequence[str]) -> tuple[str, ...]:
         """Host names a selector matches (resolved once per distinct selector)."""
@@ -131,11 +132,10 @@ class Builder:
         rng = self.ctx.streams.get(f"placement/{owner}/{group}")
         host = None
         if avoid:
-            away = {h.domain.name for h in avoid}
-            far = place.rule([h for h in rule.hosts if h.domain.name not in away], spread)
+            far = self._without(rule, frozenset(h.domain for h in avoid), by_domain=True)
             host = place.choose(vm, far, rng=rng) if len(far) else None
             if host is None:
-                near = place.rule([h for h in rule.hosts if h not in avoid], spread)
+                near = self._without(rule, frozenset(avoid), by_domain=False)
                 host = place.choose(vm, near, rng=rng) if len(near) else None
         else:
             host = place.choose(vm, rule, rng=rng)
@@ -146,3 +146,12 @@ class Builder:
         dc.add_vm(vm)
         dc.place(vm, host, RUNNING, reason="build")
         return vm
+
+    def _without(self, rule, away: frozenset, by_domain: bool):
+        """``rule`` less the hosts in ``away`` (or in its domains), interned once per distinct set."""
+        key = (rule, away, by_domain)
+        hit = self._derived.get(key)
+        if hit is None:
+            keep = [h for h in rule.hosts if (h.domain if by_domain else h) not in away]
+            hit = self._derived[key] = self.dc.placement.rule(keep, rule.spread)
+        return hit
