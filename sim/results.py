@@ -17,6 +17,7 @@ run that dies leaves the previous complete run in place. The default folder is
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -42,13 +43,11 @@ RESOLVED = "scenario.resolved.yaml"
 
 def _umask() -> int:
     """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no /proc: set and restore it below
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -270,7 +270,7 @@ class _Group:
 
 
 class _Cancel(Exception):
-    pass
+    """Ends a rebuild or restart that the node's next failure made stale."""
 
 
 class Replication(Mechanism):
