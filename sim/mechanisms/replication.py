@@ -63,7 +63,7 @@ from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
-from sim.scenario.names import matches_any, pattern, width
+from sim.scenario.names import pattern, width
 from sim.scenario.schema import Model
 from sim.scenario.types import (
     Duration,
@@ -140,22 +140,15 @@ class Config(MechanismConfig):
         """Host selectors that match nothing; a network name used twice; ``distinct_domains`` with
         fewer eligible domains than 1 + replicas; ``same_domain`` with no domain of 1 + replicas hosts."""
         from sim.scenario.names import all_host_names
-        from sim.scenario.validate import expected_glob
+        from sim.scenario.validate import glob_problems, unique_problems
 
         hosts = all_host_names(scenario.infrastructure)
-        out: list[Problem] = []
-        seen: set[str] = set()
+        out = unique_problems([n.name for n in self.networks], f"{path}.networks.{{}}.name", "network name")
         for i, net in enumerate(self.networks):
             where = f"{path}.networks.{i}"
-            if net.name in seen:
-                out.append(Problem(f"{where}.name", f'expected a network name not used yet, got "{net.name}" twice'))
-            seen.add(net.name)
-            bad = False
-            for j, glob in enumerate(net.hosts):
-                if not matches_any(glob, hosts):
-                    bad = True
-                    at = f"{where}.hosts" if len(net.hosts) == 1 else f"{where}.hosts.{j}"
-                    out.append(Problem(at, expected_glob("host", hosts, glob)))
+            missing = glob_problems(net.hosts, hosts, f"{where}.hosts", "host")
+            out += missing
+            bad = bool(missing)
             if bad or net.primaries == 0:
                 continue
             match = pattern(net.hosts).match

@@ -58,7 +58,7 @@ from sim.infra.datacenter import BOOTING, RUNNING, VMSpec
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.tables import table
 from sim.scenario.limits import limit, number
-from sim.scenario.names import matches_any, vm_name
+from sim.scenario.names import vm_name
 from sim.scenario.schema import Model, VmSpec
 from sim.scenario.types import (
     Duration,
@@ -71,7 +71,7 @@ from sim.scenario.types import (
     PositiveDuration,
     PositiveInt,
 )
-from sim.scenario.validate import Namespaces, expected_glob
+from sim.scenario.validate import Namespaces, glob_problems, unique_problems
 
 if TYPE_CHECKING:
     from sim.core.causes import Cause
@@ -143,29 +143,18 @@ class Config(MechanismConfig):
     def check_references(self, scenario, path: str) -> list[Problem]:
         """Unique names, host selectors that match, classes that exist, and the run's budgets."""
         ns = Namespaces(scenario)
-        out: list[Problem] = []
-        seen: dict[str, int] = {}
+        out = unique_problems([c.name for c in self.clusters], f"{path}.clusters.{{}}.name", "cluster name")
         for i, c in enumerate(self.clusters):
             where = f"{path}.clusters.{i}"
-            if c.name in seen:
-                out.append(Problem(f"{where}.name", f"expected a cluster name not used yet, got {c.name!r} "
-                                                    f"twice (clusters.{seen[c.name]})"))
-            seen.setdefault(c.name, i)
             if c.name in ns.workloads:
                 out.append(Problem(f"{where}.name", f"expected a name no workload has (its VMs are named "
                                                     f"{c.name}-NNN), got {c.name!r}"))
-            for j, glob in enumerate(c.hosts):
-                if not matches_any(glob, ns.hosts):
-                    at = f"{where}.hosts" if len(c.hosts) == 1 else f"{where}.hosts.{j}"
-                    out.append(Problem(at, expected_glob("host", ns.hosts, glob)))
+            out += glob_problems(c.hosts, ns.hosts, f"{where}.hosts", "host")
         have = {c.redundancy for c in self.clusters}
-        types: dict[str, int] = {}
+        out += unique_problems([t.name for t in self.session_types], f"{path}.session_types.{{}}.name",
+                               "session type name")
         for i, t in enumerate(self.session_types):
             where = f"{path}.session_types.{i}"
-            if t.name in types:
-                out.append(Problem(f"{where}.name", f"expected a session type name not used yet, got {t.name!r} "
-                                                    f"twice (session_types.{types[t.name]})"))
-            types.setdefault(t.name, i)
             if t.require not in have:
                 out.append(Problem(f"{where}.require", f'expected a class some cluster has ({_listed(have)}), '
                                                        f'got "{t.require}"'))

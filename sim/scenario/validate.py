@@ -127,7 +127,7 @@ class Namespaces:
         raise ValueError(kind)
 
 
-def _globs(globs: Sequence[str], names: Sequence[str], path: str, what: str) -> list[Problem]:
+def glob_problems(globs: Sequence[str], names: Sequence[str], path: str, what: str) -> list[Problem]:
     """A problem for each glob that matches nothing (path ends with the index when several)."""
     out = []
     for i, glob in enumerate(globs):
@@ -160,11 +160,11 @@ def _infrastructure(scenario: Scenario, ns: Namespaces) -> list[Problem]:
                 f"expected less than the profile's memory ({_size(profile.memory)}), "
                 f"got {_size(profile.reserved_memory)}",
             ))
-    site_problems = _unique([s.name for s in infra.sites], "infrastructure.sites.{}.name", "site name")
+    site_problems = unique_problems([s.name for s in infra.sites], "infrastructure.sites.{}.name", "site name")
     for i, site in enumerate(infra.sites):
         out += [p for p in site_problems if p.path == f"infrastructure.sites.{i}.name"]
         base = f"infrastructure.sites.{i}.broadcast_domains"
-        out += _unique([d.name for d in site.broadcast_domains], base + ".{}.name", "broadcast domain name")
+        out += unique_problems([d.name for d in site.broadcast_domains], base + ".{}.name", "broadcast domain name")
         for j, dom in enumerate(site.broadcast_domains):
             if dom.profile not in infra.host_profiles:
                 out.append(Problem(f"{base}.{j}.profile", expected_name("host profile", ns.profiles, dom.profile)))
@@ -180,14 +180,14 @@ def _infrastructure(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         elif frozenset(link.sites) in pairs:
             out.append(Problem(path, f"expected one WAN link per pair of sites, got a second {a}-{b} link"))
         pairs.add(frozenset(link.sites))
-    out += _unique([st.name for st in infra.storage], "infrastructure.storage.{}.name", "storage name")
+    out += unique_problems([st.name for st in infra.storage], "infrastructure.storage.{}.name", "storage name")
     for i, st in enumerate(infra.storage):
         if st.site not in ns.sites:
             out.append(Problem(f"infrastructure.storage.{i}.site", expected_name("site", ns.sites, st.site)))
     return out
 
 
-def _unique(names: list[str], path: str, what: str) -> list[Problem]:
+def unique_problems(names: list[str], path: str, what: str) -> list[Problem]:
     """A problem at ``path.format(index)`` for every name seen before in ``names``."""
     seen: set[str] = set()
     out = []
@@ -199,13 +199,13 @@ def _unique(names: list[str], path: str, what: str) -> list[Problem]:
 
 
 def _clusters(scenario: Scenario, ns: Namespaces) -> list[Problem]:
-    out = _unique([c.name for c in scenario.clusters], "clusters.{}.name", "cluster name")
+    out = unique_problems([c.name for c in scenario.clusters], "clusters.{}.name", "cluster name")
     member_of: dict[str, str] = {}
     for i, cluster in enumerate(scenario.clusters):
         path = f"clusters.{i}.hosts"
         if not cluster.hosts:
             out.append(Problem(path, "expected at least one host name or glob, got an empty list"))
-        out += _globs(cluster.hosts, ns.hosts, path, "host")
+        out += glob_problems(cluster.hosts, ns.hosts, path, "host")
         shared = None
         for host in select(cluster.hosts, ns.hosts):
             other = member_of.setdefault(host, cluster.name)
@@ -231,12 +231,12 @@ def _clusters(scenario: Scenario, ns: Namespaces) -> list[Problem]:
 
 
 def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
-    out = _unique([w.name for w in scenario.workloads], "workloads.{}.name", "workload name")
+    out = unique_problems([w.name for w in scenario.workloads], "workloads.{}.name", "workload name")
     for i, w in enumerate(scenario.workloads):
         path = f"workloads.{i}"
         if not w.placement.hosts:
             out.append(Problem(f"{path}.placement.hosts", "expected at least one host name or glob, got an empty list"))
-        out += _globs(w.placement.hosts, ns.hosts, f"{path}.placement.hosts", "host")
+        out += glob_problems(w.placement.hosts, ns.hosts, f"{path}.placement.hosts", "host")
         match = pattern(w.placement.hosts).match
         cores = [p.cores for n, p in zip(ns.hosts, ns.host_profile, strict=True) if p is not None and match(n)]
         if cores and w.vm.vcpus > max(cores):
@@ -252,9 +252,9 @@ def _faults(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         if fault.kind == "dimm_errors":
             if not fault.hosts:
                 out.append(Problem(f"faults.{i}.hosts", "expected at least one host name or glob, got an empty list"))
-            out += _globs(fault.hosts, names, f"faults.{i}.hosts", what)
+            out += glob_problems(fault.hosts, names, f"faults.{i}.hosts", what)
         elif fault.target is not None:
-            out += _globs(fault.target, names, f"faults.{i}.target", what)
+            out += glob_problems(fault.target, names, f"faults.{i}.target", what)
     return out
 
 
