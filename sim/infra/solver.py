@@ -783,42 +783,27 @@ class FlowSolver:
             h._mark = stamp
             h._new = level
             dx = level - x
-            if dx > 0.0:
-                if level >= h._capf * floor:
-                    return False  # its cap would bind
-                if dx > eps:
-                    slots.append(i)
-                    values.append(level)
-                for e in h._dres:
-                    if e != d:
-                        v = load[e]
-                        if e not in saved:
-                            saved[e] = v
-                        load[e] = v = v + dx
-                        if sat[e]:
-                            if e in done or x >= max_rate[e] * floor:
-                                return False  # reached twice, or held at e too
-                            if e not in queue:
-                                queue.append(e)
-                        else:
-                            c = capacity[e]
-                            if c - v <= CHK * c:
-                                return False  # would saturate: the general path decides who is held there
-            else:
-                if -dx > EPS * x:
-                    slots.append(i)
-                    values.append(level)
-                for e in h._dres:
-                    if e != d:
-                        v = load[e]
-                        if e not in saved:
-                            saved[e] = v
-                        load[e] = v + dx
-                        if sat[e]:
-                            if e in done or x >= max_rate[e] * floor:
-                                return False  # reached twice, or held at e too
-                            if e not in queue:
-                                queue.append(e)
+            rising = dx > 0.0
+            if rising and level >= h._capf * floor:
+                return False  # its cap would bind
+            if dx > eps if rising else -dx > EPS * x:
+                slots.append(i)
+                values.append(level)
+            for e in h._dres:
+                if e != d:
+                    v = load[e]
+                    if e not in saved:
+                        saved[e] = v
+                    load[e] = v = v + dx
+                    if sat[e]:
+                        if e in done or x >= max_rate[e] * floor:
+                            return False  # reached twice, or held at e too
+                        if e not in queue:
+                            queue.append(e)
+                    elif rising:
+                        c = capacity[e]
+                        if c - v <= CHK * c:
+                            return False  # would saturate: the general path decides who is held there
         return True
 
     def _commit_shift(self, slots: list[int], values: list[float], done: dict[int, tuple[float, float]]) -> None:
