@@ -60,6 +60,20 @@ def test_cross_site_adds_the_wan_direction_and_both_cores():
     assert "wan:east-west:west>east" in names(net, back)
 
 
+def test_links_on_names_every_failable_link_of_the_route_in_order():
+    """The links a transfer watches are exactly the uplinks, cores and WAN links its resources belong
+    to, in path order (a link named once per direction it is crossed), and none inside a domain."""
+    _, net = two_sites()
+    assert net.links_on(nic("east/bd2/h00"), nic("west/bd1/h00")) == (
+        "east/bd2", "east", "east-west", "west", "west/bd1")
+    assert net.links_on(nic("west/bd1/h00"), nic("east/bd2/h00")) == (
+        "west/bd1", "west", "east-west", "east", "east/bd2")
+    assert net.links_on(Endpoint.disk("east/bd1/h00"), Endpoint.storage("vault")) == ("east/bd1", "east")
+    assert net.links_on(nic("east/bd1/h00"), nic("east/bd1/h01")) == ()
+    for link in net.links_on(nic("east/bd2/h00"), nic("west/bd1/h00")):
+        assert not net.is_failed(link)  # every name is one fail_link accepts
+
+
 def test_disk_and_storage_endpoints():
     _, net = two_sites()
     assert names(net, net.route(disk("east/bd1/h00"), storage("vault"))) == [

@@ -102,7 +102,7 @@ class Network:
         self._domains: dict[str, _Domain] = {}
         self._hosts: dict[str, _Host] = {}
         self._storage: dict[str, tuple[str, int, int]] = {}
-        self._wan: dict[tuple[str, str], tuple[int, float]] = {}  # (from, to) -> resource, latency
+        self._wan: dict[tuple[str, str], tuple[int, float, str]] = {}  # (from, to) -> resource, latency, link
         self._links: dict[str, tuple[tuple[int, float], ...]] = {}  # failable link -> (resource, capacity)
         self._failed: dict[str, int] = {}  # link -> failures not yet repaired
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[tuple[int, ...], float]] = {}
@@ -182,8 +182,8 @@ class Network:
         self._new_link_name(name)
         ab = self.solver.add_resource(f"wan:{name}:{site_a}>{site_b}", bandwidth)
         ba = self.solver.add_resource(f"wan:{name}:{site_b}>{site_a}", bandwidth)
-        self._wan[(site_a, site_b)] = (ab, float(latency))
-        self._wan[(site_b, site_a)] = (ba, float(latency))
+        self._wan[(site_a, site_b)] = (ab, float(latency), name)
+        self._wan[(site_b, site_a)] = (ba, float(latency), name)
         self._links[name] = ((ab, float(bandwidth)), (ba, float(bandwidth)))
         self.graph.add_edge(("site", site_a), ("site", site_b), link=name)
         self._wan_graph.add_edge(site_a, site_b, latency=float(latency))
@@ -192,41 +192,24 @@ class Network:
     # ------------------------------------------------------------------ routes and transfers
     def route(self, src: Endpoint, dst: Endpoint) -> tuple[tuple[int, ...], float]:
         """Resource ids crossed from ``src`` to ``dst``, and the path latency in seconds (cached)."""
-        key = (src, dst)
-        hit = self._routes.get(key)
+        hit = self._routes.get((src, dst))
         if hit is None:
-            hit = self._routes[key] = self._compute_route(src, dst)
+            hit = self._cache_path(src, dst)[0]
         return hit
 
     def links_on(self, src: Endpoint, dst: Endpoint) -> tuple[str, ...]:
         """Names of the failable links (domain uplinks, site cores, WAN links) a transfer crosses (cached)."""
-        key = (src, dst)
-        hit = self._route_links.get(key)
+        hit = self._route_links.get((src, dst))
         if hit is None:
-            hit = self._route_links[key] = self._compute_links(src, dst)
+            hit = self._cache_path(src, dst)[1]
         return hit
 
-    def _compute_links(self, src: Endpoint, dst: Endpoint) -> tuple[str, ...]:
-        s_site, s_dom, _, _ = self._leave(src)
-        d_site, d_dom, _, _ = self._enter(dst)
-        if src.kind != STORAGE and dst.kind != STORAGE and src.name == dst.name:
-            return ()
-        if s_dom is not None and s_dom == d_dom:
-            return ()
-        if src.kind == STORAGE and src == dst:
-            return ()
-        links: list[str] = []
-        if s_dom is not None:
-            links.append(s_dom)
-        links.append(s_site)
-        if s_site != d_site:
-            sites = self._site_path(s_site, d_site)
-            for a, b in pairwise(sites):
-                links.append(f"{a}-{b}" if f"{a}-{b}" in self._links else f"{b}-{a}")
-                links.append(b)
-        if d_dom is not None:
-            links.append(d_dom)
-        return tuple(links)
+    def _cache_path(self, src: Endpoint, dst: Endpoint):
+        resources, latency, links = self._compute_path(src, dst)
+        key = (src, dst)
+        route = self._routes[key] = (resources, latency)
+        self._route_links[key] = links
+        return route, links
 
     def transfer(self, src: Endpoint, dst: Endpoint, size: float, cap: float | None = None,
                  tag: object = None) -> Flow:
@@ -273,35 +256,41 @@ class Network:
         return read, write
 
     # ------------------------------------------------------------------ internals
-    def _compute_route(self, src: Endpoint, dst: Endpoint) -> tuple[tuple[int, ...], float]:
+    def _compute_path(self, src: Endpoint, dst: Endpoint) -> tuple[tuple[int, ...], float, tuple[str, ...]]:
+        """Resources crossed, path latency, and the failable links crossed (see ``links_on``)."""
         s_site, s_dom, s_local, s_out = self._leave(src)
         d_site, d_dom, d_local, d_in = self._enter(dst)
         if src.kind != STORAGE and dst.kind != STORAGE and src.name == dst.name:
-            return tuple(s_local + d_local), 0.0
+            return tuple(s_local + d_local), 0.0, ()
         if src.kind == STORAGE and src == dst:
-            return (s_out[0], d_in[-1]), 0.0  # a copy inside one storage system
+            return (s_out[0], d_in[-1]), 0.0, ()  # a copy inside one storage system
         if s_dom is not None and s_dom == d_dom:
-            return tuple(s_out + d_in), 0.0
+            return tuple(s_out + d_in), 0.0, ()
         path: list[int] = list(s_out)
+        links: list[str] = []
         latency = 0.0
         if s_dom is not None:
             dom = self._domains[s_dom]
             path.append(dom.up)
+            links.append(s_dom)
             latency += dom.latency
         path.append(self._cores[s_site])
+        links.append(s_site)
         if s_site != d_site:
             sites = self._site_path(s_site, d_site)
             for a, b in pairwise(sites):
-                rid, lat = self._wan[(a, b)]
+                rid, lat, name = self._wan[(a, b)]
                 path.append(rid)
                 path.append(self._cores[b])
+                links += (name, b)
                 latency += lat
         if d_dom is not None:
             dom = self._domains[d_dom]
             path.append(dom.down)
+            links.append(d_dom)
             latency += dom.latency
         path.extend(d_in)
-        return tuple(path), latency
+        return tuple(path), latency, tuple(links)
 
     def _leave(self, ep: Endpoint) -> tuple[str, str | None, list[int], list[int]]:
         """Site, domain, resources used on the same host, resources to the domain switch."""
