@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -316,6 +317,23 @@ def report_errors(runs) -> None:
         typer.echo(f"error: ... and {len(errors) - 5} more runs failed (see runs.parquet)", err=True)
 
 
+def run_many(quiet: bool, workers: int | None, design: Callable[[], Any], run: Callable[[Any, Any], Any]) -> Any:
+    """Validate (``design()``), then ``run(design, progress)`` with a runs progress bar; input errors
+    exit 2; failed runs are listed. Returns what ``run`` returns (its first item has ``.runs``)."""
+    progress = RunsProgress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        check_workers(workers)
+        plan = design()
+        try:
+            result = run(plan, progress)
+        finally:
+            progress.close()
+    except InputError as err:
+        fail_input(err)
+    report_errors((result[0] if isinstance(result, tuple) else result).runs)
+    return result
+
+
 @app.command()
 def sweep(
     sweep_file: Annotated[str, typer.Argument(metavar="SWEEP", help="sweep YAML file")],
@@ -331,17 +349,8 @@ def sweep(
     from sim.experiments.design import load_sweep
     from sim.experiments.execute import run_sweep
 
-    progress = RunsProgress(enabled=not quiet and sys.stderr.isatty())
-    try:
-        check_workers(workers)
-        design = load_sweep(sweep_file)
-        try:
-            result = run_sweep(design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress)
-        finally:
-            progress.close()
-    except InputError as err:
-        fail_input(err)
-    report_errors(result.runs)
+    result = run_many(quiet, workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
+        design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress))
     if not quiet:
         ok = int((result.runs["status"] == "ok").sum())
         kept = len(result.runs) - result.ran
@@ -365,17 +374,9 @@ def compare(
     """A/B: the scenario against the scenario with --set, on paired seeds; B − A with 95 % intervals."""
     from sim.experiments.compare import compare_design, run_compare
 
-    progress = RunsProgress(enabled=not quiet and sys.stderr.isatty())
-    try:
-        check_workers(workers)
-        design = compare_design(scenario, set_ or [], replications, parse_seed(seed))
-        try:
-            result, table = run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress)
-        finally:
-            progress.close()
-    except InputError as err:
-        fail_input(err)
-    report_errors(result.runs)
+    result, table = run_many(
+        quiet, workers, lambda: compare_design(scenario, set_ or [], replications, parse_seed(seed)),
+        lambda design, progress: run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress))
     if not quiet:
         show_compare(table, result.path, " ".join(set_ or []))
 
