@@ -15,7 +15,7 @@ hit by overlapping faults comes back only when the last one is repaired.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -446,7 +446,3 @@ class Datacenter:
 
     def running(self) -> int:
         return self._running
-
-    # -- queries ----------------------------------------------------------------------------------
-    def select_hosts(self, names: Iterable[str]) -> list[Host]:
-        return [self.hosts[n] for n in names]

@@ -213,7 +213,9 @@ class Network:
 
     def transfer(self, src: Endpoint, dst: Endpoint, size: float, cap: float | None = None,
                  tag: object = None) -> Flow:
-        """Start moving ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``flow.done``."""
+        """Start a bare solver flow of ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on
+        ``flow.done``. It watches nothing: model code moves bytes with ``dc.transfers`` (sim/infra/transfer.py),
+        which fails or stalls on endpoint and link failures."""
         resources, latency = self.route(src, dst)
         return self.solver.start(resources, size, cap, latency, tag)
 

@@ -195,10 +195,6 @@ class LiveMigration(Mechanism):
             return source.site is target.site
         return source.domain is target.domain
 
-    def pulling_from(self, host: Host) -> int:
-        """VMs whose post-copy pull still reads memory from ``host`` (lost if it fails)."""
-        return len(host.dependents)
-
     def migrate(self, vm: VM, target: Host, trigger: str = "operation", *, mechanism: str | None = None,
                 scope: str | None = None, mode: str | None = None) -> simpy.Process:
         """Start migrating ``vm`` to ``target``; the process's value is a ``MigrationResult``.
