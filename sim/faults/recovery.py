@@ -69,8 +69,7 @@ class DefaultRecovery:
         r.waited_from = self.env.now
         host = vm.host  # a crashed guest kept its memory on its host: it reboots there
         if host is not None:
-            self.dc.set_state(vm, BOOTING)
-            self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason="restart")
+            self.dc.reboot(vm)
             self._boot(r, host)
             return
         host = self.find_host(vm)

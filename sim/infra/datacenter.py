@@ -264,6 +264,15 @@ class Datacenter:
         self.set_state(vm, state)
         self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason=reason)
 
+    def reboot(self, vm: VM) -> Host:
+        """A stopped VM that kept its memory on its host (a guest crash) boots there again."""
+        host = vm.host
+        if host is None:
+            raise RuntimeError(f"{vm.name} has no host to reboot on")
+        self.set_state(vm, BOOTING)
+        self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason="restart")
+        return host
+
     def unplace(self, vm: VM, state: str = STOPPED) -> Host | None:
         """Take a VM off its host, freeing its memory."""
         host = vm.host

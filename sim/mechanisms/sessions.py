@@ -794,8 +794,7 @@ class Sessions(Mechanism):
             return
         host = vm.host
         if host is not None:
-            self.dc.set_state(vm, BOOTING)
-            self.ctx.recorder.record("placements", vm=vm.name, host=host.name, reason="restart")
+            self.dc.reboot(vm)
         else:
             rule = self._rule(mem)
             host = self.dc.placement.choose(vm, rule)
