@@ -35,7 +35,7 @@ every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import simpy
 from pydantic import model_validator
@@ -50,7 +50,7 @@ from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
-from sim.scenario.schema import Migrate
+from sim.scenario.schema import OperationBase
 from sim.scenario.types import Duration, FieldError, NonNegFloat, PositiveInt, PositiveRate, Size
 
 if TYPE_CHECKING:
@@ -63,6 +63,15 @@ KEY = "live_migration"
 MiB = 1024.0**2
 
 COMPLETED, FAILED = "completed", "failed"
+
+
+class Migrate(OperationBase):
+    """``migrate`` operation: live-migrate one VM to a host (MECHANISMS.md, live migration)."""
+
+    refs: ClassVar[dict[str, str]] = {"vm": "vm", "to": "host"}
+    kind: Literal["migrate"]
+    vm: str
+    to: str  # a host name
 
 
 class Config(MechanismConfig):
