@@ -13,7 +13,13 @@ attributes (``MechanismType`` states them as a Protocol):
 - ``operations``: operation kind -> its pydantic model (``{kind, at, ...}``); the
   platform validates them and calls ``carry_out(op)`` at the operation's time;
 - ``offers`` / ``needs``: names of services (``ctx.services[name]``) it offers to other
-  mechanisms and needs from them. Mechanisms never import each other.
+  mechanisms and needs from them. Mechanisms never import each other;
+- ``reads``: what state of the datacenter it reads that only faults change (``"images"``):
+  a fault whose only effect no enabled mechanism reads is warned about;
+- class-level hooks on the validated scenario: ``budget`` (what it would make, checked
+  against the limits before names are generated), ``resolve`` (scenario-dependent defaults
+  filled, shown by ``dcsim check``), ``advisories`` (warnings) and ``scale`` (its populations
+  for ``dcsim bench --hosts``).
 
 Life cycle, all but ``start`` before time 0 (desmod's elaborate-then-run):
 ``__init__`` stores references; ``build(builder)`` places the VMs it owns through the
@@ -31,6 +37,7 @@ that every service an enabled mechanism needs is offered by an enabled one.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
 
     from sim.core.causes import Cause
     from sim.core.context import Context
+    from sim.core.errors import Problem
     from sim.infra.build import Builder
     from sim.infra.datacenter import VM, Datacenter
     from sim.metrics.meta import Metric
@@ -47,6 +55,25 @@ if TYPE_CHECKING:
     from sim.metrics.tables import Table
 
 Summary = Callable[["dict[str, pd.DataFrame]", "RunInfo"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a mechanism's section would make, checked against a budget before anything is built:
+    ``limit`` a key of ``sim.scenario.limits.LIMITS`` (``"vms"``, ``"events"``, ...), ``path`` the
+    dotted path under the section the problem names, ``amount`` the count (an estimate for events),
+    ``advice`` how to lower it."""
+
+    limit: str
+    path: str
+    amount: float
+    advice: str
+
+
+def scaled(count: int, factor: float) -> int:
+    """A population scaled with the fleet (``dcsim bench --hosts``): ``round(count x factor)``, at
+    least 1 when ``count`` is positive, as the bench scales workloads."""
+    return max(1, round(count * factor)) if count > 0 else count
 
 
 class MechanismConfig(BaseModel):
@@ -90,8 +117,36 @@ class Mechanism:
     operations: ClassVar[Mapping[str, type[BaseModel]]] = {}
     offers: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
     # Available with its defaults when its section is absent (only live_migration, MECHANISMS.md).
     always_on: ClassVar[bool] = False
+
+    # -- class-level hooks, called on the validated scenario before anything is built ------------
+    @classmethod
+    def budget(cls, config: Any, scenario: Any) -> list[Need]:
+        """What the section (present, enabled or not) would make: VMs, expected events, ... each
+        checked with the workloads' and faults' against ``sim.scenario.limits`` before a single
+        name is generated. Default: nothing."""
+        return []
+
+    @classmethod
+    def resolve(cls, config: Any, scenario: Any) -> Any:
+        """The config with its scenario-dependent defaults filled (``dcsim check`` prints them):
+        a new config (``config.model_copy(update=...)``), called for a present section after
+        the schema and the budgets, before ``check_references``. Default: unchanged."""
+        return config
+
+    @classmethod
+    def advisories(cls, config: Any, scenario: Any) -> list[Problem]:
+        """What is valid but has no effect, printed as warnings; ``config`` is None when the
+        section is absent. Default: nothing."""
+        return []
+
+    @classmethod
+    def scale(cls, section: dict[str, Any], factor: float) -> dict[str, Any]:
+        """The raw ``mechanisms.<key>`` mapping of a fleet ``factor`` times as large (``dcsim bench
+        --hosts``): populations scale like the workloads (``scaled``). Default: unchanged."""
+        return section
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Any):
         self.ctx = ctx
