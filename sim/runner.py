@@ -20,6 +20,7 @@ import pandas as pd
 import simpy
 
 import sim
+from sim.core.clock import processed_events
 from sim.core.context import Context
 from sim.core.errors import InputError, OperationFailed, Problem
 from sim.core.streams import Streams
@@ -181,7 +182,7 @@ class Simulation:
                 progress(env.now)
         for fn in self.ctx.finalizers:
             fn(env.now)
-        events = next(env._eid) - len(env._queue)  # scheduled minus still queued = processed
+        events = processed_events(env)
         tables = self.ctx.recorder.frames(duration)
         info = RunInfo(duration_s=duration, hosts=len(self.dc.hosts),
                        vm_names=frozenset(v.name for v in self.dc.vms.values() if v.owner is None))
