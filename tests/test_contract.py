@@ -3,6 +3,8 @@ scaling with the fleet, operation subjects."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 import yaml
 from conftest import base_scenario, write_yaml
@@ -165,3 +167,96 @@ def test_an_unknown_operation_kind_lists_the_mechanisms_kinds_first(tmp_path):
         load_scenario(str(path))
     assert "expected one of migrate, publish_image, instantiate, restore, migrate_workload, recover" in \
         err.value.lines()[0]
+
+
+# --------------------------------------------------------------------------- absent / disabled / enabled
+class _Phases(Mechanism):
+    """Records which phases the platform calls and the config it got."""
+
+    key = "phases"
+    Config = MechanismConfig
+    calls: ClassVar[list] = []
+
+    def build(self, builder):
+        self.calls.append(("build", self.enabled))
+
+    def wire(self):
+        self.calls.append(("wire", self.enabled))
+
+    def start(self):
+        self.calls.append(("start", self.enabled))
+
+
+class _NaivePhases(_Phases):
+    key = "naive_phases"
+    naive = True
+
+
+def _phases(tmp_path, mech):
+    _Phases.calls.clear()
+    reg = Registry((*MECHANISMS, _Phases, _NaivePhases))
+    path = write_yaml(tmp_path / "s.yaml", base_scenario(duration="1h", mechanisms=mech))
+    sim = Simulation(load_scenario(str(path), [], reg), registry=reg)
+    sim.run()
+    return {m.key: m for m in sim.mechanisms}, list(_Phases.calls)
+
+
+def test_absent_is_disabled_with_defaults_and_only_the_enabled_or_naive_run_phases(tmp_path):
+    """Absent: config = defaults with enabled false (never None); no phase runs on a plain mechanism,
+    every phase on a naive one (which sees enabled false). Enabled: every phase, once each."""
+    mechs, calls = _phases(tmp_path, {})
+    assert mechs["phases"].config == MechanismConfig(enabled=False)
+    assert calls == [("build", False), ("wire", False), ("start", False)]  # the naive one only
+    mechs, calls = _phases(tmp_path, {"phases": {"enabled": False}})
+    assert calls == [("build", False), ("wire", False), ("start", False)]
+    _, calls = _phases(tmp_path, {"phases": {}, "naive_phases": {}})
+    assert calls == [("build", True), ("build", True), ("wire", True), ("wire", True), ("start", True),
+                     ("start", True)]
+
+
+def test_summaries_read_the_config_a_mechanism_ran_with(tmp_path):
+    """Replication's primaries come from its config: 3 + 2 primaries in two networks = 5, written
+    for a disabled section too (its primaries are built)."""
+    nets = [{"name": "a", "primaries": 3}, {"name": "b", "primaries": 2}]
+    for enabled in (True, False):
+        path = write_yaml(tmp_path / "s.yaml", base_scenario(
+            duration="1h", mechanisms={"replication": {"enabled": enabled, "networks": nets}}))
+        assert Simulation(load_scenario(str(path))).run().metrics["replication.primaries"] == 5
+
+
+# --------------------------------------------------------------------------- memory errors on the bus
+def _uncorrectable_at_1h(registry):
+    """4 VMs on east/bd1/h00 (first fit); an uncorrectable error there at 1 h."""
+    from test_memory_errors import scenario
+
+    from sim.scenario.loader import validate_scenario
+
+    sim = Simulation(validate_scenario(scenario(vms=4, evacuation=False), registry=registry), registry=registry)
+    env = sim.ctx.env
+
+    def inject():
+        yield env.timeout(3600)
+        sim.dimms.uncorrectable(sim.dc.hosts["east/bd1/h00"], dimm=2)
+
+    env.process(inject())
+    return sim, sim.run()
+
+
+def test_the_dimm_injector_offers_no_service_and_crashes_the_host_when_nothing_takes_the_error():
+    """Without any memory-error mechanism registered, the error crashes the host at 1 h (one
+    dimm_errors fault, repaired after infrastructure.repair = 4 h) and its 4 VMs restart elsewhere."""
+    from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
+
+    reg = Registry(tuple(c for c in MECHANISMS if c is not MemoryErrorEvacuation))
+    sim, out = _uncorrectable_at_1h(reg)
+    assert "dimm_errors" not in sim.ctx.services
+    assert "memory_errors" not in out.tables
+    faults = out.tables["faults"]
+    assert faults[["time_s", "kind", "target", "repair_s"]].values.tolist() == [
+        [3600.0, "dimm_errors", "east/bd1/h00", 14400.0]]
+    assert out.metrics["restarts.count"] == 4
+    # the same with the mechanism registered but absent (disabled): and its row says so
+    sim, out2 = _uncorrectable_at_1h(Registry(MECHANISMS))
+    assert out2.tables["faults"].equals(faults) and out2.metrics["restarts.count"] == 4
+    row = out2.tables["memory_errors"].iloc[0]
+    assert (row["kind"], row["action"], row["vms_crashed"]) == ("uncorrectable", "host_crash", 4)

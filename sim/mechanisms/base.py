@@ -25,9 +25,15 @@ Life cycle, all but ``start`` before time 0 (desmod's elaborate-then-run):
 ``__init__`` stores references; ``build(builder)`` places the VMs it owns through the
 shared placement (a VM that does not fit is an input error with its dotted path);
 ``wire()`` subscribes to failures and registers handlers; ``start()`` spawns standing
-processes. Every registered mechanism is constructed, built, wired and summarised,
-disabled ones too: each decides what disabled means (usually nothing), so that its
-tables and metrics exist.
+processes.
+
+Absent, disabled, enabled: one pattern. ``self.config`` is never None: an absent section
+is the config's defaults with ``enabled`` false (an ``always_on`` mechanism's defaults,
+enabled). Every registered mechanism is constructed and summarised, so its tables and
+metrics exist. ``build``, ``wire`` and ``start`` run only when it is enabled, or when its
+class says ``naive = True``: its phases then also carry out the naive behaviour (what
+the system does without it: disabled replication still builds its primaries), reading
+``self.enabled`` to choose. A mechanism with nothing to do when disabled needs no guard.
 
 The platform checks at wiring that no two mechanisms claim one operation kind, and
 that every service an enabled mechanism needs is offered by an enabled one.
@@ -97,6 +103,7 @@ class MechanismType(Protocol):
     offers: ClassVar[tuple[str, ...]]
     needs: ClassVar[tuple[str, ...]]
     always_on: ClassVar[bool]
+    naive: ClassVar[bool]
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Any) -> None: ...
     def build(self, builder: Builder) -> None: ...
@@ -118,6 +125,8 @@ class Mechanism:
     offers: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[tuple[str, ...]] = ()
+    # Its build/wire/start run when disabled too, carrying out the naive behaviour.
+    naive: ClassVar[bool] = False
     # Available with its defaults when its section is absent (only live_migration, MECHANISMS.md).
     always_on: ClassVar[bool] = False
 
@@ -152,10 +161,10 @@ class Mechanism:
         self.ctx = ctx
         self.dc = dc
         self.env = ctx.env
-        if config is None and self.always_on:
-            config = self.Config()
+        if config is None:  # absent: the defaults, disabled unless the mechanism is always on
+            config = self.Config() if self.always_on else self.Config(enabled=False)
         self.config = config
-        self.enabled = bool(config is not None and config.enabled)
+        self.enabled = bool(config.enabled)
 
     def build(self, builder: Builder) -> None:
         """Create and place the VMs this mechanism owns (before wiring). Default: none."""

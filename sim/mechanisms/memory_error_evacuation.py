@@ -133,6 +133,7 @@ class MemoryErrorEvacuation(Mechanism):
     tables = (MEMORY_ERRORS,)
     summaries = (memory_error_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
     needs = ("live_migration",)
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):

@@ -182,7 +182,6 @@ class Config(MechanismConfig):
 # --------------------------------------------------------------------------- summaries
 def replication_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     r = t["replacements"]
-    nets = t["replication_networks"]
     kind = r["kind"]
     ends = r[kind.isin((PROMOTION, RESTART, OPEN))]  # each primary outage ends in exactly one of these
     promos = r[kind == PROMOTION]
@@ -197,7 +196,7 @@ def replication_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
         "replication.restart_data_loss_s_total": float(r.loc[kind == RESTART, "data_loss_s"].sum()),
         "replication.rebuild_bytes_total": float(r.loc[kind == REBUILD, "bytes"].sum()),
     }
-    primaries = int(nets["primaries"].sum())
+    primaries = sum(n.primaries for n in info.configs[KEY].networks)  # built enabled or not
     out["replication.primaries"] = primaries
     if primaries > 0 and info.duration_s > 0:
         out["replication.availability"] = 1.0 - unavailable / (primaries * info.duration_s)
@@ -292,6 +291,7 @@ class Replication(Mechanism):
     tables = (REPLACEMENTS, NETWORKS)
     summaries = (replication_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:

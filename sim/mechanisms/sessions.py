@@ -594,6 +594,7 @@ class Sessions(Mechanism):
     tables = (SESSIONS,)
     summaries = (session_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:
