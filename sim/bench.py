@@ -21,8 +21,8 @@ entries of its site's list; the N hosts are dealt over those domains as evenly a
 possible (the first ``N % d`` domains get one more). So 1,000 hosts are 2 x 5 domains
 of 100, and 250 hosts are east 2 x (84, 83) and west 1 x 83. Every workload's count becomes
 ``round(count * N / H)`` (H the file's hosts), at least 1 for a non-empty workload, and
-each mechanism section is what its class's ``scale(section, N / H)`` returns (replication
-scales its primaries, sessions its clusters' VMs and offered rates, alike).
+each mechanism section is what its class's ``scale(section, N / H)`` returns (each scales
+its own VM populations, and offered load with them, like the workloads).
 Fault rates are per target, so they need no scaling. N above the file's hosts is an
 input error (the benchmark scales down only), and so is N below the number of sites.
 
