@@ -95,3 +95,36 @@ def test_a_period_must_be_positive():
     for bad in (0.0, -1.0, math.inf):
         with pytest.raises(ValueError, match="positive finite period"):
             every(env, bad, lambda now: None)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(period=st.sampled_from([0.5, 1.0, 60.0, 3600.0, 86400.0]), at=st.floats(0, 200000),
+       start=st.floats(0, 5000), span=st.floats(0, 20000), stop_after=st.integers(0, 30))
+def test_firings_are_the_closed_form_set_until_cancelled(period, at, start, span, stop_after):
+    """The firings are exactly {at + k x period : start <= t < until} in order (at mod period), cut
+    after ``stop_after`` runs by a cancel from inside the job; never one before ``start``."""
+    env = simpy.Environment()
+    until = start + span
+    seen = []
+
+    def job(now):
+        seen.append(now)
+        if len(seen) == stop_after:
+            sched.cancel()
+
+    sched = every(env, period, job, at=at, start=start, until=until)
+    env.run()
+    a = at % period
+    k = math.ceil((start - a) / period)
+    expected = []
+    while a + k * period < until:
+        expected.append(a + k * period)
+        k += 1
+    if stop_after:
+        expected = expected[:stop_after]
+    assert seen == expected
+    assert sched.runs == len(seen) and sched.skipped == 0

@@ -188,3 +188,19 @@ def test_compound_durations_refused(text, message):
     with pytest.raises(UnitError) as err:
         parse_duration(text)
     assert str(err.value) == message
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_UNITS = [("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 1e-3)]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(picks=st.lists(st.tuples(st.integers(0, len(_UNITS) - 1), st.integers(0, 999)), min_size=2, max_size=7,
+                      unique_by=lambda p: p[0]))
+def test_a_compound_duration_is_the_sum_of_its_terms(picks):
+    """Any two or more distinct units, largest first, with whole counts: the sum of count x unit."""
+    picks = sorted(picks)
+    text = "".join(f"{n}{_UNITS[i][0]}" for i, n in picks)
+    assert parse_duration(text) == pytest.approx(sum(n * _UNITS[i][1] for i, n in picks), rel=1e-12, abs=1e-12)
