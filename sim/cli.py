@@ -423,6 +423,26 @@ def report(
         typer.echo(str(html))
 
 
+@app.command("metrics")
+def metrics_(
+    json_: Annotated[bool, typer.Option("--json", help="print the metadata as JSON")] = False,
+) -> None:
+    """Every metric a run can produce: its unit, whether higher is better, and what it means."""
+    import dataclasses
+    import json
+
+    from sim.mechanisms.registry import REGISTRY
+
+    info = REGISTRY.metric_info()
+    if json_:
+        typer.echo(json.dumps([dataclasses.asdict(info[k]) for k in sorted(info)], indent=1))
+        return
+    better = {True: "higher", False: "lower", None: ""}
+    for name in sorted(info):
+        m = info[name]
+        typer.echo(f"{name:<48} {m.unit:<12} {better[m.higher_is_better]:<7} {m.meaning}")
+
+
 def main() -> None:
     app()
 

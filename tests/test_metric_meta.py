@@ -96,3 +96,21 @@ def test_every_metric_a_shipped_scenario_produces_is_declared(name, load):
     undeclared = sorted(m for m in out.metrics if REGISTRY.metric(m) is None)
     assert undeclared == []
     assert len(out.metrics) > 20
+
+
+def test_dcsim_metrics_lists_every_declared_metric():
+    import json
+
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    r = CliRunner().invoke(app, ["metrics", "--json"])
+    assert r.exit_code == 0
+    listed = {m["name"]: m for m in json.loads(r.stdout)}
+    assert set(listed) == set(REGISTRY.metric_info())
+    assert listed["vm.availability"] == {"name": "vm.availability", "unit": "availability", "higher_is_better": True,
+                                         "headline": True,
+                                         "meaning": "fraction of VM-time the workloads' VMs were up"}
+    text = CliRunner().invoke(app, ["metrics"]).stdout.splitlines()
+    assert len(text) == len(listed) and any(line.startswith("vm.availability ") for line in text)
