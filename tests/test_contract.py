@@ -260,3 +260,14 @@ def test_the_dimm_injector_offers_no_service_and_crashes_the_host_when_nothing_t
     assert out2.tables["faults"].equals(faults) and out2.metrics["restarts.count"] == 4
     row = out2.tables["memory_errors"].iloc[0]
     assert (row["kind"], row["action"], row["vms_crashed"]) == ("uncorrectable", "host_crash", 4)
+
+
+def test_an_absent_section_is_resolved_too(tmp_path):
+    """Absent ``store``: its config is the defaults, disabled, with the first storage system filled."""
+    path = write_yaml(tmp_path / "s.yaml", _with_storage())
+    data = yaml.safe_load(path.read_text())
+    del data["mechanisms"]["store"]
+    write_yaml(path, data)
+    sim = Simulation(load_scenario(str(path), [], WITH_STORE), registry=WITH_STORE)
+    store = next(m for m in sim.mechanisms if m.key == "store")
+    assert (store.enabled, store.config.storage) == (False, "san1")

@@ -161,8 +161,8 @@ class Mechanism:
         self.ctx = ctx
         self.dc = dc
         self.env = ctx.env
-        if config is None:  # absent: the defaults, disabled unless the mechanism is always on
-            config = self.Config() if self.always_on else self.Config(enabled=False)
+        if config is None:  # absent: the defaults (resolved), disabled unless the mechanism is always on
+            config = self.resolve(self.Config() if self.always_on else self.Config(enabled=False), ctx.scenario)
         self.config = config
         self.enabled = bool(config.enabled)
 

@@ -2,8 +2,10 @@
 
 Quantities are floats in base units (seconds, bytes, bytes/s, events/s); see
 ``sim.scenario.types``. Defaults that depend on other fields (``sample_interval``,
-``vm.working_set``, ``service``, ``site.region``) are filled by model validators, so a
-validated scenario has every default resolved and ``dcsim check`` can print it.
+``vm.working_set``, ``service``, ``site.region``) are filled by model validators, and a
+mechanism's defaults that depend on the rest of the scenario by its class's ``resolve``
+(``sim.scenario.validate.resolve_mechanisms``), so a validated scenario has every default
+resolved and ``dcsim check`` can print it.
 
 The ``mechanisms`` section is assembled from the mechanism registry (each mechanism
 keeps its config model in its own module): ``build_scenario_model(registry)`` returns
