@@ -259,6 +259,8 @@ class Placement:
         self._promised: list[float] = []  # per host index: bytes promised to woken VMs
         self._dirty: dict[Host, None] = {}  # hosts that gained room since the last pass
         self._pass_due = False
+        # owner key -> where a VM it owns may go now (None: the VM's own rule); see ``rule_for``
+        self.owner_rules: dict[str, Callable[[VM], Rule | None]] = {}
         for h in hosts:
             self.add_host(h)
 
@@ -298,6 +300,31 @@ class Placement:
         if rule is None:
             rule = vm.rule = self.rule(vm.allowed, vm.spread)
         return rule
+
+    def rule_for(self, vm: VM) -> Rule:
+        """Where ``vm`` may go now: its owner's rule when the owner gives one, else the VM's own.
+
+        Every mover (restart, evacuation, migration) chooses through this, so that a VM
+        created by a mechanism keeps the constraints its owner keeps current (a copy never
+        joins the host of another copy of the same data).
+        """
+        if vm.owner is not None:
+            hook = self.owner_rules.get(vm.owner)
+            if hook is not None:
+                rule = hook(vm)
+                if rule is not None:
+                    return rule
+        return vm.rule if vm.rule is not None else self.rule_of(vm)
+
+    def within(self, rule: Rule, hosts: Iterable[Host]) -> Rule:
+        """The interned rule of the hosts of ``rule`` that are also in ``hosts``, with ``rule``'s spread."""
+        return self.rule([h for h in hosts if h in rule], rule.spread)
+
+    def without(self, rule: Rule, hosts: Iterable[Host] = (), domains: Iterable[Domain] = ()) -> Rule:
+        """The interned rule of ``rule`` less ``hosts`` and the hosts of ``domains`` (an avoid-set)."""
+        away = {h.index for h in hosts}
+        doms = set(domains)
+        return self.rule([h for h in rule if h.index not in away and h.domain not in doms], rule.spread)
 
     def _make_rule(self, hosts: tuple[Host, ...], spread: str) -> Rule:
         if spread not in ("broadcast_domain", "pack", "random"):

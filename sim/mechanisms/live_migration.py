@@ -24,7 +24,9 @@ it is stopped and handed to the stop handlers (the default recovery restarts it)
 Guarantees: memory is reserved on the target synchronously, before ``migrate`` returns
 (concurrent callers never take the same slot), to the end (never overcommitted); a VM is on exactly one host at every instant (``Datacenter.move`` is
 atomic); at most ``max_per_host`` migrations send from or arrive at a host at once,
-the rest wait in FIFO order; ``scope`` is enforced; if the source or the target fails
+the rest wait in FIFO order; ``scope`` is enforced, and a VM a mechanism owns goes only
+where its owner lets it (``Datacenter.rule_for``; a workload VM's explicit target is the
+caller's choice); if the source or the target fails
 mid-way the migration aborts cleanly (pre-copy: the VM stays on the source; a pause in
 progress ends and the VM resumes there).
 
@@ -342,6 +344,9 @@ class _Migration:
             return f"{target.name} is outside the {self.scope or self.cfg.scope} scope of {source.name}"
         if target.free_memory < vm.spec.memory - 1e-6:
             return f"target {target.name} has no room ({target.free_memory:.0f} B free)"
+        if vm.owner is not None and target not in self.dc.rule_for(vm):
+            # A mechanism's VM goes only where its owner lets it (a copy never joins another copy).
+            return f"{target.name} is not a host {vm.owner} lets {vm.name} use now"
         return ""
 
     # -- the process ------------------------------------------------------------------------------
