@@ -259,4 +259,6 @@ class MemoryErrorEvacuation(Mechanism):
                     hosts = self.dc.host_list
             pool = self._pools[key] = tuple(h for h in hosts if self.engine.in_scope(host, h))
         rule = placement.within(self.dc.rule_for(vm), pool)
-        return placement.choose(vm, rule, exclude=failed or host, rng=rng)
+        target = placement.choose(vm, rule, exclude=failed or host, rng=rng)
+        placement.release(rule)
+        return target
