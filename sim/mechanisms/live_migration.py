@@ -36,7 +36,11 @@ every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import count as counter
 from typing import TYPE_CHECKING, Literal
 
 import simpy
@@ -143,7 +147,107 @@ class _Waiter:
     source: Host
     target: Host
     event: simpy.Event
+    seq: int = 0  # arrival order (FIFO)
     granted: bool = False  # slots taken on the waiter's behalf (it may not have resumed yet)
+    withdrawn: bool = False  # gave up waiting (left in its hosts' queues, skipped when reached)
+
+
+class _Slots:
+    """``max_per_host`` slots per host, and the FIFO of requests waiting for them.
+
+    The rule (what the former scan of the whole queue did, kept exactly): a request takes
+    both its hosts' slots at once; it is granted when both hosts have a free slot and no
+    earlier request still waiting needs either host; grants are made in arrival order.
+    So a request waits behind every earlier waiting request that shares a host with it
+    (never overtaking it), and does not wait for ones that do not.
+
+    Kept as one FIFO queue per host (the waiting requests that use it, in arrival order) and
+    a global arrival number: a request may go only when it heads the queues of both its
+    hosts. Only a release (a slot frees) or a departure (a head is granted or withdraws)
+    changes who may go, and only at the heads of the hosts involved, so each looks at those
+    heads alone, in arrival order (a heap): O(log n) per request, grant and withdrawal, so
+    O(n log n) for n requests, where rescanning the queue at every event was O(n^2).
+    """
+
+    def __init__(self, limit: int, event: Callable[[], simpy.Event]):
+        self.limit = limit
+        self._event = event
+        self.used: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
+        self._queues: dict[str, deque[_Waiter]] = {}  # host name -> waiting requests using it
+        self._seq = counter()
+
+    def _free(self, name: str) -> bool:
+        return self.used.get(name, 0) < self.limit
+
+    def _take(self, source: Host, target: Host) -> None:
+        used = self.used
+        for name in (source.name, target.name):
+            used[name] = used.get(name, 0) + 1
+
+    def _head(self, name: str) -> _Waiter | None:
+        queue = self._queues.get(name)
+        while queue and (queue[0].withdrawn or queue[0].granted):
+            queue.popleft()
+        if not queue:
+            self._queues.pop(name, None)
+            return None
+        return queue[0]
+
+    def request(self, source: Host, target: Host) -> _Waiter | None:
+        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant)."""
+        s, t = source.name, target.name
+        if self._head(s) is None and self._head(t) is None and self._free(s) and self._free(t):
+            self._take(source, target)
+            return None
+        waiter = _Waiter(source, target, self._event(), next(self._seq))
+        for name in (s, t):
+            self._queues.setdefault(name, deque()).append(waiter)
+        return waiter
+
+    def release(self, source: Host, target: Host) -> None:
+        used = self.used
+        for name in (source.name, target.name):
+            n = used.get(name, 0) - 1
+            if n <= 0:
+                used.pop(name, None)
+            else:
+                used[name] = n
+        self._grant((source.name, target.name))
+
+    def withdraw(self, waiter: _Waiter) -> None:
+        if waiter.granted or waiter.withdrawn:
+            return
+        waiter.withdrawn = True
+        self._grant((waiter.source.name, waiter.target.name))
+
+    def waiting(self) -> int:
+        """Requests waiting (a test and debugging aid: O(hosts with a queue))."""
+        return len({id(w) for q in self._queues.values() for w in q if not (w.withdrawn or w.granted)})
+
+    def _grant(self, names: tuple[str, ...]) -> None:
+        """Grant, in arrival order, every request heading both its queues with both hosts free,
+        starting from the heads of ``names`` (the only requests whose chance changed)."""
+        heap: list[tuple[int, _Waiter]] = []
+        for name in names:
+            w = self._head(name)
+            if w is not None:
+                heapq.heappush(heap, (w.seq, w))
+        seen = set()
+        while heap:
+            seq, w = heapq.heappop(heap)
+            if seq in seen:
+                continue
+            seen.add(seq)
+            s, t = w.source.name, w.target.name
+            if self._head(s) is not w or self._head(t) is not w or not (self._free(s) and self._free(t)):
+                continue
+            self._take(w.source, w.target)
+            w.granted = True
+            w.event.succeed()
+            for name in (s, t):
+                nxt = self._head(name)
+                if nxt is not None:
+                    heapq.heappush(heap, (nxt.seq, nxt))
 
 
 MIGRATIONS = table(
@@ -185,8 +289,7 @@ class LiveMigration(Mechanism):
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)
-        self._slots: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
-        self._queue: list[_Waiter] = []
+        self._slots = _Slots(self.config.max_per_host, self.env.event)  # always on: config is set
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -226,54 +329,16 @@ class LiveMigration(Mechanism):
         return (f"{result.source} -> {result.target}: {result.rounds} rounds, "
                 f"{result.total_time_s:.3f} s, downtime {result.downtime_s:.3f} s")
 
-    # -- per-host concurrency (max_per_host), FIFO ------------------------------------------------
-    def _free(self, host: Host) -> bool:
-        return self._slots.get(host.name, 0) < self.config.max_per_host
-
-    def _take(self, source: Host, target: Host) -> None:
-        for h in (source, target):
-            self._slots[h.name] = self._slots.get(h.name, 0) + 1
-
+    # -- per-host concurrency (max_per_host), FIFO (``_Slots`` states the rule) -------------------
     def release(self, source: Host, target: Host) -> None:
-        for h in (source, target):
-            n = self._slots.get(h.name, 0) - 1
-            if n <= 0:
-                self._slots.pop(h.name, None)
-            else:
-                self._slots[h.name] = n
-        self._grant()
+        self._slots.release(source, target)
 
     def _request(self, source: Host, target: Host) -> _Waiter | None:
-        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant).
-
-        A newcomer never overtakes a waiter that needs one of its hosts (FIFO per host).
-        """
-        busy = {h for w in self._queue for h in (w.source.name, w.target.name)}
-        if source.name not in busy and target.name not in busy and self._free(source) and self._free(target):
-            self._take(source, target)
-            return None
-        waiter = _Waiter(source, target, self.env.event())
-        self._queue.append(waiter)
-        return waiter
-
-    def _grant(self) -> None:
-        blocked: set[str] = set()
-        keep: list[_Waiter] = []
-        for w in self._queue:
-            names = (w.source.name, w.target.name)
-            if not blocked.intersection(names) and self._free(w.source) and self._free(w.target):
-                self._take(w.source, w.target)
-                w.granted = True
-                w.event.succeed()
-            else:
-                blocked.update(names)
-                keep.append(w)
-        self._queue = keep
+        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant)."""
+        return self._slots.request(source, target)
 
     def _withdraw(self, waiter: _Waiter) -> None:
-        if waiter in self._queue:
-            self._queue.remove(waiter)
-            self._grant()
+        self._slots.withdraw(waiter)
 
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
