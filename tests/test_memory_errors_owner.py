@@ -7,6 +7,8 @@ primary's host, so one later host crash lost both.
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from owner_probe import Pair
 from test_memory_errors import scenario
 
@@ -74,3 +76,38 @@ def test_the_migration_engine_refuses_a_target_the_owner_forbids():
     assert results[0].reason == f"{H0} is not a host pair lets copy use now"
     assert results[0].total_time_s == 0.0
     assert copy.host.name == H2
+
+
+events = st.lists(st.tuples(st.sampled_from(["error", "crash"]), st.integers(0, 40), st.integers(0, 2)),
+                  max_size=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(events=events)
+def test_a_copy_and_its_primary_never_share_a_host(events):
+    """Uncorrectable errors and host crashes at random times (on a 10 s grid, so several land at
+    one instant) on three hosts: after every SimPy event, ``primary`` and ``copy`` are never on
+    one host (nothing moves them but the evacuation, which asks their owner)."""
+    data = scenario(hosts=3, duration="2h", evacuation={"guest_crash_probability": 0.5,
+                                                        "target_hosts": "same_domain"})
+    data["mechanisms"]["pair"] = {}
+    sim = Simulation(validate_scenario(data, registry=WITH_PAIR), registry=WITH_PAIR)
+    env = sim.ctx.env
+    hosts = sim.dc.host_list
+
+    def at(t, fn):
+        yield env.timeout(t)
+        fn()
+
+    for kind, t, h in events:
+        host = hosts[h]
+        if kind == "error":
+            env.process(at(10.0 * t + 1, lambda host=host: sim.dimms.uncorrectable(host, dimm=2)))
+        else:
+            env.process(at(10.0 * t + 1, lambda host=host, t=t: sim.dc.host_down(
+                host, HostDown(at=10.0 * t + 1, host=host.name))))
+    sim.start()
+    p, c = sim.dc.vms["primary"], sim.dc.vms["copy"]
+    while env.peek() < 7200:
+        env.step()
+        assert p.host is None or p.host is not c.host

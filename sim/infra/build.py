@@ -90,7 +90,7 @@ class Builder:
 
     ``vm(...)`` creates one VM owned by the mechanism and places it through the shared
     placement (the rule of its ``hosts`` selector and ``spread``), avoiding the given
-    hosts (a 1:1 backup never shares its active's host) and, where it can, their
+    hosts (two VMs that stand in for each other never share a host) and, where it can, their
     broadcast domains. A VM that does not fit is recorded as a problem at ``path`` and
     None is returned; the run then stops with every problem, exit 2.
     """

@@ -1,10 +1,10 @@
-"""Placement: where a VM goes, at build time, at restart and at evacuation; and waiting for room.
+"""Placement: where a VM goes, at build time, at restart and when it is moved; and waiting for room.
 
 Policies (MECHANISMS.md, Placement):
 
 - ``broadcast_domain`` (default): deal VMs round-robin over the domains of the allowed
   hosts, then to the least-used host of the domain. For a single VM placed later
-  (restart, evacuation) this becomes: the domain holding the fewest VMs of its workload
+  (a restart, a move) this becomes: the domain holding the fewest VMs of its workload
   (ties by the domain's order in the rule), then the least-used host there.
 - ``pack``: first fit in the rule's host order.
 - ``random``: uniform over the allowed hosts with room, from a named stream.
@@ -366,7 +366,7 @@ class Placement:
     def rule_for(self, vm: VM) -> Rule:
         """Where ``vm`` may go now: its owner's rule when the owner gives one, else the VM's own.
 
-        Every mover (restart, evacuation, migration) chooses through this, so that a VM
+        Every mover (a restart, a move off a failing host, an operator's move) chooses through this, so that a VM
         created by a mechanism keeps the constraints its owner keeps current (a copy never
         joins the host of another copy of the same data).
         """
