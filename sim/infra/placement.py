@@ -217,7 +217,9 @@ class Rule:
     """An interned placement rule: hosts (datacenter order) grouped by domain, and a spread.
 
     Get one from ``Placement.rule`` (or ``within``, ``without``); the same hosts and spread
-    give the same object, and each call counts one user until ``Placement.release``.
+    asked the same way give the same object (``without`` a base rule and ``rule`` of the same
+    hosts may give two equal ones: choices depend only on the hosts and the spread), and each
+    call counts one user until ``Placement.release``.
     A rule is either a *base* rule, indexed on its own (its trees and domain groups follow
     every host change), or *derived*: a base rule less a few hosts (an avoid-set: a copy kept
     off its partners' hosts or domains). A derived rule holds only the indices it leaves out
