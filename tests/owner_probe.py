@@ -2,7 +2,8 @@
 
 ``pair`` builds a ``primary`` and a ``copy`` (1 GiB each, ``pack`` by host order, the copy
 never on the primary's host) and answers ``placement_rule``: the copy may go to any host of
-its rule but the primary's current host, and the primary to any but the copy's. It records
+its rule but the primary's current host and the host it is migrating to, and the primary to
+any but the copy's. It records
 every stop of its VMs in ``pair_stops`` and does nothing else (a stopped VM stays stopped).
 """
 
@@ -43,13 +44,15 @@ class Pair(Mechanism):
         self.partner = {"primary": copy, "copy": primary}
 
     def placement_rule(self, vm):
-        other = self.partner[vm.name].host
-        if other is None:
+        partner = self.partner[vm.name]
+        away = tuple(h for h in (partner.host, self.ctx.services["live_migration"].target_of(partner))
+                     if h is not None)
+        if not away:
             return None
-        key = (vm.name, other.name)
+        key = (vm.name, away)
         rule = self._rules.get(key)
         if rule is None:
-            rule = self._rules[key] = self.dc.placement.without(vm.rule, hosts=(other,))
+            rule = self._rules[key] = self.dc.placement.without(vm.rule, hosts=away)
         return rule
 
     def vm_stopped(self, vm, cause):

@@ -7,7 +7,7 @@ primary's host, so one later host crash lost both.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from owner_probe import Pair
 from test_memory_errors import scenario
@@ -84,10 +84,14 @@ events = st.lists(st.tuples(st.sampled_from(["error", "crash"]), st.integers(0, 
 
 @settings(max_examples=25, deadline=None)
 @given(events=events)
+@example(events=[("error", 0, 0), ("error", 0, 1)])
 def test_a_copy_and_its_primary_never_share_a_host(events):
     """Uncorrectable errors and host crashes at random times (on a 10 s grid, so several land at
     one instant) on three hosts: after every SimPy event, ``primary`` and ``copy`` are never on
-    one host (nothing moves them but the evacuation, which asks their owner)."""
+    one host (nothing moves them but the evacuation, which asks their owner). The example: both
+    their hosts fail at one instant; the primary leaves for h02 first, so the copy, whose owner
+    keeps it off the primary's host and off the host it is moving to, has nowhere to go (it
+    would otherwise have followed the primary to h02)."""
     data = scenario(hosts=3, duration="2h", evacuation={"guest_crash_probability": 0.5,
                                                         "target_hosts": "same_domain"})
     data["mechanisms"]["pair"] = {}

@@ -290,6 +290,7 @@ class LiveMigration(Mechanism):
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)
         self._slots = _Slots(self.config.max_per_host, self.env.event)  # always on: config is set
+        self._moving: dict[str, _Migration] = {}  # VM name -> its migration in flight
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -299,6 +300,12 @@ class LiveMigration(Mechanism):
         if scope == "site":
             return source.site is target.site
         return source.domain is target.domain
+
+    def target_of(self, vm: VM) -> Host | None:
+        """The host ``vm`` is migrating to (memory held there), or None. An owner keeping two VMs
+        apart keeps each off the other's target too (``Mechanism.placement_rule``)."""
+        run = self._moving.get(vm.name)
+        return run.target if run is not None else None
 
     def migrate(self, vm: VM, target: Host, trigger: str = "operation", *, mechanism: str | None = None,
                 scope: str | None = None, mode: str | None = None) -> simpy.Process:
@@ -421,6 +428,7 @@ class _Migration:
         self.dc.reserve(self.target, vm.spec.memory)
         self.reserved_target = vm.spec.memory
         vm.migrating = self.flagged = True
+        self.engine._moving[vm.name] = self
 
     def watch(self, proc: simpy.Process) -> None:
         """Interrupt ``proc`` when the source, the target or the VM fails (a guest crash ends it at once)."""
@@ -607,6 +615,8 @@ class _Migration:
             self.watching = None
         if self.flagged and (outcome == COMPLETED or vm.epoch == self.epoch):
             vm.migrating = False  # a restarted VM may be migrating again under another request
+        if self.engine._moving.get(vm.name) is self:
+            del self.engine._moving[vm.name]
         r.outcome = outcome
         r.reason = reason
         r.end_s = self.env.now
