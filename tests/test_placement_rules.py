@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_placement_index import check_invariants, layouts, make_dc, make_vm
+from test_placement_index import check_invariants, host_op, layouts, make_dc, make_vm
 
-from sim.core.causes import HostDown
 from sim.infra import placement
-from sim.infra.datacenter import BOOTING, DOWN, REPAIR, UP
+from sim.infra.datacenter import BOOTING
 from sim.infra.placement import _TRIES, choose_host_scan
 
 GiB = 2**30
@@ -54,7 +53,7 @@ def check(dc, rules, probes, exclude=None):
 
 
 make_op = st.tuples(st.sampled_from(["make", "make", "without", "release", "place", "unplace", "down",
-                                     "repair", "maint_in", "maint_out", "reserve", "unreserve"]),
+                                     "repair", "maint_in", "maint_out", "reserve", "unreserve", "move"]),
                     st.integers(0, 10_000), st.integers(0, 10_000))
 
 
@@ -108,26 +107,8 @@ def made_and_released(layout, ops, sizes):
                     target = p.choose(vm, rng=np.random.default_rng(b))
                     if target is not None:
                         dc.place(vm, target, BOOTING)
-            case "unplace":
-                if vm.host is not None:
-                    dc.unplace(vm)
-            case "down":
-                dc.host_down(host, HostDown(at=0.0, host=host.name), DOWN if b % 2 else REPAIR)
-            case "repair":
-                if host.faults:
-                    dc.host_repaired(host)
-            case "maint_in":
-                dc.enter_maintenance(host, "t")
-            case "maint_out":
-                dc.exit_maintenance(host, "t")
-            case "reserve":
-                amount = min(host.free_memory, (b % 5 + 1) * GiB)
-                if amount > 0 and host.state in (UP, "maintenance"):
-                    dc.reserve(host, amount)
-                    reserved[host.index] = reserved.get(host.index, 0.0) + amount
-            case "unreserve":
-                if reserved.get(host.index):
-                    dc.unreserve(host, reserved.pop(host.index))
+            case _:
+                host_op(dc, kind, host, vm, b, reserved)
         check_invariants(dc)
         check(dc, [*bases, *held], probes)
         check(dc, held[-2:], probes, exclude=host)
