@@ -12,14 +12,26 @@ with ``choose_host_scan`` over the rule's hosts (what ``choose_host`` did: O(hos
 Both pay the index upkeep in ``unplace``/``place``. Also reported: the initial deal of
 all VMs (``deal`` vs ``deal_scan``).
 
-Run: ``.venv/bin/python benchmarks/bench_placement.py [--hosts 1000 10000] [--ops N]``.
+Rules per avoid-set (``--rules N``, issue 12 §4): over the same fleet of 10,000 hosts, with
+its three rules of all hosts (one per spread), N distinct rules of all hosts less an avoid-set
+(in turn: one host, two hosts, one domain, two domains; all ``broadcast_domain``, then the
+three spreads in turn), made through
+``Placement.rule`` as mechanisms make them (a copy kept off its partners' hosts or domains).
+Reported: the memory they hold (``tracemalloc``, after a collection), the mean wall cost of
+``host_changed`` (a reserve and its release on a random host, so two calls per operation)
+with none and with them, and the memory left once every one is released (``release``).
+
+Run: ``.venv/bin/python benchmarks/bench_placement.py [--hosts 1000 10000] [--ops N]``,
+``--rules 1000`` for the avoid-set figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -86,6 +98,66 @@ def per_op(dc, rule, vms, ops: int, indexed: bool) -> float:
     return (time.perf_counter() - t0) / ops
 
 
+def host_changed_cost(dc, ops: int) -> float:
+    """Mean wall seconds of one ``host_changed`` (a reserve of 1 GiB then its release, random hosts)."""
+    pick = np.random.default_rng(4).integers(len(dc.host_list), size=ops).tolist()
+    hosts = dc.host_list
+    t0 = time.perf_counter()
+    for i in pick:
+        h = hosts[i]
+        dc.reserve(h, GiB)
+        dc.unreserve(h, GiB)
+    return (time.perf_counter() - t0) / (2 * ops)
+
+
+def avoid_sets(dc, n: int, spreads: tuple[str, ...]):
+    """``n`` distinct host lists: all hosts less one host, two hosts, one domain or two domains."""
+    rng = np.random.default_rng(5)
+    hosts = dc.host_list
+    domains = list(dc.domains.values())
+    seen = set()
+    while len(seen) < n:
+        kind = len(seen) % 4
+        if kind < 2:
+            away = frozenset(hosts[int(i)] for i in rng.choice(len(hosts), size=kind + 1, replace=False))
+            keep = [h for h in hosts if h not in away]
+        else:
+            away = frozenset(domains[int(i)] for i in rng.choice(len(domains), size=kind - 1, replace=False))
+            keep = [h for h in hosts if h.domain not in away]
+        if away not in seen:
+            seen.add(away)
+            yield keep, spreads[len(seen) % len(spreads)]
+
+
+def rules_hazard(hosts: int, n: int, ops: int, spreads: tuple[str, ...]) -> None:
+    dc, _, _, _ = build(hosts, "broadcast_domain")
+    place = dc.placement
+    for spread in ("pack", "random"):
+        place.rule(dc.host_list, spread)
+    none = host_changed_cost(dc, ops)
+    release = getattr(place, "release", None)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    rules = [place.rule(keep, spread) for keep, spread in avoid_sets(dc, n, spreads)]
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - base
+    left = float("nan")
+    if release is not None:
+        for rule in rules:
+            release(rule)
+        rules = []
+        gc.collect()
+        left = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    if not rules:
+        rules = [place.rule(keep, spread) for keep, spread in avoid_sets(dc, n, spreads)]
+    with_rules = host_changed_cost(dc, ops)
+    print(f"{n} rules ({'/'.join(spreads)}) at {hosts} hosts: {held / 2**20:.1f} MiB held, {left / 2**20:.1f} MiB after release;"
+          f" host_changed {none * 1e6:.2f} us with none, {with_rules * 1e6:.2f} us with them"
+          f" ({with_rules / none:.2f}x)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, nargs="+", default=[1000, 10000])
@@ -94,7 +166,12 @@ def main() -> None:
                     " (fewer for more hosts)")
     ap.add_argument("--deal-scan-max", type=int, default=2000,
                     help="time the scanning deal only up to this many hosts (it is O(VMs x hosts))")
+    ap.add_argument("--rules", type=int, default=0, help="only the avoid-set figures: this many rules")
     args = ap.parse_args()
+    if args.rules:
+        for spreads in (("broadcast_domain",), ("broadcast_domain", "pack", "random")):
+            rules_hazard(max(args.hosts), args.rules, args.ops * 10, spreads)
+        return
     print(f"{'hosts':>6} {'spread':>17} {'before us/op':>13} {'after us/op':>12} {'speedup':>8}"
           f" {'deal scan s':>12} {'deal index s':>13}")
     for n in args.hosts:

@@ -120,6 +120,8 @@ class Simulation:
             dc.owners[mech.key] = mech.vm_stopped
         for mech in self.active:
             mech.wire()
+        for mech in self.mechanisms:  # movers ask the owner where its VMs may go (dc.rule_for)
+            dc.placement.owner_rules[mech.key] = mech.placement_rule
         self.recovery = DefaultRecovery(ctx, dc)
         self.recovery.wire()
         self.handlers: dict[str, Callable] = {}

@@ -100,7 +100,7 @@ def test_vm_on_one_host_and_memory_never_overcommitted(case):
         env.step()
         _check(sim)
     engine = sim.ctx.services["live_migration"]
-    assert engine._slots == {} and engine._queue == []
+    assert engine._slots.used == {} and engine._slots.waiting() == 0
     for h in sim.dc.host_list:
         assert h.reserved == 0.0
     m = sim.ctx.recorder.frames(duration)["migrations"]

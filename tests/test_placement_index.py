@@ -70,6 +70,35 @@ def check_choices(dc: Datacenter, rules, probes, exclude=None) -> None:
                 assert got is want, (rule, vm.spec.memory / GiB, exclude, got, want)
 
 
+def host_op(dc: Datacenter, kind: str, host, vm: VM, b: int, held: dict[int, float]) -> None:
+    """One random change of a host's room or state (``held``: bytes the test reserved per host)."""
+    match kind:
+        case "unplace":
+            if vm.host is not None:
+                dc.unplace(vm)
+        case "down":
+            dc.host_down(host, HostDown(at=0.0, host=host.name), DOWN if b % 2 else REPAIR)
+        case "repair":
+            if host.faults:
+                dc.host_repaired(host)
+        case "maint_in":
+            dc.enter_maintenance(host, "t")
+        case "maint_out":
+            dc.exit_maintenance(host, "t")
+        case "reserve":
+            amount = min(host.free_memory, (b % 5 + 1) * GiB)
+            if amount > 0 and host.state in (UP, "maintenance"):
+                dc.reserve(host, amount)
+                held[host.index] = held.get(host.index, 0.0) + amount
+        case "unreserve":
+            if held.get(host.index):
+                dc.unreserve(host, held.pop(host.index))
+        case "move":
+            if vm.host is not None and host is not vm.host and host.fits(vm) and host in vm.rule:
+                dc.reserve(host, vm.spec.memory)
+                dc.move(vm, host, vm.spec.memory)
+
+
 capacities = st.sampled_from([8, 16, 24, 40, 64])
 layouts = st.lists(st.lists(capacities, min_size=1, max_size=5), min_size=1, max_size=4)
 op = st.tuples(st.sampled_from(["place", "place", "place", "unplace", "down", "repair", "maint_in",
@@ -103,30 +132,8 @@ def test_index_choices_equal_the_scan(layout, ops, sizes):
                         assert target is want
                     if target is not None:
                         dc.place(vm, target, BOOTING)
-            case "unplace":
-                if vm.host is not None:
-                    dc.unplace(vm)
-            case "down":
-                dc.host_down(host, HostDown(at=0.0, host=host.name), DOWN if b % 2 else REPAIR)
-            case "repair":
-                if host.faults:
-                    dc.host_repaired(host)
-            case "maint_in":
-                dc.enter_maintenance(host, "t")
-            case "maint_out":
-                dc.exit_maintenance(host, "t")
-            case "reserve":
-                amount = min(host.free_memory, (b % 5 + 1) * GiB)
-                if amount > 0 and host.state in (UP, "maintenance"):
-                    dc.reserve(host, amount)
-                    held[host.index] = held.get(host.index, 0.0) + amount
-            case "unreserve":
-                if held.get(host.index):
-                    dc.unreserve(host, held.pop(host.index))
-            case "move":
-                if vm.host is not None and host is not vm.host and host.fits(vm) and host in vm.rule:
-                    dc.reserve(host, vm.spec.memory)
-                    dc.move(vm, host, vm.spec.memory)
+            case _:
+                host_op(dc, kind, host, vm, b, held)
         check_invariants(dc)
         check_choices(dc, rules, probes)
         check_choices(dc, rules, probes[:2], exclude=host)

@@ -309,6 +309,11 @@ class Datacenter:
         self.placement.host_changed(target, vm.workload)
         self.ctx.recorder.record("placements", vm=vm.name, host=target.name, reason=reason)
 
+    def rule_for(self, vm: VM) -> Any:
+        """Where ``vm`` may go now (a ``Rule``): its owner's rule if the owner gives one, else its own.
+        Every mover chooses through it (``Placement.rule_for``)."""
+        return self.placement.rule_for(vm)
+
     def set_state(self, vm: VM, state: str) -> None:
         was = vm.state == RUNNING
         vm.state = state

@@ -1,10 +1,10 @@
-"""Placement: where a VM goes, at build time, at restart and at evacuation; and waiting for room.
+"""Placement: where a VM goes, at build time, at restart and when it is moved; and waiting for room.
 
 Policies (MECHANISMS.md, Placement):
 
 - ``broadcast_domain`` (default): deal VMs round-robin over the domains of the allowed
   hosts, then to the least-used host of the domain. For a single VM placed later
-  (restart, evacuation) this becomes: the domain holding the fewest VMs of its workload
+  (a restart, a move) this becomes: the domain holding the fewest VMs of its workload
   (ties by the domain's order in the rule), then the least-used host there.
 - ``pack``: first fit in the rule's host order.
 - ``random``: uniform over the allowed hosts with room, from a named stream.
@@ -33,6 +33,18 @@ per-choice scan of all hosts):
   lists the fitting hosts through the tree (O(fitting × log hosts)) and draws among
   them: uniform over the fitting hosts either way.
 
+Rules per avoid-set (a copy kept off its partners' hosts or domains: one rule per distinct
+set) would each cost their own index, O(hosts) in memory and in every ``host_changed``.
+So a rule of a base rule's hosts less a few (at most ``max(_DERIVE_MIN, size / _DERIVE_SHARE)``,
+the base's domains each one run of its hosts) is *derived*: it holds the indices it leaves
+out and chooses through the base's index, skipping them, with exactly the choices (and, for
+``random``, the draws) of the same hosts indexed on their own. ``rule``, ``within`` and
+``without`` count one user per call; ``release`` drops one, and the last frees the rule (a
+base rule leaves the index: host changes no longer update it). A waiting VM counts as a user.
+
+Owners: ``rule_for(vm)`` is where a VM may go now: the rule its owning mechanism gives
+(``owner_rules``, registered at wiring), else its own. ``choose`` and ``wait`` default to it.
+
 The datacenter calls ``host_changed`` whenever a host's free memory or state changes
 (attach, detach, reserve, unreserve, move, down, up, maintenance), with the workload
 when a VM of it came or left, so the index never goes stale.
@@ -45,15 +57,18 @@ later waiters and other choosers see it gone), and a (rule, memory) class stops 
 first waiter with no host. This is the greedy outcome of every waiter re-choosing in
 turn, at O(woken) choices: nothing is woken by a release too small for it. A woken VM
 re-chooses by its rule with its promise given back (a random rule keeps the host drawn)
-and may wait again, keeping its place; room it did not take is offered again.
+and may wait again, keeping its place; room it did not take is offered again. A waiter's rule
+is fixed when it starts waiting: when its owner allows a host it did not (a partner left it),
+the owner calls ``follow(vm)`` and the VM waits under the new rule, keeping its place.
 """
 
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from itertools import count
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,6 +80,10 @@ if TYPE_CHECKING:
 _UP = "up"  # sim.infra.datacenter.UP (not imported: the datacenter imports this module)
 _NONE = float("-inf")  # the free memory a host offers when it is not up
 _TRIES = 32  # random placement: positions drawn before listing the fitting hosts
+# A rule of a base rule's hosts less at most max(_DERIVE_MIN, base size // _DERIVE_SHARE) of them is
+# derived (kept as the indices left out); more left out, it is a base rule indexed on its own.
+_DERIVE_MIN = 64
+_DERIVE_SHARE = 8
 
 
 def _usage(h: Host) -> float:
@@ -74,9 +93,10 @@ def _usage(h: Host) -> float:
 class _MaxTree:
     """Max segment tree over per-position values; finds the first position whose value ≥ a need."""
 
-    __slots__ = ("size", "t")
+    __slots__ = ("size", "t", "users")
 
     def __init__(self, values: Sequence[float]):
+        self.users = 0  # rules using it (freed with the last)
         size = 1
         while size < len(values):
             size *= 2
@@ -130,9 +150,10 @@ class _MaxTree:
 class _Group:
     """The hosts of one rule in one broadcast domain (interned: rules share identical groups)."""
 
-    __slots__ = ("hosts", "domain", "tree", "keys", "usage")
+    __slots__ = ("hosts", "domain", "tree", "keys", "usage", "users")
 
     def __init__(self, hosts: tuple[Host, ...], values: list[float]):
+        self.users = 0  # rules using it (freed with the last)
         self.hosts = hosts
         self.domain = hosts[0].domain
         self.tree = _MaxTree(values)
@@ -153,13 +174,20 @@ class _Group:
             insort(usage, key)
         self.keys[pos] = key
 
-    def least_used(self, need: float, exclude: Host | None = None) -> Host | None:
-        """The least-used up host offering ``need`` bytes (by usage, then index), or None."""
+    def least_used(self, need: float, exclude: Host | None = None,
+                   excluded: frozenset[int] = frozenset()) -> Host | None:
+        """The least-used up host offering ``need`` bytes (by usage, then index), or None; never
+        ``exclude`` nor a host whose index is in ``excluded`` (the hosts a derived rule leaves out)."""
         t = self.tree.t
         if t[1] < need:
             return None
         size = self.tree.size
         hosts = self.hosts
+        if excluded:
+            for _, index, pos in self.usage:
+                if t[size + pos] >= need and hosts[pos] is not exclude and index not in excluded:
+                    return hosts[pos]
+            return None
         for _, _, pos in self.usage:
             if t[size + pos] >= need and hosts[pos] is not exclude:
                 return hosts[pos]
@@ -188,32 +216,68 @@ class _Order:
 class Rule:
     """An interned placement rule: hosts (datacenter order) grouped by domain, and a spread.
 
-    Get one from ``Placement.rule``; the same hosts and spread give the same object.
+    Get one from ``Placement.rule`` (or ``within``, ``without``); the same hosts and spread
+    asked the same way give the same object (``without`` a base rule and ``rule`` of the same
+    hosts may give two equal ones: choices depend only on the hosts and the spread), and each
+    call counts one user until ``Placement.release``.
+    A rule is either a *base* rule, indexed on its own (its trees and domain groups follow
+    every host change), or *derived*: a base rule less a few hosts (an avoid-set: a copy kept
+    off its partners' hosts or domains). A derived rule holds only the indices it leaves out
+    and chooses through its base's index, so it costs O(hosts left out) in memory and nothing
+    per host change, and chooses exactly as the same hosts indexed on their own would.
     """
 
-    __slots__ = ("hosts", "spread", "members", "groups", "tree", "orders", "queues", "waiting")
+    __slots__ = ("_hosts", "spread", "members", "groups", "tree", "orders", "queues", "waiting",
+                 "base", "excluded", "skip", "shift", "size", "refs", "keys", "derived", "contiguous")
 
-    def __init__(self, hosts: tuple[Host, ...], spread: str):
-        self.hosts = hosts
+    def __init__(self, hosts: tuple[Host, ...], spread: str, base: Rule | None = None,
+                 excluded: frozenset[int] = frozenset()):
         self.spread = spread
-        self.members = frozenset(h.index for h in hosts)
-        self.groups: tuple[_Group, ...] = ()
-        self.tree: _MaxTree | None = None  # pack and random
-        self.orders: dict[str, _Order] = {}  # workload -> domains by VMs placed (broadcast_domain)
+        self.base = base
+        self.excluded = excluded  # host indices of ``base`` left out (derived rules)
+        self.skip: frozenset[int] = frozenset()  # groups of ``base`` wholly left out
+        self.shift: list[int] = []  # random: excluded positions in ``base`` less their rank
         self.queues: dict[float, list] = {}  # VM memory -> heap of waiters (ticket, seq, waiter)
         self.waiting = 0
+        self.refs = 0
+        self.keys: list[tuple] = []  # where it is interned
+        self.derived: dict[Rule, None] = {}  # base rules: derived rules with waiters
+        self.orders: dict[str, _Order] = {}  # workload -> domains by VMs placed (broadcast_domain)
+        self.contiguous = False  # base rules: each domain's hosts are one run of its hosts (derivable)
+        if base is None:
+            self._hosts = hosts
+            self.size = len(hosts)
+            self.members = frozenset(h.index for h in hosts)
+            self.groups: tuple[_Group, ...] = ()
+            self.tree: _MaxTree | None = None  # pack and random
+        else:
+            self._hosts = ()
+            self.size = base.size - len(excluded)
+            self.members = base.members  # shared: membership is ``in members and not in excluded``
+            self.groups = base.groups
+            self.tree = base.tree
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        """Its hosts in datacenter order (a derived rule lists them on each call: O(base hosts))."""
+        if self.base is None:
+            return self._hosts
+        excluded = self.excluded
+        return tuple(h for h in self.base._hosts if h.index not in excluded)
 
     def __contains__(self, host: Host) -> bool:
-        return host.index in self.members
+        i = host.index
+        return i in self.members and i not in self.excluded
 
     def __len__(self) -> int:
-        return len(self.hosts)
+        return self.size
 
     def __iter__(self):
         return iter(self.hosts)
 
     def __repr__(self) -> str:
-        return f"Rule({len(self.hosts)} hosts in {len(self.groups)} domains, {self.spread})"
+        kind = f", {len(self.excluded)} left out of a base rule" if self.base is not None else ""
+        return f"Rule({self.size} hosts{kind}, {self.spread})"
 
 
 class _Waiter:
@@ -259,6 +323,8 @@ class Placement:
         self._promised: list[float] = []  # per host index: bytes promised to woken VMs
         self._dirty: dict[Host, None] = {}  # hosts that gained room since the last pass
         self._pass_due = False
+        # owner key -> where a VM it owns may go now (None: the VM's own rule); see ``rule_for``
+        self.owner_rules: dict[str, Callable[[VM], Rule | None]] = {}
         for h in hosts:
             self.add_host(h)
 
@@ -276,20 +342,20 @@ class Placement:
         self._rules_of.append([])
 
     def rule(self, hosts: Sequence[str] | Sequence[Host], spread: str = "broadcast_domain") -> Rule:
-        """The interned rule of ``hosts`` (names or hosts, any order, duplicates ignored) and ``spread``."""
+        """The interned rule of ``hosts`` (names or hosts, any order, duplicates ignored) and ``spread``.
+
+        Each call counts one user of the rule; ``release`` it when done (a rule kept for the
+        run, like a VM's own, is simply never released). Hosts that are a base rule less a few
+        (at most ``max(_DERIVE_MIN, base size / _DERIVE_SHARE)``) give a derived rule.
+        """
         key = (tuple(hosts), spread)
         rule = self._rules.get(key)
-        if rule is not None:
-            return rule
-        by_name = self._by_name
-        resolved = {id(h): h for h in (by_name[h] if isinstance(h, str) else h for h in hosts)}
-        ordered = tuple(sorted(resolved.values(), key=lambda h: h.index))
-        canonical = (ordered, spread)
-        rule = self._rules.get(canonical)
         if rule is None:
-            rule = self._make_rule(ordered, spread)
-            self._rules[canonical] = rule
-        self._rules[key] = rule
+            by_name = self._by_name
+            resolved = {id(h): h for h in (by_name[h] if isinstance(h, str) else h for h in hosts)}
+            ordered = tuple(sorted(resolved.values(), key=lambda h: h.index))
+            rule = self._intern(ordered, spread, key)
+        rule.refs += 1
         return rule
 
     def rule_of(self, vm: VM) -> Rule:
@@ -299,23 +365,174 @@ class Placement:
             rule = vm.rule = self.rule(vm.allowed, vm.spread)
         return rule
 
-    def _make_rule(self, hosts: tuple[Host, ...], spread: str) -> Rule:
+    def rule_for(self, vm: VM) -> Rule:
+        """Where ``vm`` may go now: its owner's rule when the owner gives one, else the VM's own.
+
+        Every mover (a restart, a move off a failing host, an operator's move) chooses through this, so that a VM
+        created by a mechanism keeps the constraints its owner keeps current (a copy never
+        joins the host of another copy of the same data).
+        """
+        if vm.owner is not None:
+            hook = self.owner_rules.get(vm.owner)
+            if hook is not None:
+                rule = hook(vm)
+                if rule is not None:
+                    return rule
+        return vm.rule if vm.rule is not None else self.rule_of(vm)
+
+    def within(self, rule: Rule, hosts: Iterable[Host]) -> Rule:
+        """The interned rule of the hosts of ``rule`` that are also in ``hosts``, with ``rule``'s spread
+        (one more user: ``release`` it)."""
+        return self.rule([h for h in hosts if h in rule], rule.spread)
+
+    def without(self, rule: Rule, hosts: Iterable[Host] = (), domains: Iterable[Domain] = ()) -> Rule:
+        """The interned rule of ``rule`` less ``hosts`` and the hosts of ``domains`` (an avoid-set), one
+        more user (``release`` it). O(hosts and domain hosts left out) when it is a derived rule."""
+        base = rule.base if rule.base is not None else rule
+        out = set(rule.excluded)
+        for h in hosts:
+            if h in rule:
+                out.add(h.index)
+        for d in domains:
+            for h in d.hosts:
+                if h in rule:
+                    out.add(h.index)
+        if len(out) == len(rule.excluded):
+            rule.refs += 1
+            return rule
+        if base.contiguous and len(out) <= max(_DERIVE_MIN, base.size // _DERIVE_SHARE):
+            derived = self._derive(base, frozenset(out))
+            derived.refs += 1
+            return derived
+        return self.rule([h for h in base._hosts if h.index not in out], rule.spread)
+
+    def release(self, rule: Rule) -> None:
+        """One user is done with ``rule``; the last frees it (it leaves the index and the interning:
+        no host change updates it any more, and asking for its hosts again builds it anew)."""
+        if rule.refs <= 0:
+            raise ValueError(f"{rule!r} released more often than it was obtained")
+        rule.refs -= 1
+        if rule.refs == 0:
+            self._free(rule)
+
+    def live_rules(self) -> int:
+        """Rules in use (base and derived): what ``release`` frees shows here."""
+        return len({id(r) for r in self._rules.values()})
+
+    def _intern(self, ordered: tuple[Host, ...], spread: str, raw: tuple) -> Rule:
         if spread not in ("broadcast_domain", "pack", "random"):
             raise ValueError(f"unknown spread {spread!r}")
+        canonical = (ordered, spread)
+        rule = self._rules.get(canonical)
+        if rule is None:
+            base = self._base_for(ordered, spread)
+            if base is not None:
+                kept = {h.index for h in ordered}
+                return self._derive(base, frozenset(i for i in base.members if i not in kept))
+            rule = self._make_rule(ordered, spread)
+            self._rules[canonical] = rule
+            rule.keys.append(canonical)
+        if raw != canonical:
+            self._rules[raw] = rule
+            rule.keys.append(raw)
+        return rule
+
+    def _base_for(self, ordered: tuple[Host, ...], spread: str) -> Rule | None:
+        """The smallest base rule of ``spread`` holding ``ordered`` and at most a few hosts more."""
+        if not ordered:
+            return None
+        m = len(ordered)
+        best = None
+        for r in self._rules_of[ordered[0].index]:
+            if (r.spread != spread or not r.contiguous or r.size <= m
+                    or r.size - m > max(_DERIVE_MIN, r.size // _DERIVE_SHARE)
+                    or (best is not None and r.size >= best.size)):
+                continue
+            members = r.members
+            if all(h.index in members for h in ordered):
+                best = r
+        return best
+
+    def _derive(self, base: Rule, excluded: frozenset[int]) -> Rule:
+        """The interned rule of ``base`` less the hosts whose indices are ``excluded``."""
+        key = (base, excluded)
+        rule = self._rules.get(key)
+        if rule is not None:
+            return rule
+        rule = Rule((), base.spread, base, excluded)
+        if base.spread == "broadcast_domain":
+            gi_of = {g.domain: gi for gi, g in enumerate(base.groups)}
+            out: dict[int, int] = {}
+            for i in excluded:
+                gi = gi_of[self.hosts[i].domain]
+                out[gi] = out.get(gi, 0) + 1
+            rule.skip = frozenset(gi for gi, n in out.items() if n == len(base.groups[gi].hosts))
+        elif base.spread == "random":
+            index = attrgetter("index")
+            positions = sorted(bisect_left(base._hosts, i, key=index) for i in excluded)
+            rule.shift = [p - j for j, p in enumerate(positions)]
+        base.refs += 1
+        self._rules[key] = rule
+        rule.keys.append(key)
+        return rule
+
+    def _make_rule(self, hosts: tuple[Host, ...], spread: str) -> Rule:
         rule = Rule(hosts, spread)
         for h in hosts:
             self._rules_of[h.index].append(rule)
         by_domain: dict[Domain, list[Host]] = {}
+        runs = 0
+        last = None
         for h in hosts:
             by_domain.setdefault(h.domain, []).append(h)
+            if h.domain is not last:
+                runs += 1
+                last = h.domain
+        rule.contiguous = runs == len(by_domain)
         rule.groups = tuple(self._group(tuple(members)) for members in by_domain.values())
+        for g in rule.groups:
+            g.users += 1
         if spread != "broadcast_domain":
             rule.tree = self._trees.get(hosts)
             if rule.tree is None:
                 rule.tree = self._trees[hosts] = _MaxTree([self._value[h.index] for h in hosts])
                 for pos, h in enumerate(hosts):
                     self._trees_of[h.index].append((rule.tree, pos))
+            rule.tree.users += 1
         return rule
+
+    def _free(self, rule: Rule) -> None:
+        for key in rule.keys:
+            if self._rules.get(key) is rule:
+                del self._rules[key]
+        rule.keys.clear()
+        base = rule.base
+        if base is not None:
+            base.derived.pop(rule, None)
+            self.release(base)
+            return
+        for h in rule._hosts:
+            self._rules_of[h.index].remove(rule)
+        for workload, order in rule.orders.items():
+            for gi, g in enumerate(rule.groups):
+                entries = self._orders_of[(g.domain, workload)]
+                entries.remove((order, gi))
+                if not entries:
+                    del self._orders_of[(g.domain, workload)]
+        rule.orders.clear()
+        for g in rule.groups:
+            g.users -= 1
+            if g.users == 0:
+                del self._groups[g.hosts]
+                for pos, h in enumerate(g.hosts):
+                    self._groups_of[h.index].remove((g, pos))
+        tree = rule.tree
+        if tree is not None:
+            tree.users -= 1
+            if tree.users == 0:
+                del self._trees[rule._hosts]
+                for pos, h in enumerate(rule._hosts):
+                    self._trees_of[h.index].remove((tree, pos))
 
     def _group(self, hosts: tuple[Host, ...]) -> _Group:
         group = self._groups.get(hosts)
@@ -367,61 +584,78 @@ class Placement:
     # -- choosing ----------------------------------------------------------------------------------
     def choose(self, vm: VM, rule: Rule | None = None, *, exclude: Host | None = None,
                prefer: Host | None = None, rng: np.random.Generator | None = None) -> Host | None:
-        """One host of ``rule`` (default the VM's) that fits ``vm``, by the rule's spread, or None.
+        """One host of ``rule`` (default where the VM may go now, ``rule_for``) that fits ``vm``, by the
+        rule's spread, or None.
 
         ``exclude`` is never chosen; ``prefer`` is taken if it is in the rule and fits (a
         guest restarting in place). ``rng`` is the stream of a ``random`` rule (default
         ``placement/<workload>``).
         """
         if rule is None:
-            rule = vm.rule if vm.rule is not None else self.rule_of(vm)
+            rule = self.rule_for(vm) if vm.owner is not None else vm.rule if vm.rule is not None else self.rule_of(vm)
         need = vm.spec.memory
         value = self._value
         if self._promise_of and vm in self._promise_of:
             # A woken VM chooses with the room promised to it back in the pool; a random rule keeps
             # the host drawn for it (one draw per placement), the others choose again by their rule.
             promised = self._release(vm)
-            if (rule.spread == "random" and promised is not exclude and promised.index in rule.members
+            if (rule.spread == "random" and promised is not exclude and promised in rule
                     and value[promised.index] >= need):
                 return promised
-        if (prefer is not None and prefer is not exclude and prefer.index in rule.members
-                and value[prefer.index] >= need):
+        if prefer is not None and prefer is not exclude and prefer in rule and value[prefer.index] >= need:
             return prefer
         spread = rule.spread
+        base = rule.base
+        excluded = rule.excluded
         if spread == "broadcast_domain":
-            order = rule.orders.get(vm.workload)
+            root = rule if base is None else base
+            order = root.orders.get(vm.workload)
             if order is None:
-                order = self._order(rule, vm.workload)
-            groups = rule.groups
+                order = self._order(root, vm.workload)
+            groups = root.groups
+            if base is None:
+                for _, gi in order.items:
+                    h = groups[gi].least_used(need, exclude)
+                    if h is not None:
+                        return h
+                return None
+            skip = rule.skip
             for _, gi in order.items:
-                h = groups[gi].least_used(need, exclude)
-                if h is not None:
-                    return h
+                if gi not in skip:
+                    h = groups[gi].least_used(need, exclude, excluded)
+                    if h is not None:
+                        return h
             return None
         tree = rule.tree
-        hosts = rule.hosts
+        hosts = rule._hosts if base is None else base._hosts
         if spread == "pack":
             p = tree.first(need)
-            if p >= 0 and hosts[p] is exclude:
+            while p >= 0 and (hosts[p] is exclude or hosts[p].index in excluded):
                 p = tree.first(need, p + 1)
             return hosts[p] if p >= 0 else None
-        # random: uniform over the fitting hosts
-        if tree.t[1] < need:
+        # random: uniform over the fitting hosts (a derived rule draws among its own hosts, as the
+        # same hosts indexed on their own would: the k-th of them is position k + gaps before it)
+        p = tree.first(need)
+        while p >= 0 and hosts[p].index in excluded:
+            p = tree.first(need, p + 1)
+        if p < 0:
             return None
         if rng is None:
             if self._streams is None:
                 raise ValueError("random placement needs a stream")
             rng = self._streams(f"placement/{vm.workload}")
-        n = len(hosts)
+        n = rule.size
         random = rng.random
+        shift = rule.shift
         for _ in range(_TRIES):
-            h = hosts[int(random() * n)]  # uniform up to float resolution (n / 2**53)
+            k = int(random() * n)  # uniform up to float resolution (n / 2**53)
+            h = hosts[k + bisect_right(shift, k) if shift else k]
             if h is not exclude and value[h.index] >= need:
                 return h
         fits = []
-        p = tree.first(need)
         while p >= 0:
-            if hosts[p] is not exclude:
+            h = hosts[p]
+            if h is not exclude and h.index not in excluded:
                 fits.append(p)
             p = tree.first(need, p + 1)
         if not fits:
@@ -444,14 +678,16 @@ class Placement:
                 else:
                     place(vm, host)
             return unplaced
-        groups = rule.groups
+        base = rule.base
+        groups = rule.groups if base is None else [g for gi, g in enumerate(base.groups) if gi not in rule.skip]
+        excluded = rule.excluded
         n = len(groups)
         turn = 0
         for vm in vms:
             host = None
             need = vm.spec.memory
             for k in range(n):
-                host = groups[(turn + k) % n].least_used(need)
+                host = groups[(turn + k) % n].least_used(need, None, excluded)
                 if host is not None:
                     turn = (turn + k + 1) % n
                     break
@@ -466,20 +702,29 @@ class Placement:
         """An event that fires (with the host promised to it) when room that fits ``vm`` appears.
 
         Call it right after ``choose`` found nothing; then choose again (and maybe wait again:
-        a VM woken and waiting again keeps its place in the queue).
+        a VM woken and waiting again keeps its place in the queue). ``rule`` defaults to where
+        the VM may go now (``rule_for``); when that changes while it waits (its owner allows a
+        host it did not), the owner calls ``follow``.
         """
         if rule is None:
-            rule = vm.rule if vm.rule is not None else self.rule_of(vm)
+            rule = self.rule_for(vm)
+        rule.refs += 1  # a waiting VM is a user of its rule (taken before any cancel can free it)
         self.cancel(vm)
         ticket = self._woken.get(vm)
         if ticket is None:
             ticket = next(self._tickets)
-        waiter = _Waiter(ticket, vm, rule, self.env.event())
+        return self._enqueue(vm, rule, ticket, self.env.event()).event
+
+    def _enqueue(self, vm: VM, rule: Rule, ticket: int, event: simpy.Event) -> _Waiter:
+        """Queue ``vm`` under ``rule`` (whose use the caller took) with ``ticket`` (its FIFO place)."""
+        waiter = _Waiter(ticket, vm, rule, event)
         heapq.heappush(rule.queues.setdefault(waiter.memory, []), (ticket, next(self._seq), waiter))
+        if rule.base is not None and not rule.waiting:
+            rule.base.derived[rule] = None  # room on the base's hosts is offered to it too
         rule.waiting += 1
         self._waiting += 1
         self._waiter_of[vm] = waiter
-        return waiter.event
+        return waiter
 
     def cancel(self, vm: VM) -> bool:
         """Stop ``vm`` waiting, or give back the room promised to it. True if it waited or was woken."""
@@ -491,9 +736,35 @@ class Placement:
         if waiter is None:
             return promise is not None
         waiter.cancelled = True  # left in its heap, skipped when reached
-        waiter.rule.waiting -= 1
-        self._waiting -= 1
+        self._left(waiter.rule)
         return True
+
+    def _left(self, rule: Rule) -> None:
+        """A waiter of ``rule`` stopped waiting (woken or cancelled)."""
+        rule.waiting -= 1
+        self._waiting -= 1
+        if not rule.waiting and rule.base is not None:
+            rule.base.derived.pop(rule, None)
+        self.release(rule)
+
+    def follow(self, vm: VM, rule: Rule | None = None) -> None:
+        """Where a waiting ``vm`` may go changed (default: to ``rule_for(vm)``): it waits under the new
+        rule, keeping its place in the queue, and room already there is offered at once. A rule is
+        fixed when a VM starts waiting, so room on a host its owner allows only later would not
+        wake it otherwise. Nothing happens if ``vm`` is not waiting."""
+        waiter = self._waiter_of.get(vm)
+        if waiter is None:
+            return
+        if rule is None:
+            rule = self.rule_for(vm)
+        if rule is waiter.rule:
+            return
+        rule.refs += 1
+        self.cancel(vm)
+        self._enqueue(vm, rule, waiter.ticket, waiter.event)  # same place, same event
+        host = self.choose(vm, rule)
+        if host is not None:
+            self._dirty_host(host)
 
     def waiting(self, rule: Rule | None = None) -> int:
         """VMs waiting (for ``rule``, or in all)."""
@@ -519,9 +790,13 @@ class Placement:
         bound = max(self._value[h.index] for h in dirty)
         rules: dict[Rule, None] = {}
         for h in dirty:
-            for rule in self._rules_of[h.index]:
+            i = h.index
+            for rule in self._rules_of[i]:  # base rules holding the host, and their derived ones
                 if rule.waiting:
                     rules[rule] = None
+                for derived in rule.derived:
+                    if i not in derived.excluded:
+                        rules[derived] = None
         heads = []
         for rule in rules:
             for memory, queue in rule.queues.items():
@@ -544,8 +819,7 @@ class Placement:
     def _wake(self, waiter: _Waiter, host: Host) -> None:
         vm = waiter.vm
         del self._waiter_of[vm]
-        waiter.rule.waiting -= 1
-        self._waiting -= 1
+        self._left(waiter.rule)
         self._woken[vm] = waiter.ticket
         self._promise_of[vm] = (host, waiter.memory)
         self._promised[host.index] += waiter.memory

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from sim.core.errors import Problem
     from sim.infra.build import Builder
     from sim.infra.datacenter import VM, Datacenter
+    from sim.infra.placement import Rule
     from sim.metrics.meta import Metric
     from sim.metrics.summary import RunInfo
     from sim.metrics.tables import Table
@@ -111,6 +112,7 @@ class MechanismType(Protocol):
     def start(self) -> None: ...
     def carry_out(self, op: Any) -> Generator[Any, Any, Any]: ...
     def vm_stopped(self, vm: VM, cause: Cause) -> None: ...
+    def placement_rule(self, vm: VM) -> Rule | None: ...
 
 
 class Mechanism:
@@ -184,3 +186,12 @@ class Mechanism:
     def vm_stopped(self, vm: VM, cause: Cause) -> None:
         """A VM this mechanism owns stopped (its host failed, it crashed): the mechanism alone
         handles it; the default recovery never sees it."""
+
+    def placement_rule(self, vm: VM) -> Rule | None:
+        """Where a VM this mechanism owns may go now; None = its own rule (``vm.rule``).
+
+        Every mover (restart, evacuation, migration, remediation) asks through
+        ``Datacenter.rule_for``, so a constraint that depends on where other VMs are (a copy
+        never on the host of another copy) holds whoever moves the VM. The rule comes from
+        ``dc.placement`` (``rule``, ``within``, ``without``) and the mechanism keeps it current."""
+        return None

@@ -24,7 +24,9 @@ it is stopped and handed to the stop handlers (the default recovery restarts it)
 Guarantees: memory is reserved on the target synchronously, before ``migrate`` returns
 (concurrent callers never take the same slot), to the end (never overcommitted); a VM is on exactly one host at every instant (``Datacenter.move`` is
 atomic); at most ``max_per_host`` migrations send from or arrive at a host at once,
-the rest wait in FIFO order; ``scope`` is enforced; if the source or the target fails
+the rest wait in FIFO order; ``scope`` is enforced, and a VM a mechanism owns goes only
+where its owner lets it (``Datacenter.rule_for``; a workload VM's explicit target is the
+caller's choice); if the source or the target fails
 mid-way the migration aborts cleanly (pre-copy: the VM stays on the source; a pause in
 progress ends and the VM resumes there).
 
@@ -34,7 +36,11 @@ every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import count as counter
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import simpy
@@ -151,7 +157,107 @@ class _Waiter:
     source: Host
     target: Host
     event: simpy.Event
+    seq: int = 0  # arrival order (FIFO)
     granted: bool = False  # slots taken on the waiter's behalf (it may not have resumed yet)
+    withdrawn: bool = False  # gave up waiting (left in its hosts' queues, skipped when reached)
+
+
+class _Slots:
+    """``max_per_host`` slots per host, and the FIFO of requests waiting for them.
+
+    The rule (what the former scan of the whole queue did, kept exactly): a request takes
+    both its hosts' slots at once; it is granted when both hosts have a free slot and no
+    earlier request still waiting needs either host; grants are made in arrival order.
+    So a request waits behind every earlier waiting request that shares a host with it
+    (never overtaking it), and does not wait for ones that do not.
+
+    Kept as one FIFO queue per host (the waiting requests that use it, in arrival order) and
+    a global arrival number: a request may go only when it heads the queues of both its
+    hosts. Only a release (a slot frees) or a departure (a head is granted or withdraws)
+    changes who may go, and only at the heads of the hosts involved, so each looks at those
+    heads alone, in arrival order (a heap): O(log n) per request, grant and withdrawal, so
+    O(n log n) for n requests, where rescanning the queue at every event was O(n^2).
+    """
+
+    def __init__(self, limit: int, event: Callable[[], simpy.Event]):
+        self.limit = limit
+        self._event = event
+        self.used: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
+        self._queues: dict[str, deque[_Waiter]] = {}  # host name -> waiting requests using it
+        self._seq = counter()
+
+    def _free(self, name: str) -> bool:
+        return self.used.get(name, 0) < self.limit
+
+    def _take(self, source: Host, target: Host) -> None:
+        used = self.used
+        for name in (source.name, target.name):
+            used[name] = used.get(name, 0) + 1
+
+    def _head(self, name: str) -> _Waiter | None:
+        queue = self._queues.get(name)
+        while queue and (queue[0].withdrawn or queue[0].granted):
+            queue.popleft()
+        if not queue:
+            self._queues.pop(name, None)
+            return None
+        return queue[0]
+
+    def request(self, source: Host, target: Host) -> _Waiter | None:
+        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant)."""
+        s, t = source.name, target.name
+        if self._head(s) is None and self._head(t) is None and self._free(s) and self._free(t):
+            self._take(source, target)
+            return None
+        waiter = _Waiter(source, target, self._event(), next(self._seq))
+        for name in (s, t):
+            self._queues.setdefault(name, deque()).append(waiter)
+        return waiter
+
+    def release(self, source: Host, target: Host) -> None:
+        used = self.used
+        for name in (source.name, target.name):
+            n = used.get(name, 0) - 1
+            if n <= 0:
+                used.pop(name, None)
+            else:
+                used[name] = n
+        self._grant((source.name, target.name))
+
+    def withdraw(self, waiter: _Waiter) -> None:
+        if waiter.granted or waiter.withdrawn:
+            return
+        waiter.withdrawn = True
+        self._grant((waiter.source.name, waiter.target.name))
+
+    def waiting(self) -> int:
+        """Requests waiting (a test and debugging aid: O(hosts with a queue))."""
+        return len({id(w) for q in self._queues.values() for w in q if not (w.withdrawn or w.granted)})
+
+    def _grant(self, names: tuple[str, ...]) -> None:
+        """Grant, in arrival order, every request heading both its queues with both hosts free,
+        starting from the heads of ``names`` (the only requests whose chance changed)."""
+        heap: list[tuple[int, _Waiter]] = []
+        for name in names:
+            w = self._head(name)
+            if w is not None:
+                heapq.heappush(heap, (w.seq, w))
+        seen = set()
+        while heap:
+            seq, w = heapq.heappop(heap)
+            if seq in seen:
+                continue
+            seen.add(seq)
+            s, t = w.source.name, w.target.name
+            if self._head(s) is not w or self._head(t) is not w or not (self._free(s) and self._free(t)):
+                continue
+            self._take(w.source, w.target)
+            w.granted = True
+            w.event.succeed()
+            for name in (s, t):
+                nxt = self._head(name)
+                if nxt is not None:
+                    heapq.heappush(heap, (nxt.seq, nxt))
 
 
 MIGRATIONS = table(
@@ -205,8 +311,8 @@ class LiveMigration(Mechanism):
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)
-        self._slots: dict[str, int] = {}  # host name -> migrations sending from or arriving at it
-        self._queue: list[_Waiter] = []
+        self._slots = _Slots(self.config.max_per_host, self.env.event)  # always on: config is set
+        self._moving: dict[str, _Migration] = {}  # VM name -> its migration in flight
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -216,6 +322,12 @@ class LiveMigration(Mechanism):
         if scope == "site":
             return source.site is target.site
         return source.domain is target.domain
+
+    def target_of(self, vm: VM) -> Host | None:
+        """The host ``vm`` is migrating to (memory held there), or None. An owner keeping two VMs
+        apart keeps each off the other's target too (``Mechanism.placement_rule``)."""
+        run = self._moving.get(vm.name)
+        return run.target if run is not None else None
 
     def migrate(self, vm: VM, target: Host, trigger: str = "operation", *, mechanism: str | None = None,
                 scope: str | None = None, mode: str | None = None) -> simpy.Process:
@@ -246,54 +358,16 @@ class LiveMigration(Mechanism):
         return (f"{result.source} -> {result.target}: {result.rounds} rounds, "
                 f"{result.total_time_s:.3f} s, downtime {result.downtime_s:.3f} s")
 
-    # -- per-host concurrency (max_per_host), FIFO ------------------------------------------------
-    def _free(self, host: Host) -> bool:
-        return self._slots.get(host.name, 0) < self.config.max_per_host
-
-    def _take(self, source: Host, target: Host) -> None:
-        for h in (source, target):
-            self._slots[h.name] = self._slots.get(h.name, 0) + 1
-
+    # -- per-host concurrency (max_per_host), FIFO (``_Slots`` states the rule) -------------------
     def release(self, source: Host, target: Host) -> None:
-        for h in (source, target):
-            n = self._slots.get(h.name, 0) - 1
-            if n <= 0:
-                self._slots.pop(h.name, None)
-            else:
-                self._slots[h.name] = n
-        self._grant()
+        self._slots.release(source, target)
 
     def _request(self, source: Host, target: Host) -> _Waiter | None:
-        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant).
-
-        A newcomer never overtakes a waiter that needs one of its hosts (FIFO per host).
-        """
-        busy = {h for w in self._queue for h in (w.source.name, w.target.name)}
-        if source.name not in busy and target.name not in busy and self._free(source) and self._free(target):
-            self._take(source, target)
-            return None
-        waiter = _Waiter(source, target, self.env.event())
-        self._queue.append(waiter)
-        return waiter
-
-    def _grant(self) -> None:
-        blocked: set[str] = set()
-        keep: list[_Waiter] = []
-        for w in self._queue:
-            names = (w.source.name, w.target.name)
-            if not blocked.intersection(names) and self._free(w.source) and self._free(w.target):
-                self._take(w.source, w.target)
-                w.granted = True
-                w.event.succeed()
-            else:
-                blocked.update(names)
-                keep.append(w)
-        self._queue = keep
+        """Take both hosts' slots now (None) or join the queue (the waiter's event fires on grant)."""
+        return self._slots.request(source, target)
 
     def _withdraw(self, waiter: _Waiter) -> None:
-        if waiter in self._queue:
-            self._queue.remove(waiter)
-            self._grant()
+        self._slots.withdraw(waiter)
 
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
@@ -364,6 +438,9 @@ class _Migration:
             return f"{target.name} is outside the {self.scope or self.cfg.scope} scope of {source.name}"
         if target.free_memory < vm.spec.memory - 1e-6:
             return f"target {target.name} has no room ({target.free_memory:.0f} B free)"
+        if vm.owner is not None and target not in self.dc.rule_for(vm):
+            # A mechanism's VM goes only where its owner lets it (a copy never joins another copy).
+            return f"{target.name} is not a host {vm.owner} lets {vm.name} use now"
         return ""
 
     # -- the process ------------------------------------------------------------------------------
@@ -373,6 +450,7 @@ class _Migration:
         self.dc.reserve(self.target, vm.spec.memory)
         self.reserved_target = vm.spec.memory
         vm.migrating = self.flagged = True
+        self.engine._moving[vm.name] = self
 
     def watch(self, proc: simpy.Process) -> None:
         """Interrupt ``proc`` when the source, the target or the VM fails (a guest crash ends it at once)."""
@@ -559,6 +637,8 @@ class _Migration:
             self.watching = None
         if self.flagged and (outcome == COMPLETED or vm.epoch == self.epoch):
             vm.migrating = False  # a restarted VM may be migrating again under another request
+        if self.engine._moving.get(vm.name) is self:
+            del self.engine._moving[vm.name]
         r.outcome = outcome
         r.reason = reason
         r.end_s = self.env.now

@@ -11,7 +11,8 @@ page held guest-kernel or otherwise fatal data) and restarts through the default
 recovery, else it loses the page and keeps running. The host enters maintenance (no
 new VMs) and every VM still running on it is live-migrated through the migration
 engine (``ctx.services["live_migration"]``, its mode, scope and per-host limits) to a
-healthy host chosen by ``target_hosts`` and the VM's placement rule; a migration that
+healthy host chosen by ``target_hosts`` and where the VM may go (``dc.rule_for``: its
+owner's rule for a mechanism's VM, else its own placement rule); a migration that
 fails is retried on another target (up to ``_ATTEMPTS`` times). When the last one
 ends, the host goes to repair and returns with fresh DIMMs (the error's ``take_down``).
 A second uncorrectable error on the host before the evacuation ends crashes it:
@@ -140,7 +141,7 @@ class MemoryErrorEvacuation(Mechanism):
         super().__init__(ctx, dc, config)
         self._evacuating: dict[str, simpy.Process] = {}
         self._cluster_of: dict[str, list[str]] = {}
-        self._pools: dict[tuple, Any] = {}  # (pool, failing host's domain, VM's rule) -> placement rule
+        self._pools: dict[tuple, tuple[Host, ...]] = {}  # (pool, scope) of a failing host -> its targets
 
     def wire(self) -> None:
         self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)  # records every error; disabled, a UE crashes the host
@@ -270,26 +271,29 @@ class MemoryErrorEvacuation(Mechanism):
             failed = target
 
     def _target(self, host: Host, vm: VM, rng, failed: Host | None = None) -> Host | None:
-        """A healthy host with room: ``target_hosts`` pool, the VM's placement hosts, the migration scope.
+        """A healthy host with room: in the ``target_hosts`` pool and the migration scope, and where
+        the VM's owner lets it go (``dc.rule_for``: a mechanism's VM keeps its owner's constraints).
 
-        The pool depends only on the failing host's cluster (or domain) and domain (the scope)
-        and the VM's rule: one interned placement rule per distinct pool, built once. The failing
-        host is in maintenance (never chosen); ``failed``, the target that just failed, is excluded.
+        The pool depends only on the failing host's cluster (or domain) and its place in the
+        scope (domain, site or none), and is computed once per distinct pair. The failing host is in maintenance (never chosen);
+        ``failed``, the target that just failed, is excluded.
         """
         placement = self.dc.placement
-        rule = placement.rule_of(vm)
         names = self._cluster_of.get(host.name) if self.config.target_hosts == "same_cluster" else None
-        key = (id(names) if names else self.config.target_hosts, host.domain, rule)
-        pool_rule = self._pools.get(key)
-        if pool_rule is None:
+        scope = self.engine.config.scope
+        key = (id(names) if names else (host.domain if self.config.target_hosts != "any" else None),
+               host.domain if scope == "broadcast_domain" else host.site if scope == "site" else None)
+        pool = self._pools.get(key)
+        if pool is None:
             match self.config.target_hosts:
                 case "same_cluster":
-                    pool = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
+                    hosts = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
                 case "same_domain":
-                    pool = host.domain.hosts
+                    hosts = host.domain.hosts
                 case _:
-                    pool = rule.hosts
-            pool_rule = placement.rule([h for h in pool if h in rule and self.engine.in_scope(host, h)],
-                                       rule.spread)
-            self._pools[key] = pool_rule
-        return placement.choose(vm, pool_rule, exclude=failed or host, rng=rng)
+                    hosts = self.dc.host_list
+            pool = self._pools[key] = tuple(h for h in hosts if self.engine.in_scope(host, h))
+        rule = placement.within(self.dc.rule_for(vm), pool)
+        target = placement.choose(vm, rule, exclude=failed or host, rng=rng)
+        placement.release(rule)
+        return target
