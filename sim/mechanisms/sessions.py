@@ -710,7 +710,7 @@ class Sessions(Mechanism):
             if cl.state[p] == SERVING:
                 self._lose(cl, p, mem)
             else:
-                self._abort(cl, p)
+                self._abort(cl, p, mem)
         elif mem in cl.spares:
             cl.spares.remove(mem)
         if not self.enabled or not mem.repairing:
@@ -740,13 +740,19 @@ class Sessions(Mechanism):
         if cl.spares:
             self._take(cl, p, cl.spares.pop(0))
 
-    def _abort(self, cl: _Cluster, p: int) -> None:
-        """The VM taking over position ``p`` stopped before the takeover completed."""
+    def _abort(self, cl: _Cluster, p: int, mem: _Member) -> None:
+        """``mem``, taking over position ``p``, stopped before the takeover completed. The sessions
+        are dropped (the taker held their state); an idle VM that can serve the position takes it
+        over at once: the other VM of a 1:1 pair if it is back, else the first free N:K spare."""
         cl.holder[p] = None
         cl.state[p] = SHORT
         cl.token[p] += 1
-        cl.pool.drop(cl.gp(p))  # 1:1: the backup held the state, and both are down now
-        if cl.spec.redundancy == N_TO_K and cl.spares:
+        cl.pool.drop(cl.gp(p))
+        if cl.spec.redundancy == ONE_TO_ONE:
+            partner = next(m for m in cl.pairs[p] if m is not mem)
+            if not partner.down and partner.pos is None:
+                self._take(cl, p, partner)
+        elif cl.spares:
             self._take(cl, p, cl.spares.pop(0))
 
     def _take(self, cl: _Cluster, p: int, mem: _Member) -> None:
