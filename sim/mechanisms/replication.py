@@ -57,6 +57,7 @@ import simpy
 from pydantic import Field
 
 from sim.core.errors import Problem
+from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, STOPPED, VMSpec
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
@@ -242,7 +243,7 @@ class _Group:
     """A primary (the virtual address) and its replicas."""
 
     __slots__ = ("net", "primary", "replicas", "serving", "head", "down_since", "cause", "detection",
-                 "changed", "stale", "lost")
+                 "changed", "moved", "stale", "lost")
 
     def __init__(self, net: _Net):
         self.net = net
@@ -254,6 +255,9 @@ class _Group:
         self.cause = ""
         self.detection = 0.0
         self.changed: simpy.Event | None = None  # fires when the primary serves again
+        # fires when a copy leaves its host or a disk destroys one: a wait whose rule or choice came
+        # from where the copies were re-chooses
+        self.moved: simpy.Event | None = None
         self.stale: dict[Host, float] = {}  # host -> data a failed node left on its disk
         self.lost = False
 
@@ -276,6 +280,7 @@ class Replication(Mechanism):
         super().__init__(ctx, dc, config)
         self.nodes: dict[str, _Node] = {}
         self.groups: list[_Group] = []
+        self.stale_at: dict[Host, dict[_Group, None]] = {}  # host -> groups with a copy left on its disk
         self.down: dict[_Group, None] = {}  # groups whose primary is unavailable
         if config is not None:
             self.interval = config.heartbeat_interval
@@ -360,6 +365,10 @@ class Replication(Mechanism):
         return vm
 
     # -- wiring ------------------------------------------------------------------------------------
+    def wire(self) -> None:
+        if self.enabled and self.groups:
+            self.dc.bus.subscribe(ev.DISK, self._disk_failed)
+
     def start(self) -> None:
         if self.config is not None:
             self.ctx.finalizers.append(self._finish)
@@ -463,9 +472,29 @@ class Replication(Mechanism):
                 g.stale.pop(host, None)
             else:
                 g.stale[host] = max(data, g.stale.get(host, -math.inf))
+                self.stale_at.setdefault(host, {})[g] = None
+            self._moved(g)
         gen = node.gen
         delay = self._detection_delay(node, now)
         node.proc = self.env.process(self._detected(node, gen, delay))
+
+    def _disk_failed(self, failure) -> None:
+        """``disk down`` (published before the host goes down): every copy left on that disk is gone.
+        A lost primary waiting for that host re-chooses (another copy, or anywhere with nothing)."""
+        host = self.dc.hosts[failure.subject]
+        for g in self.stale_at.pop(host, {}):
+            if g.stale.pop(host, None) is not None:
+                self._moved(g)
+
+    def _moved(self, g: _Group) -> None:
+        moved, g.moved = g.moved, None
+        if moved is not None:
+            moved.succeed()
+
+    def _when_moved(self, g: _Group) -> simpy.Event:
+        if g.moved is None:
+            g.moved = self.env.event()
+        return g.moved
 
     def _outage(self, g: _Group, cause: Cause) -> None:
         if g.down_since is None:
@@ -587,6 +616,8 @@ class Replication(Mechanism):
     def _whole(self, g: _Group) -> None:
         """Every copy live and in sync again: what failed nodes left on other disks is discarded."""
         if g.stale and all(r.state == SYNC for r in g.replicas):
+            for h in g.stale:
+                self.stale_at.get(h, {}).pop(g, None)
             g.stale.clear()
 
     def _when_serving(self, g: _Group) -> simpy.Event:
@@ -620,8 +651,9 @@ class Replication(Mechanism):
                     if host is None:
                         t0 = self.env.now
                         rule = self._wait_rule(g, node, net)
-                        events = [self._when_serving(g)] if rule is None else [place.wait(vm, rule),
-                                                                                self._when_serving(g)]
+                        events = [self._when_serving(g), self._when_moved(g)]
+                        if rule is not None:
+                            events.append(place.wait(vm, rule))
                         yield self.env.any_of(events)
                         place.cancel(vm)  # a promise not taken (or a wait no longer needed) goes back
                         waited += self.env.now - t0
@@ -676,7 +708,7 @@ class Replication(Mechanism):
                     host = place.choose(vm, rule)
                 if host is not None:
                     break
-                yield place.wait(vm, rule)
+                yield self.env.any_of([place.wait(vm, rule), self._when_moved(g)])
                 place.cancel(vm)
                 if p.gen != gen:
                     return
