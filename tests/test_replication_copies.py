@@ -33,3 +33,69 @@ def test_a_disk_failure_destroys_the_copy_a_lost_primary_waits_for(tmp_path):
     assert restart["unavailable_s"] == pytest.approx(1860.0)
     assert restart["end_s"] == pytest.approx(5460.0)
     assert out.metrics["replication.restart_data_loss_s_total"] == pytest.approx(3600.0)
+
+
+def mechanism(sim, key="replication"):
+    return next(m for m in sim.mechanisms if m.key == key)
+
+
+def hosts_of(rule) -> set[str]:
+    return {h.name for h in rule}
+
+
+ALL = {f"east/bd{d}/h{i:02d}" for d in (1, 2, 3) for i in range(4)}
+
+
+@pytest.mark.parametrize("placement", ["distinct_domains", "same_domain", "random"])
+def test_the_placement_rule_keeps_copies_apart_given_where_they_are_now(tmp_path, placement):
+    """Three domains of 4 hosts, one primary with 2 replicas. By the contract: ``distinct_domains``:
+    a copy may go to the hosts outside the domains of the two other copies (the third domain's 4 hosts);
+    ``same_domain``: the primary's domain minus the hosts of the other copies (4 − 2 = 2 hosts; for the
+    primary, its domain minus the 2 replicas' hosts); ``random``: every host but the other copies' two
+    (10). When a replica's host is down (the replica has no host), it no longer constrains the others:
+    distinct_domains then allows 2 domains (8 hosts), same_domain 3 hosts, random 11."""
+    from conftest import load
+
+    from sim.core.causes import HostDown
+    from sim.runner import Simulation
+
+    sc = scenario([{"name": "a", "primaries": 1, "replicas": 2, "placement": placement}])
+    sim = Simulation(load(sc, tmp_path))
+    mech = mechanism(sim)
+    vms = {n: sim.dc.vms[n] for n in ("a-p000", "a-p000-r1", "a-p000-r2")}
+    where = {n: vm.host for n, vm in vms.items()}
+
+    def expected(name, gone=()):
+        others = [h for n, h in where.items() if n != name and n not in gone]
+        if placement == "distinct_domains":
+            return {h for h in ALL if h.rsplit("/", 1)[0] not in {o.domain.name for o in others}}
+        if placement == "same_domain":
+            dom = where["a-p000"].domain.name
+            return {h for h in ALL if h.startswith(dom + "/")} - {o.name for o in others}
+        return ALL - {o.name for o in others}
+
+    sizes = {"distinct_domains": 4, "same_domain": 2, "random": 10}
+    for name, vm in vms.items():
+        got = hosts_of(mech.placement_rule(vm))
+        assert got == expected(name) and len(got) == sizes[placement]
+        assert not got & {h.name for n, h in where.items() if n != name}  # never another copy's host
+    # r2's host fails: r2 has no host, so it constrains neither the primary nor r1
+    sim.dc.host_down(where["a-p000-r2"], HostDown(at=0.0, host=where["a-p000-r2"].name))
+    for name in ("a-p000", "a-p000-r1"):
+        got = hosts_of(mech.placement_rule(vms[name]))
+        assert got == expected(name, gone=("a-p000-r2",))
+        assert len(got) == {"distinct_domains": 8, "same_domain": 3, "random": 11}[placement]
+
+
+def test_the_placement_rule_is_none_for_vms_it_does_not_own_or_when_disabled(tmp_path):
+    from conftest import load
+
+    from sim.runner import Simulation
+
+    sc = scenario([{"name": "a", "primaries": 1, "replicas": 1}])
+    sc["workloads"] = [{"name": "web", "count": 1, "vm": {"vcpus": 1, "memory": "1GiB", "disk": "1GiB"}}]
+    sim = Simulation(load(sc, tmp_path))
+    assert mechanism(sim).placement_rule(sim.dc.vms["web-000"]) is None
+    sc["mechanisms"]["replication"]["enabled"] = False
+    sim = Simulation(load(sc, tmp_path))
+    assert mechanism(sim).placement_rule(sim.dc.vms["a-p000"]) is None

@@ -404,6 +404,27 @@ class Replication(Mechanism):
             return rule
         return None
 
+    def placement_rule(self, vm: VM):
+        """Where a node VM of this mechanism may go now (every mover asks; None = its own rule): the
+        eligible hosts its network's placement allows given where the other copies of its group are
+        now: ``distinct_domains`` outside their domains, ``same_domain`` the primary's domain off their
+        hosts, ``random`` off their hosts. Never a host holding another copy."""
+        node = self.nodes.get(vm.name)
+        if node is None or not self.enabled:
+            return None
+        g = node.group
+        net = g.net
+        rule = self._rule(g, node, net) if net.spec.placement != "random" else None
+        if rule is None:  # random, or same_domain with the primary nowhere: off the other copies' hosts
+            others = frozenset(n.vm.host for n in (g.primary, *g.replicas)
+                               if n is not node and n.vm.host is not None)
+            key = ("off", others)
+            rule = net.rules.get(key)
+            if rule is None:
+                spread = "random" if net.spec.placement == "random" else "broadcast_domain"
+                rule = net.rules[key] = self.dc.placement.rule([h for h in net.hosts if h not in others], spread)
+        return rule
+
     def _eligible(self, net: _Net) -> frozenset:
         key = "eligible"
         got = net.rules.get(key)

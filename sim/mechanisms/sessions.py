@@ -49,6 +49,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import simpy
 from pydantic import Field, model_validator
 
 from sim.core.causes import VmCrash
@@ -559,6 +560,7 @@ class _Member:
     pos: int | None = None  # the position it serves or is taking over
     down: bool = False
     repairing: bool = False  # its own failure's repair (sim.faults) is under way
+    wake: simpy.Event | None = None  # while it waits for room: fires when its partner leaves its host
 
 
 @dataclass(eq=False)
@@ -601,6 +603,7 @@ class Sessions(Mechanism):
         self.clusters: list[_Cluster] = []
         self.pools: dict[str, _Pool] = {}
         self._members: dict[str, _Member] = {}
+        self._rules: dict[tuple, tuple] = {}  # (VM's rule, partner's host) -> (outside its domain, off it)
         self._types: dict[str, list[SessionType]] = {}
         self.detection = ctx.scenario.infrastructure.detection
 
@@ -699,6 +702,8 @@ class Sessions(Mechanism):
         mem = self._members[vm.name]
         cl = mem.cluster
         cl.pool.advance(self.env.now)
+        if vm.host is None:
+            self._moved(mem)
         if not mem.down:
             cl.vm_failures += 1
         mem.down = True
@@ -802,31 +807,59 @@ class Sessions(Mechanism):
         if host is not None:
             self.dc.reboot(vm)
         else:
-            rule = self._rule(mem)
-            host = self.dc.placement.choose(vm, rule)
+            place = self.dc.placement
+            rule = self.placement_rule(vm) or place.rule_of(vm)
+            host = place.choose(vm, rule)
             while host is None:
-                yield self.dc.placement.wait(vm, rule)
+                mem.wake = self.env.event()
+                yield self.env.any_of([place.wait(vm, rule), mem.wake])
+                mem.wake = None
+                place.cancel(vm)  # a promise is given back and chosen again below
                 if vm.epoch != epoch:
-                    self.dc.placement.cancel(vm)
                     return
-                rule = self._rule(mem)
-                host = self.dc.placement.choose(vm, rule)
+                rule = self.placement_rule(vm) or place.rule_of(vm)
+                host = place.choose(vm, rule)
             self.dc.place(vm, host, BOOTING, reason="restart")
         yield self.env.timeout(vm.spec.boot_time)
         if vm.epoch != epoch:
             return
         self._back(mem)
 
-    def _rule(self, mem: _Member):
-        vm = mem.vm
-        cl = mem.cluster
-        if not cl.pairs or mem.home is None:
-            return vm.rule
-        partner = next(m for m in cl.pairs[mem.home] if m is not mem)
+    def placement_rule(self, vm: VM):
+        """Where a VM of this mechanism may go now (every mover asks; None = its own rule). A 1:1 VM whose
+        partner runs on a host: never that host, and outside the partner's broadcast domain while a host
+        there has room for it (other than the one it is on); else anywhere in its own rule but the
+        partner's host. Other VMs (N:K, disabled, a partner with no host): None."""
+        mem = self._members.get(vm.name)
+        if mem is None or mem.home is None or not mem.cluster.pairs:
+            return None
+        partner = next(m for m in mem.cluster.pairs[mem.home] if m is not mem)
         away = partner.vm.host
         if away is None:
-            return vm.rule
-        return self.dc.placement.rule([h for h in vm.rule.hosts if h is not away], vm.spread)
+            return None
+        place = self.dc.placement
+        base = place.rule_of(vm)
+        key = (base, away)
+        rules = self._rules.get(key)
+        if rules is None:
+            strict = place.rule([h for h in base if h.domain is not away.domain], base.spread)
+            loose = place.rule([h for h in base if h is not away], base.spread)
+            rules = self._rules[key] = (strict, loose)
+        strict, loose = rules
+        if len(strict) and place.choose(vm, strict, exclude=vm.host) is not None:
+            return strict
+        return loose
+
+    def _moved(self, mem: _Member) -> None:
+        """``mem`` left its host: its 1:1 partner, if it waits for room by a rule built from that host,
+        chooses again."""
+        cl = mem.cluster
+        if mem.home is None or not cl.pairs:
+            return
+        partner = next(m for m in cl.pairs[mem.home] if m is not mem)
+        wake, partner.wake = partner.wake, None
+        if wake is not None:
+            wake.succeed()
 
     def _back(self, mem: _Member) -> None:
         """A VM runs again: it rejoins as a backup, or takes a short position."""
