@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -294,6 +295,11 @@ class _Pool:
         self.load = [0] * (npos + 2 * C + 1)
         self.eff = [-1] * (npos + 2 * C + 1)
         self.cnt = [[0] * (min(cap, 62) + 2) for cap in caps]
+        # per cluster and load l, a min-heap of the positions that entered load l while serving (lazy:
+        # an entry whose position has left l since is skipped when popped, and a heap is compacted
+        # when it holds more than twice its live entries), so the least-loaded lowest position is a
+        # heap pop, O(log positions), not a scan
+        self.hp: list[list[list[int]]] = [[[] for _ in cnt] for cnt in self.cnt]
         self.m = list(caps)
         self.srv = [0] * C
         self.stot = [0] * C  # sessions on serving positions (the multi-cluster choice only)
@@ -421,20 +427,29 @@ class _Pool:
     def _run_one(self, codes: list[int]) -> None:
         load, eff, pos = self.load, self.eff, self.pos
         cnt = self.cnt[0]
+        hp = self.hp[0]
         m = self.m[0]
         cap = self.caps[0]
         blocked = self.npos  # the code "blocked in cluster 0"
         for code in codes:
             if code >= 0:  # an arrival
                 if m < cap:
-                    p = eff.index(m)  # least-loaded serving position, lowest first (others hold -1)
+                    h = hp[m]
+                    p = heappop(h)  # least-loaded serving position, lowest first
+                    while eff[p] != m:
+                        p = heappop(h)
                     eff[p] = m + 1
                     load[p] += 1
+                    h = hp[m + 1]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[m + 1] + 32:
+                        self._compact(h, m + 1)
                     cnt[m] -= 1
                     cnt[m + 1] += 1
                     if not cnt[m]:
                         m += 1
                         if m + 2 > len(cnt):
+                            hp.extend([] for _ in range(len(cnt)))
                             cnt.extend([0] * len(cnt))
                     pos[code] = p
                 else:
@@ -445,15 +460,24 @@ class _Pool:
                 load[p] = lv
                 if eff[p] >= 0:
                     eff[p] = lv
+                    h = hp[lv]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[lv] + 32:
+                        self._compact(h, lv)
                     cnt[lv + 1] -= 1
                     cnt[lv] += 1
                     if lv < m:
                         m = lv
         self.m[0] = m
 
+    def _compact(self, h: list[int], level: int) -> None:
+        """Keep only the live entries of the heap of ``level`` (each position once); a sorted list is a heap."""
+        eff = self.eff
+        h[:] = sorted({p for p in h if eff[p] == level})
+
     def _run_many(self, codes: list[int]) -> None:
         load, eff, pos, cof = self.load, self.eff, self.pos, self.cof
-        cnts, mm, caps, srv, stot, lo, hi = self.cnt, self.m, self.caps, self.srv, self.stot, self.lo, self.hi
+        cnts, mm, caps, srv, stot, hps = self.cnt, self.m, self.caps, self.srv, self.stot, self.hp
         crange = range(self.C)
         npos = self.npos
         for code in codes:
@@ -473,15 +497,24 @@ class _Pool:
                 c = best
                 m = mm[c]
                 cnt = cnts[c]
-                p = eff.index(m, lo[c], hi[c])
+                hp = hps[c]
+                h = hp[m]
+                p = heappop(h)
+                while eff[p] != m:
+                    p = heappop(h)
                 eff[p] = m + 1
                 load[p] += 1
                 stot[c] += 1
+                h = hp[m + 1]
+                heappush(h, p)
+                if len(h) > 2 * cnt[m + 1] + 32:
+                    self._compact(h, m + 1)
                 cnt[m] -= 1
                 cnt[m + 1] += 1
                 if not cnt[m]:
                     mm[c] = m + 1
                     if m + 3 > len(cnt):
+                        hp.extend([] for _ in range(len(cnt)))
                         cnt.extend([0] * len(cnt))
                 pos[code] = p
             else:
@@ -493,6 +526,10 @@ class _Pool:
                     cnt = cnts[c]
                     eff[p] = lv
                     stot[c] -= 1
+                    h = hps[c][lv]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[lv] + 32:
+                        self._compact(h, lv)
                     cnt[lv + 1] -= 1
                     cnt[lv] += 1
                     if lv < mm[c]:
@@ -508,6 +545,10 @@ class _Pool:
             return
         if on:
             self.eff[p] = lv
+            h = self.hp[c][lv]
+            heappush(h, p)
+            if len(h) > 2 * cnt[lv] + 32:
+                self._compact(h, lv)
             cnt[lv] += 1
             self.srv[c] += 1
             self.stot[c] += lv
