@@ -99,3 +99,40 @@ def test_the_placement_rule_is_none_for_vms_it_does_not_own_or_when_disabled(tmp
     sc["mechanisms"]["replication"]["enabled"] = False
     sim = Simulation(load(sc, tmp_path))
     assert mechanism(sim).placement_rule(sim.dc.vms["a-p000"]) is None
+
+
+def test_heartbeat_phases_are_keyed_per_node_name(tmp_path):
+    """Issue 12 §5: a node's heartbeat phase is its own stream's first draw × I (the named stream
+    ``replication/heartbeat/<node>``, recomputed here), so changing ``replicas`` of network b leaves
+    every node of network a, and b's primaries, with the same phase; and the detection of a failure of
+    a-p000's host at 1 h is the same in both runs: last beat φ + I⌊(t − φ)/I⌋, plus M·I, minus t."""
+    import math
+
+    from conftest import load
+
+    from sim.core.streams import Streams
+    from sim.runner import Simulation
+
+    def build(b_replicas):
+        sc = scenario([{"name": "a", "primaries": 3, "replicas": 1},
+                       {"name": "b", "primaries": 3, "replicas": b_replicas}], heartbeat_interval="10s")
+        sim = Simulation(load(sc, tmp_path))
+        return sim, mechanism(sim)
+
+    one, m1 = build(1)
+    two, m2 = build(2)
+    assert len(m2.nodes) == len(m1.nodes) + 3
+    for name, node in m1.nodes.items():
+        want = Streams(1).get(f"replication/heartbeat/{name}").random() * 10.0
+        assert m1.phase(node) == m2.phase(m2.nodes[name]) == pytest.approx(want, abs=1e-12)
+    phi = m1.phase(m1.nodes["a-p000"])
+    expected = phi + 10.0 * math.floor((HOUR - phi) / 10.0) + 3 * 10.0 - HOUR
+    dets = []
+    for b in (1, 2):
+        sc = scenario([{"name": "a", "primaries": 3, "replicas": 1},
+                       {"name": "b", "primaries": 3, "replicas": b}], heartbeat_interval="10s", duration="2h")
+        host = one.dc.vms["a-p000"].host.name if b == 1 else two.dc.vms["a-p000"].host.name
+        sc["faults"] = [{"kind": "host_crash", "at": "1h", "target": host, "repair": "10m"}]
+        r = run(sc, tmp_path).tables["replacements"]
+        dets.append(float(r[(r["primary"] == "a-p000") & (r["kind"] == "promotion")]["detection_s"].iloc[0]))
+    assert dets[0] == dets[1] == pytest.approx(expected, abs=1e-9)

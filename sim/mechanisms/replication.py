@@ -10,8 +10,9 @@ the eligible hosts with room, never a host of another copy).
 
 Trigger: a node VM stops (host crash, domain or site outage, disk failure, memory error;
 ``vm_stopped``). Detection: the overlay controller hears a heartbeat from every node
-every ``heartbeat_interval`` I at the node's phase (drawn once per node from the stream
-``replication/heartbeat/<network>``) and declares it failed ``missed_heartbeats`` M
+every ``heartbeat_interval`` I at the node's phase (drawn once per node, when first needed, from
+the stream ``replication/heartbeat/<node VM name>``: no node's phase depends on build order or
+on another node) and declares it failed ``missed_heartbeats`` M
 intervals after the last heartbeat received: the last beat at or before the failure
 is computed from the phase (no event per heartbeat), so detection comes
 I·(M−1) < d ≤ I·M after the failure.
@@ -224,7 +225,7 @@ class _Node:
     __slots__ = ("vm", "group", "index", "phase", "state", "base", "data", "failed_at", "cause", "gen", "proc",
                  "transfer")
 
-    def __init__(self, vm: VM, group: _Group, index: int, phase: float):
+    def __init__(self, vm: VM, group: _Group, index: int, phase: float | None = None):
         self.vm = vm
         self.group = group
         self.index = index  # 0 the primary, K for replica rK
@@ -309,7 +310,6 @@ class Replication(Mechanism):
     def _build_network(self, builder: Builder, net: _Net, shape: VMSpec, path: str) -> None:
         """Primaries, then each primary's replicas; stops at the first node that does not fit (a problem)."""
         spec = net.spec
-        rng = self.ctx.streams.get(f"replication/heartbeat/{spec.name}")
         digits = width(spec.primaries, 3)
         for i in range(spec.primaries):
             pname = f"{spec.name}-p{i:0{digits}d}"
@@ -317,7 +317,7 @@ class Replication(Mechanism):
             if vm is None:
                 return
             g = _Group(net)
-            g.primary = self._node(vm, g, 0, rng)
+            g.primary = self._node(vm, g, 0)
             self.groups.append(g)
             if not self.enabled:
                 continue
@@ -325,10 +325,10 @@ class Replication(Mechanism):
                 rvm = self._build_replica(builder, net, g, k, f"{pname}-r{k}", shape, f"{path}.replicas")
                 if rvm is None:
                     return
-                g.replicas.append(self._node(rvm, g, k, rng))
+                g.replicas.append(self._node(rvm, g, k))
 
-    def _node(self, vm: VM, g: _Group, index: int, rng) -> _Node:
-        node = _Node(vm, g, index, float(rng.random()) * self.config.heartbeat_interval)
+    def _node(self, vm: VM, g: _Group, index: int) -> _Node:
+        node = _Node(vm, g, index)
         self.nodes[vm.name] = node
         return node
 
@@ -524,11 +524,20 @@ class Replication(Mechanism):
             g.detection = float("nan")
             self.down[g] = None
 
+    def phase(self, node: _Node) -> float:
+        """The node's heartbeat phase in [0, I): one draw from its own stream, made the first time it is
+        needed (only failed nodes need one)."""
+        if node.phase is None:
+            rng = self.ctx.streams.get(f"replication/heartbeat/{node.vm.name}")
+            node.phase = float(rng.random()) * self.interval
+        return node.phase
+
     def _detection_delay(self, node: _Node, t: float) -> float:
         """From the failure at ``t`` to detection: the last heartbeat at or before ``t`` (from the node's
         phase) plus ``missed_heartbeats`` intervals. In (I·(M−1), I·M]."""
         interval = self.interval
-        last = node.phase + interval * math.floor((t - node.phase) / interval)
+        phase = self.phase(node)
+        last = phase + interval * math.floor((t - phase) / interval)
         return last + self.window - t
 
     def _recv(self, node: _Node) -> float | None:
