@@ -136,3 +136,25 @@ def test_heartbeat_phases_are_keyed_per_node_name(tmp_path):
         r = run(sc, tmp_path).tables["replacements"]
         dets.append(float(r[(r["primary"] == "a-p000") & (r["kind"] == "promotion")]["detection_s"].iloc[0]))
     assert dets[0] == dets[1] == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_replica_promoted_mid_rebuild_is_missing_the_bytes_its_copy_had_not_delivered(tmp_path):
+    """What a promotion mid-rebuild costs (docs/availability.md). The scenario of
+    test_replication.test_a_replica_promoted_mid_rebuild_loses_back_to_its_copy_start: r1 is promoted
+    after bd1 fails at 3,600 s (detection d1), mapping done at s = 3,600 + d1 + 0.2, and rebuilt at once
+    into bd3: 50 GiB at min(2 GB/s disk read, 1.25 GB/s NIC, 1 GB/s disk write) = 1 GB/s, no latency
+    inside a site. bd2 (the copy's source) fails at 3,630 s: the copy has delivered 10^9 × (3,630 − s)
+    bytes and is promoted as the only live copy. Charged: data_loss_s = 3,630 − s (the writes after the
+    copy began). Not charged, and recorded: missing_bytes = 50 GiB − 10^9 × (3,630 − s), here
+    53.69 GB − 27.3 ± 0.5 GB ≈ 26.4 GB, about half the disk. The in-sync promotion misses nothing."""
+    sc = scenario([{"name": "a", "primaries": 1, "replicas": 1}], duration="2h",
+                  faults=[{"kind": "broadcast_domain_outage", "at": "1h", "target": "east/bd1", "repair": "1d"},
+                          {"kind": "broadcast_domain_outage", "at": 3630, "target": "east/bd2", "repair": "1d"}])
+    out = run(sc, tmp_path)
+    r = out.tables["replacements"]
+    first, second = r[r["kind"] == "promotion"].sort_values("time_s").to_dict("records")
+    s = 3600 + first["detection_s"] + 0.2
+    assert first["missing_bytes"] == 0.0
+    assert second["data_loss_s"] == pytest.approx(3630 - s)
+    assert second["missing_bytes"] == pytest.approx(50 * 1024**3 - 1e9 * (3630 - s), rel=1e-9)
+    assert 25.9e9 < second["missing_bytes"] < 26.9e9

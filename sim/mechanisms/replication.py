@@ -96,9 +96,12 @@ SYNC, COPY, DOWN, EMPTY = "sync", "copy", "down", "empty"  # node states
 # failure started it). unavailable_s: the primary's outage, on the row that ends it
 # (promotion, restart, open). data_loss_s: writes (in seconds of the stream) lost.
 # bytes: copied. waited_s: waiting for room or for the primary to serve. end_s: done.
+# missing_bytes: on a promotion, the bytes of the node disk the promoted copy had not received
+# (a replica promoted mid-rebuild; 0 when it was in sync), which data_loss_s does not count.
 REPLACEMENTS = table(
     "replacements", "time_s", "network:str", "primary:str", "kind:str", "node:str", "cause:str",
     "from_host:str", "to_host:str", "detection_s", "unavailable_s", "data_loss_s", "bytes", "waited_s", "end_s",
+    "missing_bytes",
 )
 NETWORKS = table("replication_networks", "time_s", "network:str", "primaries:i8", "replicas:i8",
                  "placement:str", "enabled:bool")
@@ -223,7 +226,7 @@ class _Node:
     """A node VM and the state of the data it holds."""
 
     __slots__ = ("vm", "group", "index", "phase", "state", "base", "data", "failed_at", "cause", "gen", "proc",
-                 "transfer")
+                 "transfer", "got")
 
     def __init__(self, vm: VM, group: _Group, index: int, phase: float | None = None):
         self.vm = vm
@@ -238,6 +241,7 @@ class _Node:
         self.gen = 0  # bumped whenever what it does is cancelled (stale processes give up)
         self.proc: simpy.Process | None = None
         self.transfer = None
+        self.got = 0.0  # COPY: bytes of the disk received when its copy's source failed
 
 
 class _Group:
@@ -599,15 +603,25 @@ class Replication(Mechanism):
             g.lost = True
             p.proc = self.env.process(self._restore(g, p.gen))
             return
+        missing = self._missing(best)
         self._cancel(best)
         host = best.vm.host
         self.dc.unplace(best.vm, STOPPED)
         best.state = EMPTY
         self.dc.place(p.vm, host, BOOTING, reason="move")
         p.data = best_data
-        p.proc = self.env.process(self._map(g, best, p.gen, best_data))
+        p.proc = self.env.process(self._map(g, best, p.gen, best_data, missing))
 
-    def _map(self, g: _Group, promoted: _Node, gen: int, data: float):
+    def _missing(self, node: _Node) -> float:
+        """Bytes of the node disk a live replica lacks: 0 in sync; mid-rebuild, the size minus what its
+        copy delivered (so far, or until its source failed)."""
+        if node.state != COPY:
+            return 0.0
+        t = node.transfer
+        got = t.sent() if t is not None else node.got
+        return max(0.0, node.vm.spec.disk - got)
+
+    def _map(self, g: _Group, promoted: _Node, gen: int, data: float, missing: float):
         """The overlay maps the virtual address to the promoted copy after ``mapping_update``."""
         p = g.primary
         source = p.vm.last_host
@@ -621,7 +635,7 @@ class Replication(Mechanism):
         loss = max(0.0, g.head - data)
         now = self.env.now
         self._row(g, PROMOTION, promoted.vm, g.cause, source.name if source else "", p.vm.host.name, g.detection,
-                  now - g.down_since, loss, 0.0, 0.0, now, time_s=g.down_since)
+                  now - g.down_since, loss, 0.0, 0.0, now, time_s=g.down_since, missing=missing)
         self._serve(g, "failed_over")
 
     def _serve(self, g: _Group, outcome: str) -> None:
@@ -702,6 +716,7 @@ class Replication(Mechanism):
                     yield t.done
                 except TransferFailed:
                     node.transfer = None
+                    node.got = t.sent()
                     if node.gen != gen or vm.host is None:
                         return
                     continue  # the source failed: wait for the next primary, keep data as of ``start``
@@ -792,9 +807,11 @@ class Replication(Mechanism):
 
     # -- records ---------------------------------------------------------------------------------------------
     def _row(self, g: _Group, kind: str, node_vm: VM, cause: str, from_host: str, to_host: str, detection: float,
-             unavailable: float, loss: float, nbytes: float, waited: float, end: float, *, time_s: float) -> None:
+             unavailable: float, loss: float, nbytes: float, waited: float, end: float, *, time_s: float,
+             missing: float = 0.0) -> None:
         self.ctx.recorder.record(
             "replacements", time_s=time_s, network=g.net.name, primary=g.primary.vm.name, kind=kind,
             node=node_vm.name, cause=cause, from_host=from_host, to_host=to_host, detection_s=detection,
-            unavailable_s=unavailable, data_loss_s=loss, bytes=nbytes, waited_s=waited, end_s=end)
+            unavailable_s=unavailable, data_loss_s=loss, bytes=nbytes, waited_s=waited, end_s=end,
+            missing_bytes=missing)
         self.ctx.recorder.trace(KEY, kind, g.primary.vm.name, node_vm.name)
