@@ -1,5 +1,6 @@
-"""The private calendar's least-loaded choice (heaps per load level) against a brute-force scan: the
-same sessions go to the same positions, under random serve/stop/drop sequences (hypothesis)."""
+"""The private calendar's least-loaded choice (heaps per load level for large clusters, a scan for small
+ones) against a brute-force scan of the rule: the same sessions go to the same positions, under random
+serve/stop/drop sequences (hypothesis), with either path in each cluster."""
 
 from __future__ import annotations
 
@@ -44,10 +45,12 @@ class _ScanPool(_Pool):
                     eff[p] -= 1
 
 
-def _pool(cls, sizes, cap, rate, hold, seed):
+def _pool(cls, sizes, cap, rate, hold, seed, heaped=None):
     s = Streams(seed)
     arr = _Arrivals(rate, hold, s.get("a"), s.get("h"), 64)
     p = cls([cap] * len(sizes), sizes, [arr])
+    if heaped is not None:  # heaps or scan per cluster, whatever its size (both paths are checked)
+        p.heaped = [heaped[c % len(heaped)] for c in range(len(sizes))]
     p.W = 50.0 / rate  # small windows: many window boundaries in a short run
     for q in range(sum(sizes)):
         p.serve(q, True)
@@ -57,12 +60,13 @@ def _pool(cls, sizes, cap, rate, hold, seed):
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=3), cap=st.integers(1, 6),
        util=st.floats(0.3, 1.5), seed=st.integers(0, 10_000),
-       ops=st.lists(st.tuples(st.floats(0.0, 40.0), st.integers(0, 1000), st.booleans()), max_size=25))
-def test_the_heap_choice_is_the_brute_force_choice(sizes, cap, util, seed, ops):
+       ops=st.lists(st.tuples(st.floats(0.0, 40.0), st.integers(0, 1000), st.booleans()), max_size=25),
+       heaped=st.lists(st.booleans(), min_size=1, max_size=3))
+def test_the_heap_choice_is_the_brute_force_choice(sizes, cap, util, seed, ops, heaped):
     n = sum(sizes)
     hold = 1.0
     rate = util * n * cap / hold
-    a = _pool(_Pool, sizes, cap, rate, hold, seed)
+    a = _pool(_Pool, sizes, cap, rate, hold, seed, heaped)
     b = _pool(_ScanPool, sizes, cap, rate, hold, seed)
     for t, which, drop in sorted(ops):  # equal timestamps allowed: applied in list order
         q = which % n

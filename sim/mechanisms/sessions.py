@@ -229,6 +229,7 @@ def session_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- the private calendar
 _WINDOW_ARRIVALS = 4096  # expected arrivals per window of a class (numpy batch size)
+_SCAN_MAX = 128  # clusters of at most this many positions find the least-loaded one by a scan
 
 
 class _Arrivals:
@@ -299,7 +300,10 @@ class _Pool:
         # an entry whose position has left l since is skipped when popped, and a heap is compacted
         # when it holds more than twice its live entries), so the least-loaded lowest position is a
         # heap pop, O(log positions), not a scan
+        # (a cluster of at most _SCAN_MAX positions scans instead: ``list.index`` over a few dozen
+        # entries costs less than the heap pushes, measured in benchmarks/bench_sessions.py)
         self.hp: list[list[list[int]]] = [[[] for _ in cnt] for cnt in self.cnt]
+        self.heaped = [n > _SCAN_MAX for n in sizes]
         self.m = list(caps)
         self.srv = [0] * C
         self.stot = [0] * C  # sessions on serving positions (the multi-cluster choice only)
@@ -346,7 +350,10 @@ class _Pool:
             if stop > self.ei:
                 codes = self.codes[self.ei:stop]
                 if self.C == 1:
-                    self._run_one(codes)
+                    if self.heaped[0]:
+                        self._run_one(codes)
+                    else:
+                        self._run_one_scan(codes)
                 else:
                     self._run_many(codes)
                 self.ei = stop
@@ -470,6 +477,41 @@ class _Pool:
                         m = lv
         self.m[0] = m
 
+    def _run_one_scan(self, codes: list[int]) -> None:
+        """``_run_one`` for a small cluster: the least-loaded position by a scan, no heaps."""
+        load, eff, pos = self.load, self.eff, self.pos
+        cnt = self.cnt[0]
+        m = self.m[0]
+        cap = self.caps[0]
+        blocked = self.npos
+        for code in codes:
+            if code >= 0:
+                if m < cap:
+                    p = eff.index(m)  # least-loaded serving position, lowest first (others hold -1)
+                    eff[p] = m + 1
+                    load[p] += 1
+                    cnt[m] -= 1
+                    cnt[m + 1] += 1
+                    if not cnt[m]:
+                        m += 1
+                        if m + 2 > len(cnt):
+                            self.hp[0].extend([] for _ in range(len(cnt)))
+                            cnt.extend([0] * len(cnt))
+                    pos[code] = p
+                else:
+                    pos[code] = blocked
+            else:
+                p = pos[~code]
+                lv = load[p] - 1
+                load[p] = lv
+                if eff[p] >= 0:
+                    eff[p] = lv
+                    cnt[lv + 1] -= 1
+                    cnt[lv] += 1
+                    if lv < m:
+                        m = lv
+        self.m[0] = m
+
     def _compact(self, h: list[int], level: int) -> None:
         """Keep only the live entries of the heap of ``level`` (each position once); a sorted list is a heap."""
         eff = self.eff
@@ -478,6 +520,7 @@ class _Pool:
     def _run_many(self, codes: list[int]) -> None:
         load, eff, pos, cof = self.load, self.eff, self.pos, self.cof
         cnts, mm, caps, srv, stot, hps = self.cnt, self.m, self.caps, self.srv, self.stot, self.hp
+        heaped, lo, hi = self.heaped, self.lo, self.hi
         crange = range(self.C)
         npos = self.npos
         for code in codes:
@@ -498,17 +541,21 @@ class _Pool:
                 m = mm[c]
                 cnt = cnts[c]
                 hp = hps[c]
-                h = hp[m]
-                p = heappop(h)
-                while eff[p] != m:
+                if heaped[c]:
+                    h = hp[m]
                     p = heappop(h)
-                eff[p] = m + 1
+                    while eff[p] != m:
+                        p = heappop(h)
+                    eff[p] = m + 1
+                    h = hp[m + 1]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[m + 1] + 32:
+                        self._compact(h, m + 1)
+                else:
+                    p = eff.index(m, lo[c], hi[c])
+                    eff[p] = m + 1
                 load[p] += 1
                 stot[c] += 1
-                h = hp[m + 1]
-                heappush(h, p)
-                if len(h) > 2 * cnt[m + 1] + 32:
-                    self._compact(h, m + 1)
                 cnt[m] -= 1
                 cnt[m + 1] += 1
                 if not cnt[m]:
@@ -526,10 +573,11 @@ class _Pool:
                     cnt = cnts[c]
                     eff[p] = lv
                     stot[c] -= 1
-                    h = hps[c][lv]
-                    heappush(h, p)
-                    if len(h) > 2 * cnt[lv] + 32:
-                        self._compact(h, lv)
+                    if heaped[c]:
+                        h = hps[c][lv]
+                        heappush(h, p)
+                        if len(h) > 2 * cnt[lv] + 32:
+                            self._compact(h, lv)
                     cnt[lv + 1] -= 1
                     cnt[lv] += 1
                     if lv < mm[c]:
@@ -545,10 +593,11 @@ class _Pool:
             return
         if on:
             self.eff[p] = lv
-            h = self.hp[c][lv]
-            heappush(h, p)
-            if len(h) > 2 * cnt[lv] + 32:
-                self._compact(h, lv)
+            if self.heaped[c]:
+                h = self.hp[c][lv]
+                heappush(h, p)
+                if len(h) > 2 * cnt[lv] + 32:
+                    self._compact(h, lv)
             cnt[lv] += 1
             self.srv[c] += 1
             self.stot[c] += lv
