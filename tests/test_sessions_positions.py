@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import base_scenario, load
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_sessions import arrivals, rows
 
 from sim.runner import Simulation
@@ -130,3 +132,49 @@ def test_a_vm_waiting_for_room_takes_a_host_its_partner_has_left(tmp_path):
     c = rows(out, "voice", "").iloc[0]
     assert c["capacity_shortfall_s"] == pytest.approx(6060.0, abs=1e-6)
     assert dc.vms["voice-001"].host.name == "east/bd1/h00"
+
+HOSTS6 = [f"east/bd{d}/h{i:02d}" for d in (1, 2, 3) for i in range(2)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(HOSTS6), st.integers(1, 30)),
+                       min_size=1, max_size=12))
+def test_a_1to1_pair_never_shares_a_host_and_positions_are_served_by_one_vm(tmp_path, faults):
+    """Invariants over random host crashes (minutes, equal timestamps allowed) on 3 domains of 2 hosts
+    with two 1:1 pairs of 4 VMs' room: no VM is ever placed on the host its partner runs on; at the end
+    every position is held by at most one VM, and a position serves only if a VM of its pair is up and
+    holds it; failovers never exceed VM failures."""
+    sc = base_scenario(workloads=[], duration="3h",
+                       faults=[{"kind": "host_crash", "at": f"{t}m", "target": h, "repair": f"{r}m"}
+                               for t, h, r in faults])
+    sc["infrastructure"]["sites"][0]["broadcast_domains"] = [
+        {"name": f"bd{i}", "hosts": 2, "profile": "std", "uplink": "100Gbps"} for i in (1, 2, 3)]
+    sc["mechanisms"] = {"sessions": {"clusters": [
+        {"name": "voice", "redundancy": "1:1", "active": 2, "capacity": 10, "hosts": ["east/*"],
+         "failover_time": "20s"}],
+        "session_types": [{"name": "c", "rate": 0.5, "mean_holding": "60s", "require": "1:1"}]}}
+    sim = Simulation(load(sc, tmp_path))
+    mech = mechanism(sim)
+    partner = {}
+    for cl in mech.clusters:
+        for a, b in cl.pairs:
+            partner[a.vm.name], partner[b.vm.name] = b.vm, a.vm
+    bad = []
+    place = sim.dc.place
+
+    def checked(vm, host, *args, **kw):
+        if host is partner[vm.name].host:
+            bad.append((sim.ctx.env.now, vm.name, host.name))
+        return place(vm, host, *args, **kw)
+
+    sim.dc.place = checked
+    out = sim.run()
+    assert not bad
+    cl = mech.clusters[0]
+    for p in range(cl.n):
+        holders = [m for m in cl.members if m.pos == p]
+        assert len(holders) <= 1
+        if cl.state[p] == "serving":
+            assert holders and not holders[0].down and holders[0].vm.host is not None
+    c = rows(out, "voice", "").iloc[0]
+    assert c["failovers"] <= c["vm_failures"]

@@ -18,9 +18,11 @@ domain and site faults) reach ``vm_stopped``. Enabled, an active's failure makes
 dropped and the position stays short); N:K: the failed VM's sessions are dropped and
 a free spare takes over after ``failover_time``, else the position stays short. A VM
 comes back after its exponential repair (in place) or, when its host failed, is
-restarted on another allowed host after ``infrastructure.detection`` + its boot (a 1:1
-VM never on its partner's host); back, it rejoins as a backup, or takes a short
-position (after ``failover_time``). Disabled (``enabled: false``): only the N actives
+restarted on another allowed host after ``infrastructure.detection`` + its boot (where
+``placement_rule`` lets it: a 1:1 VM never on its partner's host, and outside its domain
+while a host there has room; a waiting VM chooses again when its partner leaves its host);
+back, it rejoins as a backup, or takes a short position (after ``failover_time``), also
+when its partner stops before completing the takeover. Disabled (``enabled: false``): only the N actives
 exist; a failed VM's sessions are dropped and it restarts after detection + boot (in
 place when it kept its host), serving again at once.
 
@@ -898,7 +900,7 @@ class Sessions(Mechanism):
             self.dc.reboot(vm)
         else:
             place = self.dc.placement
-            rule = self.placement_rule(vm) or place.rule_of(vm)
+            rule = self._restart_rule(vm)
             host = place.choose(vm, rule)
             while host is None:
                 mem.wake = self.env.event()
@@ -907,7 +909,7 @@ class Sessions(Mechanism):
                 place.cancel(vm)  # a promise is given back and chosen again below
                 if vm.epoch != epoch:
                     return
-                rule = self.placement_rule(vm) or place.rule_of(vm)
+                rule = self._restart_rule(vm)
                 host = place.choose(vm, rule)
             self.dc.place(vm, host, BOOTING, reason="restart")
         yield self.env.timeout(vm.spec.boot_time)
@@ -939,6 +941,10 @@ class Sessions(Mechanism):
         if len(strict) and place.choose(vm, strict, exclude=vm.host) is not None:
             return strict
         return loose
+
+    def _restart_rule(self, vm: VM):
+        rule = self.placement_rule(vm)  # an empty rule is falsy: compare with None
+        return self.dc.placement.rule_of(vm) if rule is None else rule
 
     def _moved(self, mem: _Member) -> None:
         """``mem`` left its host: its 1:1 partner, if it waits for room by a rule built from that host,
