@@ -158,3 +158,42 @@ def test_a_replica_promoted_mid_rebuild_is_missing_the_bytes_its_copy_had_not_de
     assert second["data_loss_s"] == pytest.approx(3630 - s)
     assert second["missing_bytes"] == pytest.approx(50 * 1024**3 - 1e9 * (3630 - s), rel=1e-9)
     assert 25.9e9 < second["missing_bytes"] < 26.9e9
+
+
+def test_an_evacuated_replica_never_joins_its_primary_so_a_later_crash_is_a_promotion(tmp_path):
+    """Issue 12 §1.3, end to end (needs the owner-decided placement hook, ``Datacenter.rule_for``, which
+    every mover consults: skipped without it). Two domains of 2 hosts; a-p000 on bd1/h00, its replica
+    on bd2/h00. An uncorrectable memory error on bd2/h00 at 100 s (no guest crash, no hypervisor
+    memory, targets anywhere) evacuates the replica; bd1's hosts have room, but the replica's rule
+    (outside its primary's domain) leaves only bd2/h01. bd1/h00 crashes at 1 h: the replica, in bd2,
+    is promoted after detection + mapping in (2.2, 3.2] s, nothing is lost."""
+    from sim.infra.datacenter import Datacenter
+
+    if not hasattr(Datacenter, "rule_for"):
+        pytest.skip("the placement hook (Datacenter.rule_for) is not in this tree")
+    from conftest import load
+
+    from sim.runner import Simulation
+
+    sc = scenario([{"name": "a", "primaries": 1, "replicas": 1}], sizes=(2, 2), duration="2h",
+                  faults=[{"kind": "host_crash", "at": "1h", "target": "east/bd1/h00", "repair": "1h"}])
+    sc["infrastructure"]["host_profiles"]["std"]["reserved_memory"] = 0
+    sc["mechanisms"]["memory_error_evacuation"] = {"guest_crash_probability": 0.0, "target_hosts": "any"}
+    sim = Simulation(load(sc, tmp_path))
+    assert sim.dc.vms["a-p000"].host.name == "east/bd1/h00"
+    assert sim.dc.vms["a-p000-r1"].host.name == "east/bd2/h00"
+    env = sim.ctx.env
+
+    def inject():
+        yield env.timeout(100.0)
+        sim.dimms.uncorrectable(sim.dc.hosts["east/bd2/h00"], dimm=2)
+
+    env.process(inject())
+    out = sim.run()
+    moved = out.tables["migrations"]
+    moved = moved[moved["vm"] == "a-p000-r1"]
+    assert list(moved["target"]) == ["east/bd2/h01"]
+    r = out.tables["replacements"]
+    promo = r[r["kind"] == "promotion"]
+    assert len(promo) == 1 and out.metrics["replication.lost"] == 0
+    assert HB * (M - 1) + 0.2 < promo["unavailable_s"].iloc[0] <= HB * M + 0.2
