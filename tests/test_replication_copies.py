@@ -162,11 +162,14 @@ def test_a_replica_promoted_mid_rebuild_is_missing_the_bytes_its_copy_had_not_de
 
 def test_an_evacuated_replica_never_joins_its_primary_so_a_later_crash_is_a_promotion(tmp_path):
     """Issue 12 §1.3, end to end (needs the owner-decided placement hook, ``Datacenter.rule_for``, which
-    every mover consults: skipped without it). Two domains of 2 hosts; a-p000 on bd1/h00, its replica
-    on bd2/h00. An uncorrectable memory error on bd2/h00 at 100 s (no guest crash, no hypervisor
-    memory, targets anywhere) evacuates the replica; bd1's hosts have room, but the replica's rule
-    (outside its primary's domain) leaves only bd2/h01. bd1/h00 crashes at 1 h: the replica, in bd2,
-    is promoted after detection + mapping in (2.2, 3.2] s, nothing is lost."""
+    every mover consults: skipped without it). One domain of 3 hosts (256 GiB, nothing reserved),
+    ``same_domain``: a-p000 (4 GiB) on h00, its replica on h01, a 100 GiB workload VM on h02. An
+    uncorrectable error on h01 at 100 s (no guest crash, no hypervisor memory) evacuates the replica in
+    its domain. By the VM's own rule the least-used host is h00 (4 of 256 GiB used, against 100 on
+    h02): the primary's host. The owner's rule (off the other copies' hosts) leaves h02. Then h00
+    crashes at 1 h: the replica on h02 is promoted after detection + mapping in (2.2, 3.2] s, losing
+    replication_lag (0.1 s); nothing is lost. (With the replica on h00, both copies would stop: a loss
+    and a restart after the 1 h repair, 3,660 s unavailable; checked by hand with the hook removed.)"""
     from sim.infra.datacenter import Datacenter
 
     if not hasattr(Datacenter, "rule_for"):
@@ -175,25 +178,28 @@ def test_an_evacuated_replica_never_joins_its_primary_so_a_later_crash_is_a_prom
 
     from sim.runner import Simulation
 
-    sc = scenario([{"name": "a", "primaries": 1, "replicas": 1}], sizes=(2, 2), duration="2h",
-                  faults=[{"kind": "host_crash", "at": "1h", "target": "east/bd1/h00", "repair": "1h"}])
+    sc = scenario([{"name": "a", "primaries": 1, "replicas": 1, "placement": "same_domain"}], sizes=(3,),
+                  duration="3h", faults=[{"kind": "host_crash", "at": "1h", "target": "east/bd1/h00", "repair": "1h"}])
     sc["infrastructure"]["host_profiles"]["std"]["reserved_memory"] = 0
-    sc["mechanisms"]["memory_error_evacuation"] = {"guest_crash_probability": 0.0, "target_hosts": "any"}
+    sc["workloads"] = [{"name": "web", "count": 1, "vm": {"vcpus": 4, "memory": "100GiB", "disk": "10GiB"},
+                        "placement": {"hosts": ["east/bd1/h02"]}}]
+    sc["mechanisms"]["memory_error_evacuation"] = {"guest_crash_probability": 0.0, "target_hosts": "same_domain"}
     sim = Simulation(load(sc, tmp_path))
-    assert sim.dc.vms["a-p000"].host.name == "east/bd1/h00"
-    assert sim.dc.vms["a-p000-r1"].host.name == "east/bd2/h00"
+    assert [sim.dc.vms[v].host.name for v in ("a-p000", "a-p000-r1", "web-000")] == [
+        "east/bd1/h00", "east/bd1/h01", "east/bd1/h02"]
     env = sim.ctx.env
 
     def inject():
         yield env.timeout(100.0)
-        sim.dimms.uncorrectable(sim.dc.hosts["east/bd2/h00"], dimm=2)
+        sim.dimms.uncorrectable(sim.dc.hosts["east/bd1/h01"], dimm=2)
 
     env.process(inject())
     out = sim.run()
     moved = out.tables["migrations"]
     moved = moved[moved["vm"] == "a-p000-r1"]
-    assert list(moved["target"]) == ["east/bd2/h01"]
+    assert list(moved["target"]) == ["east/bd1/h02"] and list(moved["outcome"]) == ["completed"]
     r = out.tables["replacements"]
     promo = r[r["kind"] == "promotion"]
     assert len(promo) == 1 and out.metrics["replication.lost"] == 0
     assert HB * (M - 1) + 0.2 < promo["unavailable_s"].iloc[0] <= HB * M + 0.2
+    assert promo["data_loss_s"].iloc[0] == pytest.approx(0.1)
