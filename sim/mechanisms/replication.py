@@ -10,8 +10,9 @@ the eligible hosts with room, never a host of another copy).
 
 Trigger: a node VM stops (host crash, domain or site outage, disk failure, memory error;
 ``vm_stopped``). Detection: the overlay controller hears a heartbeat from every node
-every ``heartbeat_interval`` I at the node's phase (drawn once per node from the stream
-``replication/heartbeat/<network>``) and declares it failed ``missed_heartbeats`` M
+every ``heartbeat_interval`` I at the node's phase (drawn once per node, when first needed, from
+the stream ``replication/heartbeat/<node VM name>``: no node's phase depends on build order or
+on another node) and declares it failed ``missed_heartbeats`` M
 intervals after the last heartbeat received: the last beat at or before the failure
 is computed from the phase (no event per heartbeat), so detection comes
 I·(M−1) < d ≤ I·M after the failure.
@@ -57,6 +58,7 @@ import simpy
 from pydantic import Field
 
 from sim.core.errors import Problem
+from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, STOPPED, VMSpec
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
@@ -95,9 +97,12 @@ SYNC, COPY, DOWN, EMPTY = "sync", "copy", "down", "empty"  # node states
 # failure started it). unavailable_s: the primary's outage, on the row that ends it
 # (promotion, restart, open). data_loss_s: writes (in seconds of the stream) lost.
 # bytes: copied. waited_s: waiting for room or for the primary to serve. end_s: done.
+# missing_bytes: on a promotion, the bytes of the node disk the promoted copy had not received
+# (a replica promoted mid-rebuild; 0 when it was in sync), which data_loss_s does not count.
 REPLACEMENTS = table(
     "replacements", "time_s", "network:str", "primary:str", "kind:str", "node:str", "cause:str",
     "from_host:str", "to_host:str", "detection_s", "unavailable_s", "data_loss_s", "bytes", "waited_s", "end_s",
+    "missing_bytes",
 )
 NETWORKS = table("replication_networks", "time_s", "network:str", "primaries:i8", "replicas:i8",
                  "placement:str", "enabled:bool")
@@ -240,9 +245,9 @@ class _Node:
     """A node VM and the state of the data it holds."""
 
     __slots__ = ("vm", "group", "index", "phase", "state", "base", "data", "failed_at", "cause", "gen", "proc",
-                 "transfer")
+                 "transfer", "got")
 
-    def __init__(self, vm: VM, group: _Group, index: int, phase: float):
+    def __init__(self, vm: VM, group: _Group, index: int, phase: float | None = None):
         self.vm = vm
         self.group = group
         self.index = index  # 0 the primary, K for replica rK
@@ -255,13 +260,14 @@ class _Node:
         self.gen = 0  # bumped whenever what it does is cancelled (stale processes give up)
         self.proc: simpy.Process | None = None
         self.transfer = None
+        self.got = 0.0  # COPY: bytes of the disk received when its copy's source failed
 
 
 class _Group:
     """A primary (the virtual address) and its replicas."""
 
     __slots__ = ("net", "primary", "replicas", "serving", "head", "down_since", "cause", "detection",
-                 "changed", "stale", "lost")
+                 "changed", "moved", "stale", "lost")
 
     def __init__(self, net: _Net):
         self.net = net
@@ -273,6 +279,9 @@ class _Group:
         self.cause = ""
         self.detection = 0.0
         self.changed: simpy.Event | None = None  # fires when the primary serves again
+        # fires when a copy leaves its host or a disk destroys one: a wait whose rule or choice came
+        # from where the copies were re-chooses
+        self.moved: simpy.Event | None = None
         self.stale: dict[Host, float] = {}  # host -> data a failed node left on its disk
         self.lost = False
 
@@ -311,6 +320,7 @@ class Replication(Mechanism):
         super().__init__(ctx, dc, config)
         self.nodes: dict[str, _Node] = {}
         self.groups: list[_Group] = []
+        self.stale_at: dict[Host, dict[_Group, None]] = {}  # host -> groups with a copy left on its disk
         self.down: dict[_Group, None] = {}  # groups whose primary is unavailable
         if config is not None:
             self.interval = config.heartbeat_interval
@@ -339,7 +349,6 @@ class Replication(Mechanism):
     def _build_network(self, builder: Builder, net: _Net, shape: VMSpec, path: str) -> None:
         """Primaries, then each primary's replicas; stops at the first node that does not fit (a problem)."""
         spec = net.spec
-        rng = self.ctx.streams.get(f"replication/heartbeat/{spec.name}")
         digits = width(spec.primaries, 3)
         for i in range(spec.primaries):
             pname = f"{spec.name}-p{i:0{digits}d}"
@@ -347,7 +356,7 @@ class Replication(Mechanism):
             if vm is None:
                 return
             g = _Group(net)
-            g.primary = self._node(vm, g, 0, rng)
+            g.primary = self._node(vm, g, 0)
             self.groups.append(g)
             if not self.enabled:
                 continue
@@ -355,10 +364,10 @@ class Replication(Mechanism):
                 rvm = self._build_replica(builder, net, g, k, f"{pname}-r{k}", shape, f"{path}.replicas")
                 if rvm is None:
                     return
-                g.replicas.append(self._node(rvm, g, k, rng))
+                g.replicas.append(self._node(rvm, g, k))
 
-    def _node(self, vm: VM, g: _Group, index: int, rng) -> _Node:
-        node = _Node(vm, g, index, float(rng.random()) * self.config.heartbeat_interval)
+    def _node(self, vm: VM, g: _Group, index: int) -> _Node:
+        node = _Node(vm, g, index)
         self.nodes[vm.name] = node
         return node
 
@@ -395,6 +404,10 @@ class Replication(Mechanism):
         return vm
 
     # -- wiring ------------------------------------------------------------------------------------
+    def wire(self) -> None:
+        if self.enabled and self.groups:
+            self.dc.bus.subscribe(ev.DISK, self._disk_failed)
+
     def start(self) -> None:
         if self.config is not None:
             self.ctx.finalizers.append(self._finish)
@@ -429,6 +442,27 @@ class Replication(Mechanism):
                     [h for h in domain.hosts if h not in key[1] and h in self._eligible(net)], "broadcast_domain")
             return rule
         return None
+
+    def placement_rule(self, vm: VM):
+        """Where a node VM of this mechanism may go now (every mover asks; None = its own rule): the
+        eligible hosts its network's placement allows given where the other copies of its group are
+        now: ``distinct_domains`` outside their domains, ``same_domain`` the primary's domain off their
+        hosts, ``random`` off their hosts. Never a host holding another copy."""
+        node = self.nodes.get(vm.name)
+        if node is None or not self.enabled:
+            return None
+        g = node.group
+        net = g.net
+        rule = self._rule(g, node, net) if net.spec.placement != "random" else None
+        if rule is None:  # random, or same_domain with the primary nowhere: off the other copies' hosts
+            others = frozenset(n.vm.host for n in (g.primary, *g.replicas)
+                               if n is not node and n.vm.host is not None)
+            key = ("off", others)
+            rule = net.rules.get(key)
+            if rule is None:
+                spread = "random" if net.spec.placement == "random" else "broadcast_domain"
+                rule = net.rules[key] = self.dc.placement.rule([h for h in net.hosts if h not in others], spread)
+        return rule
 
     def _eligible(self, net: _Net) -> frozenset:
         key = "eligible"
@@ -498,9 +532,29 @@ class Replication(Mechanism):
                 g.stale.pop(host, None)
             else:
                 g.stale[host] = max(data, g.stale.get(host, -math.inf))
+                self.stale_at.setdefault(host, {})[g] = None
+            self._moved(g)
         gen = node.gen
         delay = self._detection_delay(node, now)
         node.proc = self.env.process(self._detected(node, gen, delay))
+
+    def _disk_failed(self, failure) -> None:
+        """``disk down`` (published before the host goes down): every copy left on that disk is gone.
+        A lost primary waiting for that host re-chooses (another copy, or anywhere with nothing)."""
+        host = self.dc.hosts[failure.subject]
+        for g in self.stale_at.pop(host, {}):
+            if g.stale.pop(host, None) is not None:
+                self._moved(g)
+
+    def _moved(self, g: _Group) -> None:
+        moved, g.moved = g.moved, None
+        if moved is not None:
+            moved.succeed()
+
+    def _when_moved(self, g: _Group) -> simpy.Event:
+        if g.moved is None:
+            g.moved = self.env.event()
+        return g.moved
 
     def _outage(self, g: _Group, cause: Cause) -> None:
         if g.down_since is None:
@@ -509,11 +563,20 @@ class Replication(Mechanism):
             g.detection = float("nan")
             self.down[g] = None
 
+    def phase(self, node: _Node) -> float:
+        """The node's heartbeat phase in [0, I): one draw from its own stream, made the first time it is
+        needed (only failed nodes need one)."""
+        if node.phase is None:
+            rng = self.ctx.streams.get(f"replication/heartbeat/{node.vm.name}")
+            node.phase = float(rng.random()) * self.interval
+        return node.phase
+
     def _detection_delay(self, node: _Node, t: float) -> float:
         """From the failure at ``t`` to detection: the last heartbeat at or before ``t`` (from the node's
         phase) plus ``missed_heartbeats`` intervals. In (I·(M−1), I·M]."""
         interval = self.interval
-        last = node.phase + interval * math.floor((t - node.phase) / interval)
+        phase = self.phase(node)
+        last = phase + interval * math.floor((t - phase) / interval)
         return last + self.window - t
 
     def _recv(self, node: _Node) -> float | None:
@@ -575,15 +638,25 @@ class Replication(Mechanism):
             g.lost = True
             p.proc = self.env.process(self._restore(g, p.gen))
             return
+        missing = self._missing(best)
         self._cancel(best)
         host = best.vm.host
         self.dc.unplace(best.vm, STOPPED)
         best.state = EMPTY
         self.dc.place(p.vm, host, BOOTING, reason="move")
         p.data = best_data
-        p.proc = self.env.process(self._map(g, best, p.gen, best_data))
+        p.proc = self.env.process(self._map(g, best, p.gen, best_data, missing))
 
-    def _map(self, g: _Group, promoted: _Node, gen: int, data: float):
+    def _missing(self, node: _Node) -> float:
+        """Bytes of the node disk a live replica lacks: 0 in sync; mid-rebuild, the size minus what its
+        copy delivered (so far, or until its source failed)."""
+        if node.state != COPY:
+            return 0.0
+        t = node.transfer
+        got = t.sent() if t is not None else node.got
+        return max(0.0, node.vm.spec.disk - got)
+
+    def _map(self, g: _Group, promoted: _Node, gen: int, data: float, missing: float):
         """The overlay maps the virtual address to the promoted copy after ``mapping_update``."""
         p = g.primary
         source = p.vm.last_host
@@ -597,7 +670,7 @@ class Replication(Mechanism):
         loss = max(0.0, g.head - data)
         now = self.env.now
         self._row(g, PROMOTION, promoted.vm, g.cause, source.name if source else "", p.vm.host.name, g.detection,
-                  now - g.down_since, loss, 0.0, 0.0, now, time_s=g.down_since)
+                  now - g.down_since, loss, 0.0, 0.0, now, time_s=g.down_since, missing=missing)
         self._serve(g, "failed_over")
 
     def _serve(self, g: _Group, outcome: str) -> None:
@@ -622,6 +695,8 @@ class Replication(Mechanism):
     def _whole(self, g: _Group) -> None:
         """Every copy live and in sync again: what failed nodes left on other disks is discarded."""
         if g.stale and all(r.state == SYNC for r in g.replicas):
+            for h in g.stale:
+                self.stale_at.get(h, {}).pop(g, None)
             g.stale.clear()
 
     def _when_serving(self, g: _Group) -> simpy.Event:
@@ -655,8 +730,9 @@ class Replication(Mechanism):
                     if host is None:
                         t0 = self.env.now
                         rule = self._wait_rule(g, node, net)
-                        events = [self._when_serving(g)] if rule is None else [place.wait(vm, rule),
-                                                                                self._when_serving(g)]
+                        events = [self._when_serving(g), self._when_moved(g)]
+                        if rule is not None:
+                            events.append(place.wait(vm, rule))
                         yield self.env.any_of(events)
                         place.cancel(vm)  # a promise not taken (or a wait no longer needed) goes back
                         waited += self.env.now - t0
@@ -675,6 +751,7 @@ class Replication(Mechanism):
                     yield t.done
                 except TransferFailed:
                     node.transfer = None
+                    node.got = t.sent()
                     if node.gen != gen or vm.host is None:
                         return
                     continue  # the source failed: wait for the next primary, keep data as of ``start``
@@ -711,7 +788,7 @@ class Replication(Mechanism):
                     host = place.choose(vm, rule)
                 if host is not None:
                     break
-                yield place.wait(vm, rule)
+                yield self.env.any_of([place.wait(vm, rule), self._when_moved(g)])
                 place.cancel(vm)
                 if p.gen != gen:
                     return
@@ -765,9 +842,11 @@ class Replication(Mechanism):
 
     # -- records ---------------------------------------------------------------------------------------------
     def _row(self, g: _Group, kind: str, node_vm: VM, cause: str, from_host: str, to_host: str, detection: float,
-             unavailable: float, loss: float, nbytes: float, waited: float, end: float, *, time_s: float) -> None:
+             unavailable: float, loss: float, nbytes: float, waited: float, end: float, *, time_s: float,
+             missing: float = 0.0) -> None:
         self.ctx.recorder.record(
             "replacements", time_s=time_s, network=g.net.name, primary=g.primary.vm.name, kind=kind,
             node=node_vm.name, cause=cause, from_host=from_host, to_host=to_host, detection_s=detection,
-            unavailable_s=unavailable, data_loss_s=loss, bytes=nbytes, waited_s=waited, end_s=end)
+            unavailable_s=unavailable, data_loss_s=loss, bytes=nbytes, waited_s=waited, end_s=end,
+            missing_bytes=missing)
         self.ctx.recorder.trace(KEY, kind, g.primary.vm.name, node_vm.name)

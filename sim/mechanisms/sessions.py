@@ -18,9 +18,11 @@ domain and site faults) reach ``vm_stopped``. Enabled, an active's failure makes
 dropped and the position stays short); N:K: the failed VM's sessions are dropped and
 a free spare takes over after ``failover_time``, else the position stays short. A VM
 comes back after its exponential repair (in place) or, when its host failed, is
-restarted on another allowed host after ``infrastructure.detection`` + its boot (a 1:1
-VM never on its partner's host); back, it rejoins as a backup, or takes a short
-position (after ``failover_time``). Disabled (``enabled: false``): only the N actives
+restarted on another allowed host after ``infrastructure.detection`` + its boot (where
+``placement_rule`` lets it: a 1:1 VM never on its partner's host, and outside its domain
+while a host there has room; a waiting VM chooses again when its partner leaves its host);
+back, it rejoins as a backup, or takes a short position (after ``failover_time``), also
+when its partner stops before completing the takeover. Disabled (``enabled: false``): only the N actives
 exist; a failed VM's sessions are dropped and it restarts after detection + boot (in
 place when it kept its host), serving again at once.
 
@@ -46,9 +48,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import simpy
 from pydantic import Field, model_validator
 
 from sim.core.causes import VmCrash
@@ -225,6 +229,7 @@ METRICS = (
 
 # --------------------------------------------------------------------------- the private calendar
 _WINDOW_ARRIVALS = 4096  # expected arrivals per window of a class (numpy batch size)
+_SCAN_MAX = 128  # clusters of at most this many positions find the least-loaded one by a scan
 
 
 class _Arrivals:
@@ -291,6 +296,14 @@ class _Pool:
         self.load = [0] * (npos + 2 * C + 1)
         self.eff = [-1] * (npos + 2 * C + 1)
         self.cnt = [[0] * (min(cap, 62) + 2) for cap in caps]
+        # per cluster and load l, a min-heap of the positions that entered load l while serving (lazy:
+        # an entry whose position has left l since is skipped when popped, and a heap is compacted
+        # when it holds more than twice its live entries), so the least-loaded lowest position is a
+        # heap pop, O(log positions), not a scan
+        # (a cluster of at most _SCAN_MAX positions scans instead: ``list.index`` over a few dozen
+        # entries costs less than the heap pushes, measured in benchmarks/bench_sessions.py)
+        self.hp: list[list[list[int]]] = [[[] for _ in cnt] for cnt in self.cnt]
+        self.heaped = [n > _SCAN_MAX for n in sizes]
         self.m = list(caps)
         self.srv = [0] * C
         self.stot = [0] * C  # sessions on serving positions (the multi-cluster choice only)
@@ -337,7 +350,10 @@ class _Pool:
             if stop > self.ei:
                 codes = self.codes[self.ei:stop]
                 if self.C == 1:
-                    self._run_one(codes)
+                    if self.heaped[0]:
+                        self._run_one(codes)
+                    else:
+                        self._run_one_scan(codes)
                 else:
                     self._run_many(codes)
                 self.ei = stop
@@ -418,11 +434,58 @@ class _Pool:
     def _run_one(self, codes: list[int]) -> None:
         load, eff, pos = self.load, self.eff, self.pos
         cnt = self.cnt[0]
+        hp = self.hp[0]
         m = self.m[0]
         cap = self.caps[0]
         blocked = self.npos  # the code "blocked in cluster 0"
         for code in codes:
             if code >= 0:  # an arrival
+                if m < cap:
+                    h = hp[m]
+                    p = heappop(h)  # least-loaded serving position, lowest first
+                    while eff[p] != m:
+                        p = heappop(h)
+                    eff[p] = m + 1
+                    load[p] += 1
+                    h = hp[m + 1]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[m + 1] + 32:
+                        self._compact(h, m + 1)
+                    cnt[m] -= 1
+                    cnt[m + 1] += 1
+                    if not cnt[m]:
+                        m += 1
+                        if m + 2 > len(cnt):
+                            hp.extend([] for _ in range(len(cnt)))
+                            cnt.extend([0] * len(cnt))
+                    pos[code] = p
+                else:
+                    pos[code] = blocked
+            else:  # a departure
+                p = pos[~code]
+                lv = load[p] - 1
+                load[p] = lv
+                if eff[p] >= 0:
+                    eff[p] = lv
+                    h = hp[lv]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[lv] + 32:
+                        self._compact(h, lv)
+                    cnt[lv + 1] -= 1
+                    cnt[lv] += 1
+                    if lv < m:
+                        m = lv
+        self.m[0] = m
+
+    def _run_one_scan(self, codes: list[int]) -> None:
+        """``_run_one`` for a small cluster: the least-loaded position by a scan, no heaps."""
+        load, eff, pos = self.load, self.eff, self.pos
+        cnt = self.cnt[0]
+        m = self.m[0]
+        cap = self.caps[0]
+        blocked = self.npos
+        for code in codes:
+            if code >= 0:
                 if m < cap:
                     p = eff.index(m)  # least-loaded serving position, lowest first (others hold -1)
                     eff[p] = m + 1
@@ -432,11 +495,12 @@ class _Pool:
                     if not cnt[m]:
                         m += 1
                         if m + 2 > len(cnt):
+                            self.hp[0].extend([] for _ in range(len(cnt)))
                             cnt.extend([0] * len(cnt))
                     pos[code] = p
                 else:
                     pos[code] = blocked
-            else:  # a departure
+            else:
                 p = pos[~code]
                 lv = load[p] - 1
                 load[p] = lv
@@ -448,9 +512,15 @@ class _Pool:
                         m = lv
         self.m[0] = m
 
+    def _compact(self, h: list[int], level: int) -> None:
+        """Keep only the live entries of the heap of ``level`` (each position once); a sorted list is a heap."""
+        eff = self.eff
+        h[:] = sorted({p for p in h if eff[p] == level})
+
     def _run_many(self, codes: list[int]) -> None:
         load, eff, pos, cof = self.load, self.eff, self.pos, self.cof
-        cnts, mm, caps, srv, stot, lo, hi = self.cnt, self.m, self.caps, self.srv, self.stot, self.lo, self.hi
+        cnts, mm, caps, srv, stot, hps = self.cnt, self.m, self.caps, self.srv, self.stot, self.hp
+        heaped, lo, hi = self.heaped, self.lo, self.hi
         crange = range(self.C)
         npos = self.npos
         for code in codes:
@@ -470,8 +540,20 @@ class _Pool:
                 c = best
                 m = mm[c]
                 cnt = cnts[c]
-                p = eff.index(m, lo[c], hi[c])
-                eff[p] = m + 1
+                hp = hps[c]
+                if heaped[c]:
+                    h = hp[m]
+                    p = heappop(h)
+                    while eff[p] != m:
+                        p = heappop(h)
+                    eff[p] = m + 1
+                    h = hp[m + 1]
+                    heappush(h, p)
+                    if len(h) > 2 * cnt[m + 1] + 32:
+                        self._compact(h, m + 1)
+                else:
+                    p = eff.index(m, lo[c], hi[c])
+                    eff[p] = m + 1
                 load[p] += 1
                 stot[c] += 1
                 cnt[m] -= 1
@@ -479,6 +561,7 @@ class _Pool:
                 if not cnt[m]:
                     mm[c] = m + 1
                     if m + 3 > len(cnt):
+                        hp.extend([] for _ in range(len(cnt)))
                         cnt.extend([0] * len(cnt))
                 pos[code] = p
             else:
@@ -490,6 +573,11 @@ class _Pool:
                     cnt = cnts[c]
                     eff[p] = lv
                     stot[c] -= 1
+                    if heaped[c]:
+                        h = hps[c][lv]
+                        heappush(h, p)
+                        if len(h) > 2 * cnt[lv] + 32:
+                            self._compact(h, lv)
                     cnt[lv + 1] -= 1
                     cnt[lv] += 1
                     if lv < mm[c]:
@@ -505,6 +593,11 @@ class _Pool:
             return
         if on:
             self.eff[p] = lv
+            if self.heaped[c]:
+                h = self.hp[c][lv]
+                heappush(h, p)
+                if len(h) > 2 * cnt[lv] + 32:
+                    self._compact(h, lv)
             cnt[lv] += 1
             self.srv[c] += 1
             self.stot[c] += lv
@@ -557,6 +650,7 @@ class _Member:
     pos: int | None = None  # the position it serves or is taking over
     down: bool = False
     repairing: bool = False  # its own failure's repair (sim.faults) is under way
+    wake: simpy.Event | None = None  # while it waits for room: fires when its partner leaves its host
 
 
 @dataclass(eq=False)
@@ -629,6 +723,7 @@ class Sessions(Mechanism):
         self.clusters: list[_Cluster] = []
         self.pools: dict[str, _Pool] = {}
         self._members: dict[str, _Member] = {}
+        self._rules: dict[tuple, tuple] = {}  # (VM's rule, partner's host) -> (outside its domain, off it)
         self._types: dict[str, list[SessionType]] = {}
         self.detection = ctx.scenario.infrastructure.detection
 
@@ -727,6 +822,8 @@ class Sessions(Mechanism):
         mem = self._members[vm.name]
         cl = mem.cluster
         cl.pool.advance(self.env.now)
+        if vm.host is None:
+            self._moved(mem)
         if not mem.down:
             cl.vm_failures += 1
         mem.down = True
@@ -738,7 +835,7 @@ class Sessions(Mechanism):
             if cl.state[p] == SERVING:
                 self._lose(cl, p, mem)
             else:
-                self._abort(cl, p)
+                self._abort(cl, p, mem)
         elif mem in cl.spares:
             cl.spares.remove(mem)
         if not self.enabled or not mem.repairing:
@@ -768,13 +865,19 @@ class Sessions(Mechanism):
         if cl.spares:
             self._take(cl, p, cl.spares.pop(0))
 
-    def _abort(self, cl: _Cluster, p: int) -> None:
-        """The VM taking over position ``p`` stopped before the takeover completed."""
+    def _abort(self, cl: _Cluster, p: int, mem: _Member) -> None:
+        """``mem``, taking over position ``p``, stopped before the takeover completed. The sessions
+        are dropped (the taker held their state); an idle VM that can serve the position takes it
+        over at once: the other VM of a 1:1 pair if it is back, else the first free N:K spare."""
         cl.holder[p] = None
         cl.state[p] = SHORT
         cl.token[p] += 1
-        cl.pool.drop(cl.gp(p))  # 1:1: the backup held the state, and both are down now
-        if cl.spec.redundancy == N_TO_K and cl.spares:
+        cl.pool.drop(cl.gp(p))
+        if cl.spec.redundancy == ONE_TO_ONE:
+            partner = next(m for m in cl.pairs[p] if m is not mem)
+            if not partner.down and partner.pos is None:
+                self._take(cl, p, partner)
+        elif cl.spares:
             self._take(cl, p, cl.spares.pop(0))
 
     def _take(self, cl: _Cluster, p: int, mem: _Member) -> None:
@@ -824,31 +927,63 @@ class Sessions(Mechanism):
         if host is not None:
             self.dc.reboot(vm)
         else:
-            rule = self._rule(mem)
-            host = self.dc.placement.choose(vm, rule)
+            place = self.dc.placement
+            rule = self._restart_rule(vm)
+            host = place.choose(vm, rule)
             while host is None:
-                yield self.dc.placement.wait(vm, rule)
+                mem.wake = self.env.event()
+                yield self.env.any_of([place.wait(vm, rule), mem.wake])
+                mem.wake = None
+                place.cancel(vm)  # a promise is given back and chosen again below
                 if vm.epoch != epoch:
-                    self.dc.placement.cancel(vm)
                     return
-                rule = self._rule(mem)
-                host = self.dc.placement.choose(vm, rule)
+                rule = self._restart_rule(vm)
+                host = place.choose(vm, rule)
             self.dc.place(vm, host, BOOTING, reason="restart")
         yield self.env.timeout(vm.spec.boot_time)
         if vm.epoch != epoch:
             return
         self._back(mem)
 
-    def _rule(self, mem: _Member):
-        vm = mem.vm
-        cl = mem.cluster
-        if not cl.pairs or mem.home is None:
-            return vm.rule
-        partner = next(m for m in cl.pairs[mem.home] if m is not mem)
+    def placement_rule(self, vm: VM):
+        """Where a VM of this mechanism may go now (every mover asks; None = its own rule). A 1:1 VM whose
+        partner runs on a host: never that host, and outside the partner's broadcast domain while a host
+        there has room for it (other than the one it is on); else anywhere in its own rule but the
+        partner's host. Other VMs (N:K, disabled, a partner with no host): None."""
+        mem = self._members.get(vm.name)
+        if mem is None or mem.home is None or not mem.cluster.pairs:
+            return None
+        partner = next(m for m in mem.cluster.pairs[mem.home] if m is not mem)
         away = partner.vm.host
         if away is None:
-            return vm.rule
-        return self.dc.placement.rule([h for h in vm.rule.hosts if h is not away], vm.spread)
+            return None
+        place = self.dc.placement
+        base = place.rule_of(vm)
+        key = (base, away)
+        rules = self._rules.get(key)
+        if rules is None:
+            strict = place.rule([h for h in base if h.domain is not away.domain], base.spread)
+            loose = place.rule([h for h in base if h is not away], base.spread)
+            rules = self._rules[key] = (strict, loose)
+        strict, loose = rules
+        if len(strict) and place.choose(vm, strict, exclude=vm.host) is not None:
+            return strict
+        return loose
+
+    def _restart_rule(self, vm: VM):
+        rule = self.placement_rule(vm)  # an empty rule is falsy: compare with None
+        return self.dc.placement.rule_of(vm) if rule is None else rule
+
+    def _moved(self, mem: _Member) -> None:
+        """``mem`` left its host: its 1:1 partner, if it waits for room by a rule built from that host,
+        chooses again."""
+        cl = mem.cluster
+        if mem.home is None or not cl.pairs:
+            return
+        partner = next(m for m in cl.pairs[mem.home] if m is not mem)
+        wake, partner.wake = partner.wake, None
+        if wake is not None:
+            wake.succeed()
 
     def _back(self, mem: _Member) -> None:
         """A VM runs again: it rejoins as a backup, or takes a short position."""
