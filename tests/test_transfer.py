@@ -160,3 +160,65 @@ def test_a_link_failure_stalls_a_transfer_until_repair(tmp_path):
     at(env, 12, lambda: dc.link_up("east/bd1"))
     env.run(until=100)
     assert log == [("completed", pytest.approx(18.0), pytest.approx(10 * GB))]
+
+
+# ------------------------------------------------------------------------- equal timestamps
+# The rule (docs/model.md, "Equal timestamps"): a transfer whose last byte arrives at t completes
+# at t, whatever fails at t. Each failure below is scheduled before the transfer starts, so SimPy
+# runs it before the solver's completion timer of the same instant (the order that lost the bytes).
+MB = 1e6
+
+
+@pytest.mark.parametrize("policy", ["fail", "stall"])
+def test_a_transfer_whose_last_byte_arrives_as_its_host_crashes_completes(tmp_path, policy):
+    """1 GB from h00's disk to the vault, capped at 125 MB/s: 1e9 / 125e6 = 8 s exactly. h00
+    crashes at 8 s (repaired at 100 s). The bytes are there: completed at 8 s with 1 GB sent,
+    under either choice (before: ``fail`` reported it failed at 8 s with 1 GB sent; ``stall``
+    resumed it at the repair and completed at 100 s)."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 8, lambda: dc.host_down(host, HostDown(at=8, host=H)))
+    at(env, 100, lambda: dc.host_repaired(host))
+    log = []
+    t = dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB, on_host=policy)
+    watch(env, t, log)
+    env.run(until=200)
+    assert log == [("completed", 8.0, GB)]
+    assert (t.outcome, t.end_s, t.cause) == ("completed", 8.0, None)
+
+
+def test_a_transfer_whose_last_byte_arrives_as_a_storage_outage_begins_completes(tmp_path):
+    """The same 8 s copy into the vault; the vault's outage begins at 8 s: completed at 8 s."""
+    sim, env, dc = make(tmp_path)
+    at(env, 8, lambda: dc.storage_down(dc.storage["vault"], StorageDown(at=8, storage="vault")))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB), log)
+    env.run(until=200)
+    assert log == [("completed", 8.0, GB)]
+
+
+def test_a_transfer_whose_last_byte_arrives_as_its_link_fails_completes(tmp_path):
+    """1 GB NIC to NIC across the bd1 uplink, capped at 125 MB/s, started at 1 s: ends at 9 s; the
+    uplink fails at 9 s until 50 s. Completed at 9 s (before: the flow was held at rate 0 with
+    nothing left, and completed at the repair, 50 s)."""
+    from sim.core.causes import LinkDown
+
+    sim, env, dc = make(tmp_path)
+    at(env, 9, lambda: dc.link_down("east/bd1", LinkDown(at=9, link="east/bd1")))
+    at(env, 50, lambda: dc.link_up("east/bd1"))
+    log = []
+    at(env, 1, lambda: watch(env, dc.transfers.start(Endpoint.nic(H), Endpoint.nic("east/bd2/h00"), GB,
+                                                     cap=125 * MB), log))
+    env.run(until=200)
+    assert log == [("completed", 9.0, GB)]
+
+
+def test_a_failure_an_instant_before_the_last_byte_still_fails(tmp_path):
+    """The rule is about one instant only: a crash at 8 s - 1 ms fails the 8 s copy, 1 ms short:
+    125 MB/s x 7.999 s = 999,875,000 bytes sent."""
+    sim, env, dc = make(tmp_path)
+    at(env, 7.999, lambda: dc.host_down(dc.hosts[H], HostDown(at=7.999, host=H)))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB), log)
+    env.run(until=200)
+    assert log == [("failed", 7.999, pytest.approx(999_875_000.0), "HostDown")]

@@ -138,8 +138,20 @@ class Transfer:
             exc = event.value
             self._fail(exc.cause if isinstance(exc, FlowFailed) else exc)
 
+    def _arrived(self) -> bool:
+        """The rule for equal timestamps: if the last byte arrives now, the transfer completes now
+        (before the failure heard at this instant acts). True if it did."""
+        flow = self._flow
+        if flow is None or not self._t.solver.finish_if_due(flow):
+            return False
+        self._flow = None  # its ``done`` callback finds the transfer already completed
+        self._sent = self.size
+        self._end(COMPLETED)
+        self.done.succeed(self)
+        return True
+
     def _on_down(self, failure: Failure) -> None:
-        if self.outcome != RUNNING:
+        if self.outcome != RUNNING or self._arrived():
             return
         what = _KIND[failure.topic]
         if self.policy[what] == FAIL:
@@ -162,6 +174,8 @@ class Transfer:
             self._go(0.0)
 
     def _fail(self, cause: object) -> None:
+        if self._arrived():
+            return
         if self._flow is not None:
             self._sent += self._t.solver.abort(self._flow)
             self._flow = None
