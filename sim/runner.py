@@ -114,7 +114,7 @@ class Simulation:
         if problems:
             raise InputError(source, problems)
         for mech in self.mechanisms:
-            dc.owners[mech.key] = mech.vm_stopped
+            dc.bus.own(mech.key, mech.vm_stopped)
         for mech in self.mechanisms:
             mech.wire()
         self.recovery = DefaultRecovery(ctx, dc)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sim.core.causes import Cause
 from sim.infra import events as ev
-from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
+from sim.infra.datacenter import BOOTING, VM, Datacenter, Host
 
 if TYPE_CHECKING:
     from sim.core.context import Context
@@ -54,7 +54,9 @@ class DefaultRecovery:
         """Waits detection, then for room, then the VM's boot (timeouts and placement waits)."""
         vm, cause = what
         # One continuous outage: a VM stopped again while it booted keeps its first stop time.
-        stopped = vm.incident.start_s if vm.incident is not None else self.env.now
+        stopped = self.dc.outage_start(vm)
+        if stopped is None:
+            stopped = self.env.now
         r = _Restart(vm, cause, vm.epoch, vm.last_host, stopped)
         self.env.timeout(self.detection).callbacks.append(partial(self._detected, r))
         return True
@@ -104,10 +106,7 @@ class DefaultRecovery:
         vm, host = r.vm, r.host
         if vm.epoch != r.epoch:
             return
-        self.dc.set_state(vm, RUNNING)
-        if vm.incident is not None:
-            vm.incident.mechanism = "default"
-        self.dc.resume(vm, "restarted")
+        self.dc.resume(vm, "restarted", mechanism="default")
         self.ctx.recorder.trace("default", "restarted", vm.name, host.name)
         self.ctx.recorder.record(
             "restarts", vm=vm.name, cause=r.cause.kind, from_host=r.last.name if r.last else "",

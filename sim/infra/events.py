@@ -4,6 +4,11 @@ Topics (the ``topic`` of a ``Failure``): ``host``, ``vm``, ``domain``, ``site``,
 ``storage``, ``disk``. The infrastructure publishes ``down`` when a subject fails (the
 first of overlapping faults: a host hit by two faults is down once) and ``up`` when it
 serves again. ``sim.faults`` decides failures; ``Datacenter`` and ``Network`` publish them.
+The ``vm`` topic's contract: one ``down`` per stop of a VM in service (a VM already
+stopped or booting that stops again is not published again), one ``up`` when it serves
+again (it is running then), strictly alternating per VM, starting with ``down``. A VM's
+own failure being repaired (it may boot again, it does not serve yet) is the third phase,
+``repaired``, for its owner.
 
 - ``subscribe(topic, fn, subject=None, phase=DOWN)``: ``fn(failure)`` for every failure of
   ``subject`` (or of every subject of the topic), in subscription order, subject
@@ -17,6 +22,8 @@ serves again. ``sim.faults`` decides failures; ``Datacenter`` and ``Network`` pu
   then the default recovery), ``memory_error`` (an uncorrectable DRAM error: evacuation,
   else the host crashes), ``no_room`` (a stopped VM finds no host with room: live
   recovery may take it, else it waits).
+- ``own(owner, fn)``: ``fn(vm, cause)`` hears every stop of a VM ``owner`` created, alone:
+  ``offer(vm_stopped, ..., owner=owner)`` hands it there and never down the chain.
 
 Dispatch is O(subscribers of the subject + subscribers of the whole topic): nothing scans
 hosts or VMs. Callbacks run synchronously, at the instant of the failure.
@@ -37,13 +44,15 @@ if TYPE_CHECKING:
 
 HOST, VM, DOMAIN, SITE, LINK, STORAGE, DISK = "host", "vm", "domain", "site", "link", "storage", "disk"
 TOPICS = (HOST, VM, DOMAIN, SITE, LINK, STORAGE, DISK)
-DOWN, UP = "down", "up"
+DOWN, UP, REPAIRED = "down", "up", "repaired"
+PHASES = (DOWN, UP, REPAIRED)
 VM_STOPPED, MEMORY_ERROR, NO_ROOM = "vm_stopped", "memory_error", "no_room"
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """The start (``down``) or end (``up``) of a failure of ``subject`` (a name in ``topic``)."""
+    """The start (``down``) or end (``up``) of a failure of ``subject`` (a name in ``topic``), or a
+    VM's own failure repaired (``repaired``)."""
 
     topic: str
     subject: str
@@ -115,12 +124,15 @@ class FailureBus:
         # (topic, phase, subject) -> insertion-ordered subscriptions; subject None = every subject
         self._subs: dict[tuple[str, str, str | None], dict[Subscription, None]] = {}
         self._handlers: dict[str, list[Callable[..., bool]]] = {}
+        self._owners: dict[str, Callable[..., None]] = {}
 
     # -- notifications ----------------------------------------------------------------------------
     def subscribe(self, topic: str, fn: Callable[[Failure], Any], subject: str | None = None,
                   phase: str = DOWN) -> Subscription:
         if topic not in TOPICS:
             raise ValueError(f"unknown topic {topic!r}; topics are {TOPICS}")
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
         key = (topic, phase, subject)
         sub = Subscription(self._subs, key, fn)
         self._subs.setdefault(key, {})[sub] = None
@@ -158,8 +170,18 @@ class FailureBus:
         """Add ``fn(subject, what) -> bool`` to the end of ``topic``'s claim chain."""
         self._handlers.setdefault(topic, []).append(fn)
 
-    def offer(self, topic: str, subject: str, what: Any) -> bool:
-        """Ask ``topic``'s handlers in order; True once one takes ``what``."""
+    def own(self, owner: str, fn: Callable[..., None]) -> None:
+        """``fn(vm, cause)`` hears every stop of a VM that ``owner`` created, and nobody else does."""
+        if owner in self._owners:
+            raise ValueError(f"owner {owner!r} already has its handler")
+        self._owners[owner] = fn
+
+    def offer(self, topic: str, subject: str, what: Any, owner: str | None = None) -> bool:
+        """Ask ``topic``'s handlers in order; True once one takes ``what``. With ``owner`` (a stopped
+        VM a mechanism created: ``what`` is ``(vm, cause)``) only that owner's handler hears it."""
+        if owner is not None:
+            self._owners[owner](*what)
+            return True
         for fn in self._handlers.get(topic, ()):
             if fn(subject, what):
                 return True

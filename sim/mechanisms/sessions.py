@@ -670,7 +670,7 @@ class Sessions(Mechanism):
         if not self.clusters:
             return
         for name in self._members:
-            self.dc.bus.subscribe(ev.VM, self._repaired, name, phase=ev.UP)
+            self.dc.bus.subscribe(ev.VM, self._repaired, name, phase=ev.REPAIRED)
         self.ctx.samplers.append(self._sample)
         self.ctx.finalizers.append(self._finish)
 
@@ -767,9 +767,8 @@ class Sessions(Mechanism):
         self._serve(cl, p, True)
         failed = cl.failed[p]
         cl.failed[p] = None
-        if failed is not None and failed.vm.incident is not None and failed.down:
-            self.ctx.recorder.close(failed.vm.incident, "failed_over")
-            failed.vm.incident = None
+        if failed is not None and failed.down:
+            self.dc.settle(failed.vm, "failed_over")  # its incident closes so when it serves again
         self.ctx.recorder.trace(KEY, "failed_over", cl.holder[p].vm.name, f"position {p}")
 
     # -- coming back -----------------------------------------------------------------------------------
