@@ -10,7 +10,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import load, write_yaml
 from hypothesis import HealthCheck, given, settings
