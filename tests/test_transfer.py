@@ -222,3 +222,32 @@ def test_a_failure_an_instant_before_the_last_byte_still_fails(tmp_path):
     watch(env, dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB), log)
     env.run(until=200)
     assert log == [("failed", 7.999, pytest.approx(999_875_000.0), "HostDown")]
+
+
+# ------------------------------------------------------------------------- disk failures
+def test_a_stalling_transfer_into_a_disk_that_fails_fails_it_keeps_nothing(tmp_path):
+    """20 GB from h01's NIC into h00's disk (1 GB/s, its write rate), ``on_host=stall``; h00's disk
+    fails at 5 s (repaired at 15 s). The 5 GB written are destroyed with the disk, so there is
+    nothing to resume: failed at 5 s with 5 GB sent (before: it stalled and resumed at 15 s with the
+    15 GB left, completing at 30 s as if the 5 GB had survived)."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 5, lambda: dc.disk_failed(host, HostDown(at=5, host=H, kind="disk_failure")))
+    at(env, 15, lambda: dc.disk_repaired(host))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.nic("east/bd1/h01"), Endpoint.disk(H), 20 * GB, on_host=STALL), log)
+    env.run(until=100)
+    assert log == [("failed", 5.0, pytest.approx(5 * GB), "HostDown")]
+
+
+def test_a_stalling_transfer_into_a_disk_whose_host_crashes_resumes_with_its_bytes(tmp_path):
+    """The same copy, h00 crashes at 5 s (its disk survives) and returns at 15 s: 5 GB kept, the
+    other 15 GB after the repair: completed at 30 s."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 5, lambda: dc.host_down(host, HostDown(at=5, host=H)))
+    at(env, 15, lambda: dc.host_repaired(host))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.nic("east/bd1/h01"), Endpoint.disk(H), 20 * GB, on_host=STALL), log)
+    env.run(until=100)
+    assert log == [("completed", pytest.approx(30.0), pytest.approx(20 * GB))]

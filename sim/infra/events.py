@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from simpy.events import Initialize
-
 if TYPE_CHECKING:
     import simpy
 
@@ -84,7 +82,9 @@ class Watch:
     """A one-shot group of subscriptions that interrupts one process at the first failure.
 
     A process created in this instant that has not run yet is interrupted right after its
-    first step (an interrupt cannot be thrown into a generator that has not started)."""
+    first step (SimPy runs its start before the interrupt). A failure the watched process
+    causes itself (it is the running process: it takes a host it watches down) does not
+    interrupt it, as SimPy forbids, and does not use the watch up: it goes on watching."""
 
     __slots__ = ("proc", "subs")
 
@@ -93,15 +93,12 @@ class Watch:
         self.subs: dict[tuple[str, str], Subscription] = {}
 
     def fire(self, failure: Failure) -> None:
-        self.cancel()
         proc = self.proc
-        if not proc.is_alive or proc is proc.env.active_process:
-            return
-        cause = failure.cause
-        if isinstance(proc._target, Initialize):
-            proc._target.callbacks.append(lambda _e: proc.interrupt(cause) if proc.is_alive else None)
-        else:
-            proc.interrupt(cause)
+        if proc is proc.env.active_process:
+            return  # its own doing: it knows, and keeps watching the rest
+        self.cancel()
+        if proc.is_alive:
+            proc.interrupt(failure.cause)
 
     def add(self, key: tuple[str, str], sub: Subscription) -> None:
         self.subs[key] = sub

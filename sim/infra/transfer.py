@@ -8,9 +8,11 @@ ends ``completed`` (``done`` succeeds with the transfer), ``failed`` (``done`` f
 ``TransferFailed`` and its cause; defused, so nobody has to wait on it) or ``aborted``
 by its owner (``abort()``: ``done`` never fires).
 
-The owner chooses per failure kind what a failure does: ``on_host`` (an endpoint host or
-its disk), ``on_storage`` (an endpoint storage system) and ``on_link`` (a link on the
-path), each ``"fail"`` or ``"stall"``. Defaults: hosts and storage fail (MECHANISMS.md:
+The owner chooses per failure kind what a failure does: ``on_host`` (an endpoint host),
+``on_storage`` (an endpoint storage system) and ``on_link`` (a link on the path), each
+``"fail"`` or ``"stall"``. A disk failure at a disk endpoint always fails the transfer: it
+destroys the source's bytes, or those already written to the destination, so nothing is
+left to resume (a host crash keeps its disk: ``on_host`` decides). Defaults: hosts and storage fail (MECHANISMS.md:
 "storage_outage fails the storage system's flows"), links stall (their flows stall
 until repair). A stalled transfer keeps the bytes it has sent, holds no bandwidth, and
 resumes with the rest when every failure that stalled it has ended (the path latency is
@@ -154,7 +156,7 @@ class Transfer:
         if self.outcome != RUNNING or self._arrived():
             return
         what = _KIND[failure.topic]
-        if self.policy[what] == FAIL:
+        if failure.topic == ev.DISK or self.policy[what] == FAIL:  # a failed disk kept nothing to resume
             self._fail(failure.cause)
             return
         key = (failure.topic, failure.subject)
