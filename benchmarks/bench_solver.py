@@ -59,6 +59,13 @@ PATTERNS = ("local", "cross-domain", "storage", "backup16", "core")
 SATURATED_CORE = 1600 * GBPS
 
 
+
+def start_flow(net: Network, src: Endpoint, dst: Endpoint, size: float, tag: object = None):
+    """A bare solver flow along the route (model code moves bytes with ``dc.transfers``)."""
+    resources, latency = net.route(src, dst)
+    return net.solver.start(resources, size, None, latency, tag)
+
+
 @dataclass(frozen=True)
 class Shape:
     hosts: int
@@ -106,12 +113,12 @@ def endpoints(kind: str, domains: list[list[str]], rng: np.random.Generator) -> 
 def background(net: Network, domains: list[list[str]], rng: np.random.Generator) -> dict[str, list]:
     """The 1,000 live flows: 16 into the second target, the rest drawn from ``MIX``."""
     live: dict[str, list] = {k: [] for k, _ in MIX}
-    live["backup16"] = [net.transfer(*endpoints("backup16", domains, rng), SIZE) for _ in range(GROUP)]
+    live["backup16"] = [start_flow(net, *endpoints("backup16", domains, rng), SIZE) for _ in range(GROUP)]
     kinds = [k for k, _ in MIX]
     probs = [p for _, p in MIX]
     for _ in range(N_FLOWS - GROUP):
         k = kinds[rng.choice(len(kinds), p=probs)]
-        live[k].append(net.transfer(*endpoints(k, domains, rng), SIZE))
+        live[k].append(start_flow(net, *endpoints(k, domains, rng), SIZE))
     return live
 
 
@@ -166,7 +173,7 @@ def churn(shape: Shape, completions: int, seed: int) -> tuple[float, float]:
 
     def launch(kind: str) -> None:
         src, dst = endpoints(kind, domains, rng)
-        flow = net.transfer(src, dst, float(rng.uniform(1e9, 1e11)), tag=kind)
+        flow = start_flow(net, src, dst, float(rng.uniform(1e9, 1e11)), tag=kind)
         flow.done.callbacks.append(done)
 
     def done(ev: simpy.Event) -> None:

@@ -251,3 +251,18 @@ def test_a_stalling_transfer_into_a_disk_whose_host_crashes_resumes_with_its_byt
     watch(env, dc.transfers.start(Endpoint.nic("east/bd1/h01"), Endpoint.disk(H), 20 * GB, on_host=STALL), log)
     env.run(until=100)
     assert log == [("completed", pytest.approx(30.0), pytest.approx(20 * GB))]
+
+
+def test_bottleneck_is_the_smallest_capacity_on_the_route(tmp_path):
+    """NIC to NIC across domains: the 10 Gbps NICs (1.25 GB/s) under the 100 Gbps uplinks; h00's disk
+    into the vault: the vault's 1 GB/s write link; across a failed uplink: 0 until it is repaired."""
+    from sim.core.causes import LinkDown
+
+    sim, env, dc = make(tmp_path)
+    across = (Endpoint.nic(H), Endpoint.nic("east/bd2/h00"))
+    assert dc.transfers.bottleneck(*across) == 1.25 * GB
+    assert dc.transfers.bottleneck(Endpoint.disk(H), Endpoint.storage("vault")) == 1 * GB
+    dc.link_down("east/bd1", LinkDown(at=0, link="east/bd1"))
+    assert dc.transfers.bottleneck(*across) == 0.0
+    dc.link_up("east/bd1")
+    assert dc.transfers.bottleneck(*across) == 1.25 * GB

@@ -5,7 +5,7 @@ claim chain) is restarted after ``infrastructure.detection`` (the HA heartbeat n
 plus the VM's ``boot_time``. A guest crash keeps its memory reserved on its host, and it
 reboots there; otherwise it restarts on another host its placement selector allows,
 chosen by its placement rule. With no room anywhere it is first offered on the ``no_room``
-claim chain (live recovery may take it), else it waits in the placement service's
+claim chain (a mechanism may take it), else it waits in the placement service's
 queue of its rule (``dc.placement``) until room that fits it appears. The
 interruption is an incident closed ``restarted``; each restart is a row of ``restarts``.
 A stale restart (the VM stopped again meanwhile) gives up by epoch.
@@ -77,7 +77,7 @@ class DefaultRecovery:
         host = self.find_host(vm)
         if host is not None:
             self._boot_on(r, host)
-        elif not self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, r.cause)):  # live recovery may take it
+        elif not self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, r.cause)):  # a mechanism may take it
             self._wait(r)
 
     def _wait(self, r: _Restart) -> None:

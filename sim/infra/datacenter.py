@@ -58,7 +58,7 @@ class VM:
     spread: str = "broadcast_domain"
     rule: Any = None  # its interned placement rule (sim.infra.placement.Rule), set at build
     owner: str | None = None  # the mechanism that created it handles its failures alone
-    # A mechanism's VM may fail on its own (sessions' vm_mtbf): injected by sim.faults.
+    # A mechanism's VM may fail on its own (its owner's ``mtbf``): injected by sim.faults.
     mtbf: float | None = None
     repair: float | None = None  # mean of its exponential repair
     host: Host | None = None

@@ -19,9 +19,9 @@ own failure being repaired (it may boot again, it does not serve yet) is the thi
 - ``handle(topic, fn)`` / ``offer(topic, subject, what) -> bool``: a claim chain. Handlers are
   asked in registration order; the first to return True takes ``what``. Topics offered:
   ``vm_stopped`` (a stopped workload VM: enabled mechanisms in sorted registry order,
-  then the default recovery), ``memory_error`` (an uncorrectable DRAM error: evacuation,
-  else the host crashes), ``no_room`` (a stopped VM finds no host with room: live
-  recovery may take it, else it waits).
+  then the default recovery), ``memory_error`` (an uncorrectable DRAM error: a mechanism
+  may contain it, else the host crashes), ``no_room`` (a stopped VM finds no host with
+  room: a mechanism may take it, else it waits).
 - ``own(owner, fn)``: ``fn(vm, cause)`` hears every stop of a VM ``owner`` created, alone:
   ``offer(vm_stopped, ..., owner=owner)`` hands it there and never down the chain.
 

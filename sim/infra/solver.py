@@ -729,8 +729,8 @@ class FlowSolver:
         flows below them leave, now with one more or one fewer: all get the new level. A
         changed rate frees or takes capacity on the flows' other resources. On an
         unsaturated one nothing else changes as long as it stays unsaturated. On a
-        saturated one (a *satellite*, e.g. a host NIC that a migration fills beside a backup
-        stream), where the changed flow is below the top, the flows at its top absorb the
+        saturated one (a *satellite*, e.g. a host NIC that a memory copy fills beside a
+        stream into a storage target), where the changed flow is below the top, the flows at its top absorb the
         change the same way, and so on along a tree of saturated resources
         (``_shift_resource``). Every flow then still has a bottleneck, so the result is the
         max-min allocation. Anything else (a flow at the top of two saturated resources, a

@@ -1,5 +1,5 @@
-"""Transfers: the one way every bulk copy moves bytes (migration rounds, backups, restores,
-replica rebuilds, roaming segments, WAN copies).
+"""Transfers: the one way every bulk copy moves bytes (memory copies between hosts, disk
+copies between hosts, copies into and out of storage systems, WAN copies).
 
 ``Transfers.start(src, dst, size, ...)`` starts a flow in the bandwidth solver and
 watches, on the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
@@ -230,6 +230,11 @@ class Transfers:
             _, latency = self.network.route(src, dst)
             t._go(latency)
         return t
+
+    def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
+        """The rate (bytes/s) a transfer from ``src`` to ``dst`` would get alone: the smallest capacity
+        on its route (0 while a link on it has failed)."""
+        return self.network.bottleneck(src, dst)
 
     def _watched(self, src: Endpoint, dst: Endpoint) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

@@ -276,9 +276,7 @@ class LiveMigration(Mechanism):
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
         """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate."""
-        net = self.dc.network
-        resources, _ = net.route(_nic(source), _nic(target))
-        rate = min((net.solver.capacity(r) for r in resources), default=float("inf"))
+        rate = self.dc.transfers.bottleneck(_nic(source), _nic(target))
         cap = self.config.bandwidth_limit
         return min(rate, cap) if cap is not None else rate
 
