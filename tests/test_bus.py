@@ -133,3 +133,42 @@ def test_an_unknown_phase_is_refused():
     bus = FailureBus(simpy.Environment())
     with pytest.raises(ValueError, match="unknown phase"):
         bus.subscribe(ev.HOST, print, H1, "sideways")
+
+
+def test_a_nested_publish_of_the_same_subscribers_sees_the_same_order_and_cancellations():
+    """Topic-wide ``vm down`` subscribers x, y, z. x's first call publishes a second ``down`` (another
+    VM, as a callback stopping another VM does) and then cancels z: the nested publish runs x, y, z
+    (z still live then); back in the outer one, y runs and z, cancelled since, does not."""
+    bus = FailureBus(simpy.Environment())
+    calls = []
+    subs = {}
+
+    def x(f):
+        calls.append(("x", f.subject))
+        if f.subject == "vm-a":
+            bus.down(ev.VM, "vm-b", None)
+            subs["z"].cancel()
+    subs["x"] = bus.subscribe(ev.VM, x)
+    subs["y"] = bus.subscribe(ev.VM, lambda f: calls.append(("y", f.subject)))
+    subs["z"] = bus.subscribe(ev.VM, lambda f: calls.append(("z", f.subject)))
+    bus.down(ev.VM, "vm-a", None)
+    assert calls == [("x", "vm-a"), ("x", "vm-b"), ("y", "vm-b"), ("z", "vm-b"), ("y", "vm-a")]
+
+
+def test_cancelled_subscriptions_are_freed():
+    """1,000 subscriptions to one subject, cancelled in every order while others come and go: at the
+    end nothing is held for the subject (no table entry), and one kept subscription still hears."""
+    bus = FailureBus(simpy.Environment())
+    heard = []
+    keep = bus.subscribe(ev.HOST, heard.append, H2)
+    subs = [bus.subscribe(ev.HOST, heard.append, H1) for _ in range(1000)]
+    for s in subs[::2] + subs[1::2]:
+        s.cancel()
+        s.cancel()  # twice is once
+    assert (ev.HOST, ev.DOWN, H1) not in bus._subs
+    assert len(bus._subs[(ev.HOST, ev.DOWN, H2)].subs) == 1
+    bus.down(ev.HOST, H1, None)
+    bus.down(ev.HOST, H2, None)
+    assert [f.subject for f in heard] == [H2]
+    keep.cancel()
+    assert not bus._subs

@@ -59,23 +59,48 @@ class Failure:
     at: float
 
 
-class Subscription:
-    __slots__ = ("_table", "_key", "fn", "live")
+class _Group:
+    """The subscriptions of one (topic, phase, subject) in subscription order. A publish walks the
+    list as it was when it began, by index, without copying it: a subscription cancelled meanwhile
+    is skipped (it is marked dead), one added meanwhile is appended past the end of the walk. Dead
+    entries are dropped when at least half the list is dead and no publish is walking it, so a
+    cancel costs O(1) amortised."""
 
-    def __init__(self, table: dict, key: Any, fn: Callable[[Failure], Any]):
-        self._table = table
-        self._key = key
+    __slots__ = ("table", "key", "subs", "dead", "busy")
+
+    def __init__(self, table: dict, key: Any):
+        self.table = table
+        self.key = key
+        self.subs: list[Subscription] = []
+        self.dead = 0
+        self.busy = 0  # publishes walking it now (they nest: a callback may publish again)
+
+    def tidy(self) -> None:
+        if self.busy or 2 * self.dead < len(self.subs):
+            return
+        if self.dead == len(self.subs):
+            if self.table.get(self.key) is self:
+                del self.table[self.key]
+            self.subs = []
+        else:
+            self.subs = [s for s in self.subs if s.live]
+        self.dead = 0
+
+
+class Subscription:
+    __slots__ = ("_group", "fn", "live")
+
+    def __init__(self, group: _Group, fn: Callable[[Failure], Any]):
+        self._group = group
         self.fn = fn
         self.live = True
 
     def cancel(self) -> None:
         if self.live:
             self.live = False
-            subs = self._table.get(self._key)
-            if subs is not None:
-                subs.pop(self, None)
-                if not subs:
-                    del self._table[self._key]
+            group = self._group
+            group.dead += 1
+            group.tidy()
 
 
 class Watch:
@@ -118,8 +143,8 @@ class Watch:
 class FailureBus:
     def __init__(self, env: simpy.Environment):
         self.env = env
-        # (topic, phase, subject) -> insertion-ordered subscriptions; subject None = every subject
-        self._subs: dict[tuple[str, str, str | None], dict[Subscription, None]] = {}
+        # (topic, phase, subject) -> its subscriptions in order; subject None = every subject
+        self._subs: dict[tuple[str, str, str | None], _Group] = {}
         self._handlers: dict[str, list[Callable[..., bool]]] = {}
         self._owners: dict[str, Callable[..., None]] = {}
 
@@ -131,8 +156,11 @@ class FailureBus:
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
         key = (topic, phase, subject)
-        sub = Subscription(self._subs, key, fn)
-        self._subs.setdefault(key, {})[sub] = None
+        group = self._subs.get(key)
+        if group is None:
+            group = self._subs[key] = _Group(self._subs, key)
+        sub = Subscription(group, fn)
+        group.subs.append(sub)
         return sub
 
     def watch(self, proc: simpy.Process, targets: Iterable[tuple[str, str]]) -> Watch:
@@ -151,10 +179,17 @@ class FailureBus:
             return
         failure = Failure(topic, subject, phase, cause, self.env.now)
         for group in (first, every):
-            if group:
-                for sub in list(group):
-                    if sub.live:
-                        sub.fn(failure)
+            if group is not None:
+                subs = group.subs
+                group.busy += 1
+                try:
+                    for i in range(len(subs)):  # the subscriptions there when the walk began
+                        sub = subs[i]
+                        if sub.live:
+                            sub.fn(failure)
+                finally:
+                    group.busy -= 1
+                    group.tidy()
 
     def down(self, topic: str, subject: str, cause: Cause) -> None:
         self.publish(topic, subject, DOWN, cause)
