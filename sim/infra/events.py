@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,10 +62,11 @@ class Failure:
 
 class _Group:
     """The subscriptions of one (topic, phase, subject) in subscription order. A publish walks the
-    list as it was when it began, by index, without copying it: a subscription cancelled meanwhile
-    is skipped (it is marked dead), one added meanwhile is appended past the end of the walk. Dead
-    entries are dropped when at least half the list is dead and no publish is walking it, so a
-    cancel costs O(1) amortised."""
+    list as it was when it began, without copying it: a subscription cancelled meanwhile is skipped
+    (it is marked dead), one added meanwhile is appended past the end of the walk. Dead entries are
+    dropped when no publish is walking the list and all of them are dead, or at least 16 and half
+    of them are, so a cancel costs O(1) amortised and a list holds at most 16 dead entries or as
+    many as live ones."""
 
     __slots__ = ("table", "key", "subs", "dead", "busy")
 
@@ -76,9 +78,10 @@ class _Group:
         self.busy = 0  # publishes walking it now (they nest: a callback may publish again)
 
     def tidy(self) -> None:
-        if self.busy or 2 * self.dead < len(self.subs):
+        dead = self.dead
+        if self.busy or (dead < 16 or 2 * dead < len(self.subs)) and dead < len(self.subs):
             return
-        if self.dead == len(self.subs):
+        if dead == len(self.subs):
             if self.table.get(self.key) is self:
                 del self.table[self.key]
             self.subs = []
@@ -183,8 +186,7 @@ class FailureBus:
                 subs = group.subs
                 group.busy += 1
                 try:
-                    for i in range(len(subs)):  # the subscriptions there when the walk began
-                        sub = subs[i]
+                    for sub in islice(subs, len(subs)):  # the subscriptions there when the walk began
                         if sub.live:
                             sub.fn(failure)
                 finally:
