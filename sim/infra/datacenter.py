@@ -6,7 +6,7 @@ emit records). Memory is the one resource placement never overcommits: a host gi
 VMs ``memory - reserved_memory`` bytes, counting VMs running or booting there and
 reservations held by incoming migrations. vCPUs are recorded but may be
 overcommitted, as hypervisors allow; VM disks live on replicated site storage
-(MECHANISMS.md, Topology), so a host's disk capacity does not limit placement.
+(docs/model.md, "Where a VM's disk lives"), so a host's disk capacity does not limit placement.
 
 Host states: ``up`` (serving), ``maintenance`` (up, takes no new VMs), ``down``
 (failed: crash, outage, disk failure), ``repair`` (taken out by a mechanism). A host
