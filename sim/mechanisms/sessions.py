@@ -36,7 +36,7 @@ cluster's failovers, VM failures and shortfall, then one row per (cluster, sessi
 type) holding offered, carried, blocked, dropped and active at the end; every column
 summed over the table is the total, nothing counted twice), levels
 ``sessions/<cluster>`` ``vms_serving`` (at each change) and ``sessions_active`` (at
-each sample and the end), and an incident per VM stop (mechanism ``sessions``), closed
+each sample and the end), and an incident per VM outage (mechanism ``sessions``), closed
 ``failed_over`` when another VM took over its position, ``restarted`` when the VM itself
 came back first. docs/availability.md states the model, its choices and its validation.
 """
