@@ -317,7 +317,11 @@ class FlowSolver:
         self._fail_many(victims, cause)
 
     def _fail_many(self, flows: list[Flow], cause: object) -> None:
-        self._complete([f for f in flows if self.due(f)])  # completion at t wins over a failure at t
+        due = [f for f in flows if self.due(f)]  # completion at t wins over a failure at t
+        self._complete([f for f in due if f._state == _ACTIVE])
+        for f in due:
+            if f._state == _PENDING:
+                self._finish_pending(f)
         removed = []
         failed = []
         for flow in sorted(flows, key=_by_id):
