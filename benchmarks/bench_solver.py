@@ -30,8 +30,13 @@ Then a steady churn: the simulation runs (``env.step``), each completed flow rep
 by a new one of its kind (sizes 1-100 GB), and the wall time per completion (one
 departure + one arrival, timer events included) is reported.
 
+Then one storage target alone (``--target-flows``, default 16, 100, 1,000, 4,000 and 16,000):
+that many flows from host disks into it, its write link the bottleneck of all of them, one
+leaving and one joining per sample: the cost of an update that changes every rate.
+
 Run: ``.venv/bin/python benchmarks/bench_solver.py [--hosts N] [--domains D] [--samples N] [--seed S]
-[--patterns local,backup16,...] [--no-churn]``; e.g. ``--hosts 10000`` for fleet scale.
+[--patterns local,backup16,...] [--no-churn] [--target-flows 16,1000]``; e.g. ``--hosts 10000`` for
+fleet scale.
 """
 
 from __future__ import annotations
@@ -57,6 +62,13 @@ SIZE = 1e15  # bytes: nothing completes during the measurement
 MIX = (("local", 0.5), ("cross-domain", 0.3), ("storage", 0.2))
 PATTERNS = ("local", "cross-domain", "storage", "backup16", "core")
 SATURATED_CORE = 1600 * GBPS
+
+
+
+def start_flow(net: Network, src: Endpoint, dst: Endpoint, size: float, tag: object = None):
+    """A bare solver flow along the route (model code moves bytes with ``dc.transfers``)."""
+    resources, latency = net.route(src, dst)
+    return net.solver.start(resources, size, None, latency, tag)
 
 
 @dataclass(frozen=True)
@@ -106,12 +118,12 @@ def endpoints(kind: str, domains: list[list[str]], rng: np.random.Generator) -> 
 def background(net: Network, domains: list[list[str]], rng: np.random.Generator) -> dict[str, list]:
     """The 1,000 live flows: 16 into the second target, the rest drawn from ``MIX``."""
     live: dict[str, list] = {k: [] for k, _ in MIX}
-    live["backup16"] = [net.transfer(*endpoints("backup16", domains, rng), SIZE) for _ in range(GROUP)]
+    live["backup16"] = [start_flow(net, *endpoints("backup16", domains, rng), SIZE) for _ in range(GROUP)]
     kinds = [k for k, _ in MIX]
     probs = [p for _, p in MIX]
     for _ in range(N_FLOWS - GROUP):
         k = kinds[rng.choice(len(kinds), p=probs)]
-        live[k].append(net.transfer(*endpoints(k, domains, rng), SIZE))
+        live[k].append(start_flow(net, *endpoints(k, domains, rng), SIZE))
     return live
 
 
@@ -152,6 +164,37 @@ def measure(shape: Shape, pattern: str, samples: int, seed: int) -> dict[str, np
             "resources": len(solver._names) - 1}
 
 
+def one_target(shape: Shape, n: int, samples: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` flows from host disks into one storage target (``vault``, 5 GB/s write), nothing else:
+    the target's write link is the bottleneck of every flow (5e9 / n each, far under a host disk's
+    or NIC's share), so each arrival or departure changes all ``n`` rates. Each sample: one flow
+    leaves, one arrives (``n`` live throughout)."""
+    env, solver, net, domains = build(shape, shape.hosts * 25 * GBPS)
+    rng = np.random.default_rng(seed)
+    live = [start_flow(net, *endpoints("storage", domains, rng), SIZE) for _ in range(n)]
+    write = solver.resource_id("storage:vault:write")
+    assert abs(solver.load(write) - solver.capacity(write)) <= 1e-6 * solver.capacity(write)
+    arrive = np.empty(samples)
+    depart = np.empty(samples)
+    full0 = solver.stats["full"]
+    perf = time.perf_counter
+    for i in range(samples):
+        victim = live.pop(int(rng.integers(len(live))))
+        t0 = perf()
+        solver.abort(victim)
+        t1 = perf()
+        route, latency = net.route(*endpoints("storage", domains, rng))
+        t2 = perf()
+        live.append(solver.start(route, SIZE, None, latency))
+        t3 = perf()
+        depart[i] = t1 - t0
+        arrive[i] = t3 - t2
+    assert solver.n_flows == n
+    rate = solver.rate(live[0])
+    assert abs(rate - 5e9 / n) <= 1e-6 * rate  # max-min: an equal share each
+    return {"arrival": arrive, "departure": depart, "full": (solver.stats["full"] - full0) / (2 * samples)}
+
+
 def churn(shape: Shape, completions: int, seed: int) -> tuple[float, float]:
     """Run the simulation itself: each completed flow is replaced by a new one of its kind.
 
@@ -166,7 +209,7 @@ def churn(shape: Shape, completions: int, seed: int) -> tuple[float, float]:
 
     def launch(kind: str) -> None:
         src, dst = endpoints(kind, domains, rng)
-        flow = net.transfer(src, dst, float(rng.uniform(1e9, 1e11)), tag=kind)
+        flow = start_flow(net, src, dst, float(rng.uniform(1e9, 1e11)), tag=kind)
         flow.done.callbacks.append(done)
 
     def done(ev: simpy.Event) -> None:
@@ -196,6 +239,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--patterns", default=",".join(PATTERNS), help=f"comma-separated subset of {PATTERNS}")
     ap.add_argument("--no-churn", action="store_true", help="skip the steady-churn run")
+    ap.add_argument("--target-flows", default="16,100,1000,4000,16000",
+                    help="flows into one storage target, comma-separated counts ('' to skip)")
     args = ap.parse_args()
     domains = args.domains or max(1, args.hosts // (16 if args.hosts <= 512 else 100))
     shape = Shape(args.hosts, domains)
@@ -212,6 +257,15 @@ def main() -> None:
         print(f"{pattern:<14}{np.median(a):>12.4f}{np.percentile(a, 95):>8.3f}"
               f"{np.median(d):>15.4f}{np.percentile(d, 95):>8.3f}{r['full']:>12.0%}", flush=True)
     print(f"({r['resources']:,} solver resources)")
+    counts = [int(c) for c in args.target_flows.split(",") if c]
+    if counts:
+        print("flows into one storage target (5 GB/s write, every rate changes at each update); wall ms")
+        print(f"{'flows':>8}{'arrival p50':>12}{'p95':>8}{'departure p50':>15}{'p95':>8}{'full solves':>13}")
+    for n in counts:
+        r = one_target(shape, n, max(20, min(args.samples, 200_000 // n)), args.seed)
+        a, d = r["arrival"] * 1e3, r["departure"] * 1e3
+        print(f"{n:>8}{np.median(a):>12.4f}{np.percentile(a, 95):>8.3f}"
+              f"{np.median(d):>15.4f}{np.percentile(d, 95):>8.3f}{r['full']:>12.0%}", flush=True)
     if not args.no_churn:
         per, inc = churn(shape, args.samples, args.seed)
         print(f"steady churn (env.step, mixed): {per * 1e3:.3f} ms per completion + replacement "

@@ -117,7 +117,7 @@ class Simulation:
         if problems:
             raise InputError(source, problems)
         for mech in self.mechanisms:
-            dc.owners[mech.key] = mech.vm_stopped
+            dc.bus.own(mech.key, mech.vm_stopped)
         for mech in self.active:
             mech.wire()
         for mech in self.mechanisms:  # movers ask the owner where its VMs may go (dc.rule_for)

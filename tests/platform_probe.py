@@ -62,7 +62,7 @@ class Probe(Mechanism):
     def wire(self):
         for vm in self.dc.vms.values():
             if vm.owner == self.key:
-                self.dc.bus.subscribe(ev.VM, self._repaired, vm.name, phase=ev.UP)
+                self.dc.bus.subscribe(ev.VM, self._repaired, vm.name, phase=ev.REPAIRED)
         if self.config.take_no_room:
             self.dc.bus.handle(ev.NO_ROOM, self._take)
 

@@ -740,3 +740,22 @@ def test_updates_equal_a_full_solve_with_an_eager_backoff(caps, script, small):
         for a, b in live:
             assert close(inc.rate(a), full.rate(b))
     assert_max_min(inc, ri, [a for a, _ in live])
+
+
+def test_failing_a_resource_as_flows_complete_completes_them():
+    """Resource r of 100 B/s shared by a (200 B) and c (1,000 B): 50 B/s each, so a ends at 4 s; b
+    (0 B, latency 4 s) ends at 4 s too. ``fail_resource(r)`` at 4 s, scheduled before the flows, runs
+    first: a and b complete at 4 s (completion at t wins), c fails with 50 x 4 = 200 B sent."""
+    env = simpy.Environment()
+    solver = FlowSolver(env)
+    r = solver.add_resource("r", 100.0)
+    env.timeout(4).callbacks.append(lambda _e: solver.fail_resource(r, "outage"))
+    flows = {"a": solver.start([r], 200.0), "b": solver.start([r], 0.0, latency=4.0),
+             "c": solver.start([r], 1000.0)}
+    log = []
+    for name, f in flows.items():
+        f.done.callbacks.append(lambda e, name=name: log.append((name, env.now, e.ok)))
+        f.done.defused = True
+    env.run(until=10)
+    assert sorted(log) == [("a", 4.0, True), ("b", 4.0, True), ("c", 4.0, False)]
+    assert solver.sent(flows["c"]) == pytest.approx(200.0)

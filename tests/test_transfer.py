@@ -160,3 +160,109 @@ def test_a_link_failure_stalls_a_transfer_until_repair(tmp_path):
     at(env, 12, lambda: dc.link_up("east/bd1"))
     env.run(until=100)
     assert log == [("completed", pytest.approx(18.0), pytest.approx(10 * GB))]
+
+
+# ------------------------------------------------------------------------- equal timestamps
+# The rule (docs/model.md, "Equal timestamps"): a transfer whose last byte arrives at t completes
+# at t, whatever fails at t. Each failure below is scheduled before the transfer starts, so SimPy
+# runs it before the solver's completion timer of the same instant (the order that lost the bytes).
+MB = 1e6
+
+
+@pytest.mark.parametrize("policy", ["fail", "stall"])
+def test_a_transfer_whose_last_byte_arrives_as_its_host_crashes_completes(tmp_path, policy):
+    """1 GB from h00's disk to the vault, capped at 125 MB/s: 1e9 / 125e6 = 8 s exactly. h00
+    crashes at 8 s (repaired at 100 s). The bytes are there: completed at 8 s with 1 GB sent,
+    under either choice (before: ``fail`` reported it failed at 8 s with 1 GB sent; ``stall``
+    resumed it at the repair and completed at 100 s)."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 8, lambda: dc.host_down(host, HostDown(at=8, host=H)))
+    at(env, 100, lambda: dc.host_repaired(host))
+    log = []
+    t = dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB, on_host=policy)
+    watch(env, t, log)
+    env.run(until=200)
+    assert log == [("completed", 8.0, GB)]
+    assert (t.outcome, t.end_s, t.cause) == ("completed", 8.0, None)
+
+
+def test_a_transfer_whose_last_byte_arrives_as_a_storage_outage_begins_completes(tmp_path):
+    """The same 8 s copy into the vault; the vault's outage begins at 8 s: completed at 8 s."""
+    sim, env, dc = make(tmp_path)
+    at(env, 8, lambda: dc.storage_down(dc.storage["vault"], StorageDown(at=8, storage="vault")))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB), log)
+    env.run(until=200)
+    assert log == [("completed", 8.0, GB)]
+
+
+def test_a_transfer_whose_last_byte_arrives_as_its_link_fails_completes(tmp_path):
+    """1 GB NIC to NIC across the bd1 uplink, capped at 125 MB/s, started at 1 s: ends at 9 s; the
+    uplink fails at 9 s until 50 s. Completed at 9 s (before: the flow was held at rate 0 with
+    nothing left, and completed at the repair, 50 s)."""
+    from sim.core.causes import LinkDown
+
+    sim, env, dc = make(tmp_path)
+    at(env, 9, lambda: dc.link_down("east/bd1", LinkDown(at=9, link="east/bd1")))
+    at(env, 50, lambda: dc.link_up("east/bd1"))
+    log = []
+    at(env, 1, lambda: watch(env, dc.transfers.start(Endpoint.nic(H), Endpoint.nic("east/bd2/h00"), GB,
+                                                     cap=125 * MB), log))
+    env.run(until=200)
+    assert log == [("completed", 9.0, GB)]
+
+
+def test_a_failure_an_instant_before_the_last_byte_still_fails(tmp_path):
+    """The rule is about one instant only: a crash at 8 s - 1 ms fails the 8 s copy, 1 ms short:
+    125 MB/s x 7.999 s = 999,875,000 bytes sent."""
+    sim, env, dc = make(tmp_path)
+    at(env, 7.999, lambda: dc.host_down(dc.hosts[H], HostDown(at=7.999, host=H)))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.disk(H), Endpoint.storage("vault"), GB, cap=125 * MB), log)
+    env.run(until=200)
+    assert log == [("failed", 7.999, pytest.approx(999_875_000.0), "HostDown")]
+
+
+# ------------------------------------------------------------------------- disk failures
+def test_a_stalling_transfer_into_a_disk_that_fails_fails_it_keeps_nothing(tmp_path):
+    """20 GB from h01's NIC into h00's disk (1 GB/s, its write rate), ``on_host=stall``; h00's disk
+    fails at 5 s (repaired at 15 s). The 5 GB written are destroyed with the disk, so there is
+    nothing to resume: failed at 5 s with 5 GB sent (before: it stalled and resumed at 15 s with the
+    15 GB left, completing at 30 s as if the 5 GB had survived)."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 5, lambda: dc.disk_failed(host, HostDown(at=5, host=H, kind="disk_failure")))
+    at(env, 15, lambda: dc.disk_repaired(host))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.nic("east/bd1/h01"), Endpoint.disk(H), 20 * GB, on_host=STALL), log)
+    env.run(until=100)
+    assert log == [("failed", 5.0, pytest.approx(5 * GB), "HostDown")]
+
+
+def test_a_stalling_transfer_into_a_disk_whose_host_crashes_resumes_with_its_bytes(tmp_path):
+    """The same copy, h00 crashes at 5 s (its disk survives) and returns at 15 s: 5 GB kept, the
+    other 15 GB after the repair: completed at 30 s."""
+    sim, env, dc = make(tmp_path)
+    host = dc.hosts[H]
+    at(env, 5, lambda: dc.host_down(host, HostDown(at=5, host=H)))
+    at(env, 15, lambda: dc.host_repaired(host))
+    log = []
+    watch(env, dc.transfers.start(Endpoint.nic("east/bd1/h01"), Endpoint.disk(H), 20 * GB, on_host=STALL), log)
+    env.run(until=100)
+    assert log == [("completed", pytest.approx(30.0), pytest.approx(20 * GB))]
+
+
+def test_bottleneck_is_the_smallest_capacity_on_the_route(tmp_path):
+    """NIC to NIC across domains: the 10 Gbps NICs (1.25 GB/s) under the 100 Gbps uplinks; h00's disk
+    into the vault: the vault's 1 GB/s write link; across a failed uplink: 0 until it is repaired."""
+    from sim.core.causes import LinkDown
+
+    sim, env, dc = make(tmp_path)
+    across = (Endpoint.nic(H), Endpoint.nic("east/bd2/h00"))
+    assert dc.transfers.bottleneck(*across) == 1.25 * GB
+    assert dc.transfers.bottleneck(Endpoint.disk(H), Endpoint.storage("vault")) == 1 * GB
+    dc.link_down("east/bd1", LinkDown(at=0, link="east/bd1"))
+    assert dc.transfers.bottleneck(*across) == 0.0
+    dc.link_up("east/bd1")
+    assert dc.transfers.bottleneck(*across) == 1.25 * GB

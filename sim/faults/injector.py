@@ -166,7 +166,7 @@ class FaultInjector:
         self._at(repair, partial(self._vm_repaired, vm, rng))
 
     def _vm_repaired(self, vm, rng, _event) -> None:
-        self.dc.bus.up(ev.VM, vm.name)  # repaired: its owner brings it back
+        self.dc.vm_repaired(vm)  # its owner brings it back
         self._vm_renew(vm, rng)
 
     # -- effects -----------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ claim chain) is restarted after ``infrastructure.detection`` (the HA heartbeat n
 plus the VM's ``boot_time``. A guest crash keeps its memory reserved on its host, and it
 reboots there; otherwise it restarts on another host its placement selector allows,
 chosen by its placement rule. With no room anywhere it is first offered on the ``no_room``
-claim chain (live recovery may take it), else it waits in the placement service's
+claim chain (a mechanism may take it), else it waits in the placement service's
 queue of its rule (``dc.placement``) until room that fits it appears. The
 interruption is an incident closed ``restarted``; each restart is a row of ``restarts``.
 A stale restart (the VM stopped again meanwhile) gives up by epoch.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sim.core.causes import Cause
 from sim.infra import events as ev
-from sim.infra.datacenter import BOOTING, RUNNING, VM, Datacenter, Host
+from sim.infra.datacenter import BOOTING, VM, Datacenter, Host
 
 if TYPE_CHECKING:
     from sim.core.context import Context
@@ -54,7 +54,9 @@ class DefaultRecovery:
         """Waits detection, then for room, then the VM's boot (timeouts and placement waits)."""
         vm, cause = what
         # One continuous outage: a VM stopped again while it booted keeps its first stop time.
-        stopped = vm.incident.start_s if vm.incident is not None else self.env.now
+        stopped = self.dc.outage_start(vm)
+        if stopped is None:
+            stopped = self.env.now
         r = _Restart(vm, cause, vm.epoch, vm.last_host, stopped)
         self.env.timeout(self.detection).callbacks.append(partial(self._detected, r))
         return True
@@ -75,7 +77,7 @@ class DefaultRecovery:
         host = self.find_host(vm)
         if host is not None:
             self._boot_on(r, host)
-        elif not self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, r.cause)):  # live recovery may take it
+        elif not self.dc.bus.offer(ev.NO_ROOM, vm.name, (vm, r.cause)):  # a mechanism may take it
             self._wait(r)
 
     def _wait(self, r: _Restart) -> None:
@@ -104,10 +106,7 @@ class DefaultRecovery:
         vm, host = r.vm, r.host
         if vm.epoch != r.epoch:
             return
-        self.dc.set_state(vm, RUNNING)
-        if vm.incident is not None:
-            vm.incident.mechanism = "default"
-        self.dc.resume(vm, "restarted")
+        self.dc.resume(vm, "restarted", mechanism="default")
         self.ctx.recorder.trace("default", "restarted", vm.name, host.name)
         self.ctx.recorder.record(
             "restarts", vm=vm.name, cause=r.cause.kind, from_host=r.last.name if r.last else "",

@@ -6,7 +6,7 @@ emit records). Memory is the one resource placement never overcommits: a host gi
 VMs ``memory - reserved_memory`` bytes, counting VMs running or booting there and
 reservations held by incoming migrations. vCPUs are recorded but may be
 overcommitted, as hypervisors allow; VM disks live on replicated site storage
-(MECHANISMS.md, Topology), so a host's disk capacity does not limit placement.
+(docs/model.md, "Where a VM's disk lives"), so a host's disk capacity does not limit placement.
 
 Host states: ``up`` (serving), ``maintenance`` (up, takes no new VMs), ``down``
 (failed: crash, outage, disk failure), ``repair`` (taken out by a mechanism). A host
@@ -58,14 +58,17 @@ class VM:
     spread: str = "broadcast_domain"
     rule: Any = None  # its interned placement rule (sim.infra.placement.Rule), set at build
     owner: str | None = None  # the mechanism that created it handles its failures alone
-    # A mechanism's VM may fail on its own (sessions' vm_mtbf): injected by sim.faults.
+    # A mechanism's VM may fail on its own (its owner's ``mtbf``): injected by sim.faults.
     mtbf: float | None = None
     repair: float | None = None  # mean of its exponential repair
     host: Host | None = None
     last_host: Host | None = None  # where it ran before it stopped
     state: str = STOPPED
     epoch: int = 0  # bumped at every stop: stale recovery processes compare and give up
-    incident: Incident | None = None
+    # Set and read by the Datacenter only: mechanisms say outcomes through its API (pause, resume, settle).
+    incident: Incident | None = None  # the open incident of its current outage or pause
+    out: bool = False  # stopped and not serving again yet: ``vm down`` published, ``vm up`` not yet
+    settled: str | None = None  # outcome its open incident closes with, decided before it serves again
     migrating: bool = False
 
     @property
@@ -184,8 +187,11 @@ class Datacenter:
 
     Failures are decided in ``sim.faults`` and applied here, which publishes them on
     ``bus`` (``sim.infra.events``). A stopped VM goes to its owner: a mechanism's own
-    VM to ``owners[vm.owner]`` alone; a workload VM is offered on the ``vm_stopped``
-    claim chain (enabled mechanisms in sorted registry order, then the default recovery).
+    VM to the handler its owner registered with ``bus.own`` alone; a workload VM is offered
+    on the ``vm_stopped`` claim chain (enabled mechanisms in sorted registry order, then the
+    default recovery). Incidents are opened and closed here only: one per continuous outage
+    of a VM (from its stop, or from the pause it stopped in, to its return to service), or
+    per pause; mechanisms say the outcome (``resume``, ``settle``).
     ``placement`` chooses hosts and queues VMs waiting for room; every change of a host's
     free memory or state is reported to it (``host_changed``) before anyone hears of it.
     """
@@ -203,8 +209,6 @@ class Datacenter:
         self.storage: dict[str, Storage] = {}
         self.vms: dict[str, VM] = {}
         self.workloads: dict[str, list[VM]] = {}
-        # mechanism key -> what it does with a VM of its own that stopped
-        self.owners: dict[str, Callable[[VM, Cause], None]] = {}
         self.placement = Placement(self.env, ctx.streams.get)
         self._running = 0
         self._hosts_up = 0
@@ -430,7 +434,12 @@ class Datacenter:
 
     def stop_vm(self, vm: VM, cause: Cause, keep_host: bool = False) -> None:
         """A VM stops (its host failed, it crashed, an error hit it): published, then handed to its
-        owner. ``keep_host``: the guest crashed, its memory stays reserved on its host for the reboot."""
+        owner. ``keep_host``: the guest crashed, its memory stays reserved on its host for the reboot.
+
+        A VM in service (running, or paused) starts an outage: its incident opens (a pause's
+        incident goes on, now the failure's) and ``vm down`` is published. A VM already out of
+        service (stopped, booting) that stops again stays in the same outage: no new incident, no
+        second ``down``; its owner hears the stop all the same (what it was doing is stale)."""
         vm.epoch += 1
         self.stopped += 1
         vm.migrating = False
@@ -440,20 +449,52 @@ class Datacenter:
         else:
             self.unplace(vm, STOPPED)
         self.ctx.recorder.trace("infra", "vm_stopped", vm.name, cause.kind)
-        if vm.incident is None:
-            vm.incident = self.ctx.recorder.open(vm.name, cause.kind, vm.owner or "default")
-        self.bus.down(ev.VM, vm.name, cause)
-        if vm.owner is not None:
-            self.owners[vm.owner](vm, cause)
-        else:
-            self.bus.offer(ev.VM_STOPPED, vm.name, (vm, cause))
+        if not vm.out:
+            vm.out = True
+            if vm.incident is None:
+                vm.incident = self.ctx.recorder.open(vm.name, cause.kind, vm.owner or "default")
+            else:  # stopped during a pause: one continuous outage, now the failure's
+                vm.incident.cause = cause.kind
+            self.bus.down(ev.VM, vm.name, cause)
+        self.bus.offer(ev.VM_STOPPED, vm.name, (vm, cause), vm.owner)
 
-    def resume(self, vm: VM, outcome: str) -> None:
-        """A stopped VM serves again: close its incident with ``outcome``."""
+    def pause(self, vm: VM, mechanism: str) -> None:
+        """A running VM pauses on ``mechanism``'s behalf (a migration's stop-and-copy): an incident
+        (cause ``migration``) opens; nothing is published, a pause is not a stop. ``resume`` ends it."""
+        if vm.incident is None:
+            vm.incident = self.ctx.recorder.open(vm.name, "migration", mechanism)
+        self.set_state(vm, PAUSED)
+
+    def settle(self, vm: VM, outcome: str) -> None:
+        """The outcome of ``vm``'s current outage is decided before it serves again (another VM took
+        over its work): its incident closes with ``outcome`` when it does, whatever ``resume`` says."""
         if vm.incident is not None:
-            self.ctx.recorder.close(vm.incident, outcome)
+            vm.settled = outcome
+
+    def resume(self, vm: VM, outcome: str, mechanism: str | None = None) -> None:
+        """A stopped or paused VM serves again (it is running from now): its incident closes with
+        ``outcome`` (or the one ``settle`` gave), credited to ``mechanism`` if given; ``vm up`` is
+        published if ``vm down`` was."""
+        self.set_state(vm, RUNNING)
+        inc = vm.incident
+        if inc is not None:
+            if mechanism is not None:
+                inc.mechanism = mechanism
+            self.ctx.recorder.close(inc, vm.settled or outcome)
             vm.incident = None
-        self.bus.up(ev.VM, vm.name)
+            vm.settled = None
+        if vm.out:
+            vm.out = False
+            self.bus.up(ev.VM, vm.name)
+
+    def outage_start(self, vm: VM) -> float | None:
+        """When ``vm``'s current outage (or pause) began; None while it serves."""
+        return vm.incident.start_s if vm.incident is not None else None
+
+    def vm_repaired(self, vm: VM) -> None:
+        """A VM's own failure is repaired (its guest may boot again): ``repaired`` on the ``vm`` topic,
+        for its owner. It does not serve yet: ``up`` comes when its owner resumes it."""
+        self.bus.publish(ev.VM, vm.name, ev.REPAIRED)
 
     def hosts_up(self) -> int:
         return self._hosts_up

@@ -36,7 +36,7 @@ from itertools import pairwise
 import networkx as nx
 import simpy
 
-from sim.infra.solver import Flow, FlowSolver
+from sim.infra.solver import FlowSolver
 
 __all__ = ["Endpoint", "Network"]
 
@@ -89,8 +89,9 @@ class Network:
     """The topology of one run, as a networkx graph, and the solver resources of its links.
 
     Build before time 0 (``add_site``, ``add_domain``, ``add_host``, ``add_storage``,
-    ``add_wan``); then ``transfer`` starts flows and ``fail_link``/``repair_link`` set a
-    link's capacity to 0 and back. Capacities are bytes/s, latencies seconds.
+    ``add_wan``); then ``route`` gives the solver resources a transfer crosses (bytes move
+    only through ``dc.transfers``, sim/infra/transfer.py) and ``fail_link``/``repair_link``
+    set a link's capacity to 0 and back. Capacities are bytes/s, latencies seconds.
     """
 
     def __init__(self, env: simpy.Environment, solver: FlowSolver):
@@ -211,13 +212,12 @@ class Network:
         self._route_links[key] = links
         return route, links
 
-    def transfer(self, src: Endpoint, dst: Endpoint, size: float, cap: float | None = None,
-                 tag: object = None) -> Flow:
-        """Start a bare solver flow of ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on
-        ``flow.done``. It watches nothing: model code moves bytes with ``dc.transfers`` (sim/infra/transfer.py),
-        which fails or stalls on endpoint and link failures."""
-        resources, latency = self.route(src, dst)
-        return self.solver.start(resources, size, cap, latency, tag)
+    def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
+        """The smallest capacity (bytes/s) on the route from ``src`` to ``dst``: the rate a transfer
+        alone on it would get (0 while a link on it has failed). Other traffic is not counted."""
+        resources, _ = self.route(src, dst)
+        solver = self.solver
+        return min((solver.capacity(r) for r in resources), default=float("inf"))
 
     # ------------------------------------------------------------------ failures
     def fail_link(self, name: str) -> None:

@@ -234,10 +234,14 @@ class FlowSolver:
         self.set_capacities({rid: capacity})
 
     def set_capacities(self, changes: dict[int, float]) -> None:
-        """Several capacity changes at once, with a single re-solve."""
+        """Several capacity changes at once, with a single re-solve. A flow whose last byte arrives
+        now completes first (completion at t wins over a change at t), whatever the new capacity."""
+        checked = {}
         for rid, capacity in changes.items():
             self._check_rid(rid)
-            capacity = self._check_capacity(capacity)
+            checked[rid] = self._check_capacity(capacity)
+        self._complete(self._due())
+        for rid, capacity in checked.items():
             self._capacity_by_id[rid] = capacity
             self._fail_streak[rid] = self._skip_left[rid] = 0  # its updates may take the cheap paths again
             d = self._dense_of[rid]
@@ -313,6 +317,11 @@ class FlowSolver:
         self._fail_many(victims, cause)
 
     def _fail_many(self, flows: list[Flow], cause: object) -> None:
+        due = [f for f in flows if self.due(f)]  # completion at t wins over a failure at t
+        self._complete([f for f in due if f._state == _ACTIVE])
+        for f in due:
+            if f._state == _PENDING:
+                self._finish_pending(f)
         removed = []
         failed = []
         for flow in sorted(flows, key=_by_id):
@@ -348,6 +357,27 @@ class FlowSolver:
         """Bytes sent so far."""
         return flow.size - self.remaining(flow)
 
+    def due(self, flow: Flow) -> bool:
+        """Whether ``flow``'s last byte arrives now: it is moving and its completion falls at this
+        instant (the completion timer may not have run yet). A zero-size flow due now counts too."""
+        state = flow._state
+        if state == _ACTIVE:
+            return float(self._end[flow._slot]) <= self._horizon()
+        return state == _PENDING and flow.size == 0.0 and flow.start_time + flow.latency <= self._horizon()
+
+    def finish_if_due(self, flow: Flow) -> bool:
+        """The rule for equal timestamps: a completion at t wins over anything else at t. If ``flow``
+        is due now it completes now (``done`` succeeds); True if it has completed, now or before."""
+        if flow._state == _DONE:
+            return True
+        if not self.due(flow):
+            return False
+        if flow._state == _PENDING:
+            self._finish_pending(flow)
+        else:
+            self._complete([flow])
+        return True
+
     def flows_on(self, rid: int) -> list[Flow]:
         """Live flows crossing ``rid`` (moving, or waiting for their latency), by id."""
         self._check_rid(rid)
@@ -381,11 +411,14 @@ class FlowSolver:
     def _finish_instant(self, ev: simpy.Event) -> None:
         flow = ev.flow  # type: ignore[attr-defined]
         if flow._state == _PENDING:
-            del self._pending[flow]
-            flow._state = _DONE
-            flow._left = 0.0
-            flow.end_time = self.env.now
-            flow.done.succeed(flow)
+            self._finish_pending(flow)
+
+    def _finish_pending(self, flow: Flow) -> None:
+        del self._pending[flow]
+        flow._state = _DONE
+        flow._left = 0.0
+        flow.end_time = self.env.now
+        flow.done.succeed(flow)
 
     def _join(self, flow: Flow) -> None:
         """Enter the sharing now with rate 0 (activating its idle resources), then re-solve."""
@@ -502,14 +535,33 @@ class FlowSolver:
         self._timer_t = _INF
         armed = self._timer_flow
         self._timer_flow = None
-        now = self.env.now
-        n = self._n
-        due = np.flatnonzero(self._end[:n] <= now + 1e-12 * max(1.0, abs(now)))
-        flows = self._flows
-        finished = {flows[i] for i in due.tolist()}
+        finished = dict.fromkeys(self._due())
         if armed is not None:
-            finished.add(armed)
-        done = sorted(finished, key=_by_id)
+            finished[armed] = None
+        if finished:
+            self._complete(list(finished))
+        else:
+            self._arm()
+
+    def _due(self) -> list[Flow]:
+        """Moving flows whose last byte arrives now (up to the timer's rounding), by id."""
+        n = self._n
+        if n == 0:
+            return []
+        due = np.flatnonzero(self._end[:n] <= self._horizon())
+        flows = self._flows
+        return sorted((flows[i] for i in due.tolist()), key=_by_id)
+
+    def _horizon(self) -> float:
+        """Completion times up to this one are "now": the float rounding of ``now + left / rate``."""
+        now = self.env.now
+        return now + 1e-12 * max(1.0, abs(now))
+
+    def _complete(self, flows: list[Flow]) -> None:
+        """Complete moving flows now, in id order, with one re-solve; ``done`` succeeds for each."""
+        if not flows:
+            return
+        done = sorted(flows, key=_by_id)
         removed = []
         for flow in done:
             removed.append((flow, self._detach(flow, _DONE)))
@@ -681,8 +733,8 @@ class FlowSolver:
         flows below them leave, now with one more or one fewer: all get the new level. A
         changed rate frees or takes capacity on the flows' other resources. On an
         unsaturated one nothing else changes as long as it stays unsaturated. On a
-        saturated one (a *satellite*, e.g. a host NIC that a migration fills beside a backup
-        stream), where the changed flow is below the top, the flows at its top absorb the
+        saturated one (a *satellite*, e.g. a host NIC that a memory copy fills beside a
+        stream into a storage target), where the changed flow is below the top, the flows at its top absorb the
         change the same way, and so on along a tree of saturated resources
         (``_shift_resource``). Every flow then still has a bottleneck, so the result is the
         max-min allocation. Anything else (a flow at the top of two saturated resources, a

@@ -1,5 +1,5 @@
-"""Transfers: the one way every bulk copy moves bytes (migration rounds, backups, restores,
-replica rebuilds, roaming segments, WAN copies).
+"""Transfers: the one way every bulk copy moves bytes (memory copies between hosts, disk
+copies between hosts, copies into and out of storage systems, WAN copies).
 
 ``Transfers.start(src, dst, size, ...)`` starts a flow in the bandwidth solver and
 watches, on the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
@@ -8,9 +8,11 @@ ends ``completed`` (``done`` succeeds with the transfer), ``failed`` (``done`` f
 ``TransferFailed`` and its cause; defused, so nobody has to wait on it) or ``aborted``
 by its owner (``abort()``: ``done`` never fires).
 
-The owner chooses per failure kind what a failure does: ``on_host`` (an endpoint host or
-its disk), ``on_storage`` (an endpoint storage system) and ``on_link`` (a link on the
-path), each ``"fail"`` or ``"stall"``. Defaults: hosts and storage fail (MECHANISMS.md:
+The owner chooses per failure kind what a failure does: ``on_host`` (an endpoint host),
+``on_storage`` (an endpoint storage system) and ``on_link`` (a link on the path), each
+``"fail"`` or ``"stall"``. A disk failure at a disk endpoint always fails the transfer: it
+destroys the source's bytes, or those already written to the destination, so nothing is
+left to resume (a host crash keeps its disk: ``on_host`` decides). Defaults: hosts and storage fail (MECHANISMS.md:
 "storage_outage fails the storage system's flows"), links stall (their flows stall
 until repair). A stalled transfer keeps the bytes it has sent, holds no bandwidth, and
 resumes with the rest when every failure that stalled it has ended (the path latency is
@@ -138,11 +140,23 @@ class Transfer:
             exc = event.value
             self._fail(exc.cause if isinstance(exc, FlowFailed) else exc)
 
+    def _arrived(self) -> bool:
+        """The rule for equal timestamps: if the last byte arrives now, the transfer completes now
+        (before the failure heard at this instant acts). True if it did."""
+        flow = self._flow
+        if flow is None or not self._t.solver.finish_if_due(flow):
+            return False
+        self._flow = None  # its ``done`` callback finds the transfer already completed
+        self._sent = self.size
+        self._end(COMPLETED)
+        self.done.succeed(self)
+        return True
+
     def _on_down(self, failure: Failure) -> None:
-        if self.outcome != RUNNING:
+        if self.outcome != RUNNING or self._arrived():
             return
         what = _KIND[failure.topic]
-        if self.policy[what] == FAIL:
+        if failure.topic == ev.DISK or self.policy[what] == FAIL:  # a failed disk kept nothing to resume
             self._fail(failure.cause)
             return
         key = (failure.topic, failure.subject)
@@ -162,6 +176,8 @@ class Transfer:
             self._go(0.0)
 
     def _fail(self, cause: object) -> None:
+        if self._arrived():
+            return
         if self._flow is not None:
             self._sent += self._t.solver.abort(self._flow)
             self._flow = None
@@ -214,6 +230,11 @@ class Transfers:
             _, latency = self.network.route(src, dst)
             t._go(latency)
         return t
+
+    def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
+        """The rate (bytes/s) a transfer from ``src`` to ``dst`` would get alone: the smallest capacity
+        on its route (0 while a link on it has failed)."""
+        return self.network.bottleneck(src, dst)
 
     def _watched(self, src: Endpoint, dst: Endpoint) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

@@ -49,7 +49,7 @@ from pydantic import model_validator
 from sim.core.causes import Cause, Lost
 from sim.core.errors import OperationFailed
 from sim.infra import events as ev
-from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
+from sim.infra.datacenter import MAINTENANCE, RUNNING, UP
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig
@@ -372,9 +372,7 @@ class LiveMigration(Mechanism):
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
         """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate."""
-        net = self.dc.network
-        resources, _ = net.route(_nic(source), _nic(target))
-        rate = min((net.solver.capacity(r) for r in resources), default=float("inf"))
+        rate = self.dc.transfers.bottleneck(_nic(source), _nic(target))
         cap = self.config.bandwidth_limit
         return min(rate, cap) if cap is not None else rate
 
@@ -412,7 +410,6 @@ class _Migration:
         self.waiter: _Waiter | None = None
         self.flow = None
         self.watching = None
-        self.incident = None
         self.paused_at: float | None = None
         self.pulling = False
         self.epoch = vm.epoch
@@ -550,9 +547,7 @@ class _Migration:
     def _pause(self) -> None:
         self._check()
         self.paused_at = self.env.now
-        self.incident = self.ctx.recorder.open(self.vm.name, "migration", self.mechanism)
-        self.vm.incident = self.incident
-        self.dc.set_state(self.vm, PAUSED)
+        self.dc.pause(self.vm, self.mechanism)
 
     def _switch(self) -> None:
         """The VM moves to the target (atomically). Pre-copy: all its state is there, so the source
@@ -573,7 +568,6 @@ class _Migration:
         self.dc.resume(self.vm, "migrated")
         self.result.downtime_s = self.env.now - self.paused_at
         self.paused_at = None
-        self.incident = None
 
     def _end_pull(self) -> None:
         if self.reserved_source:
@@ -614,10 +608,8 @@ class _Migration:
                 # Pre-copy, the target failed: the pause ends and the VM runs on where it is.
                 self.dc.set_state(vm, RUNNING)
                 self.dc.resume(vm, "resumed")
-            elif self.incident is not None and cause is not None:
-                # The VM was stopped by the failure during its pause: one continuous outage,
-                # now the failure's (its restart closes it).
-                self.incident.cause = cause.kind
+            # else the failure stopped the VM during its pause: the datacenter carries the pause's
+            # incident on as the failure's outage (one continuous outage; its restart closes it)
             self.result.downtime_s = self.env.now - self.paused_at
             self.paused_at = None
         return self._finish(FAILED, reason)

@@ -38,7 +38,7 @@ cluster's failovers, VM failures and shortfall, then one row per (cluster, sessi
 type) holding offered, carried, blocked, dropped and active at the end; every column
 summed over the table is the total, nothing counted twice), levels
 ``sessions/<cluster>`` ``vms_serving`` (at each change) and ``sessions_active`` (at
-each sample and the end), and an incident per VM stop (mechanism ``sessions``), closed
+each sample and the end), and an incident per VM outage (mechanism ``sessions``), closed
 ``failed_over`` when another VM took over its position, ``restarted`` when the VM itself
 came back first. docs/availability.md states the model, its choices and its validation.
 """
@@ -793,7 +793,7 @@ class Sessions(Mechanism):
         if not self.clusters:
             return
         for name in self._members:
-            self.dc.bus.subscribe(ev.VM, self._repaired, name, phase=ev.UP)
+            self.dc.bus.subscribe(ev.VM, self._repaired, name, phase=ev.REPAIRED)
         self.ctx.samplers.append(self._sample)
         self.ctx.finalizers.append(self._finish)
 
@@ -898,9 +898,8 @@ class Sessions(Mechanism):
         self._serve(cl, p, True)
         failed = cl.failed[p]
         cl.failed[p] = None
-        if failed is not None and failed.vm.incident is not None and failed.down:
-            self.ctx.recorder.close(failed.vm.incident, "failed_over")
-            failed.vm.incident = None
+        if failed is not None and failed.down:
+            self.dc.settle(failed.vm, "failed_over")  # its incident closes so when it serves again
         self.ctx.recorder.trace(KEY, "failed_over", cl.holder[p].vm.name, f"position {p}")
 
     # -- coming back -----------------------------------------------------------------------------------
