@@ -121,7 +121,7 @@ def read_table(path: Path, source: str, where: str) -> tuple[pd.DataFrame, np.nd
         raise InputError(source, [Problem(where, f"expected a readable trace file (CSV or Parquet), got "
                                                  f"{show(str(path))} ({type(exc).__name__}: {text})")]) from None
     lines = np.arange(len(table), dtype=np.int64) + 2  # the header is line 1
-    if len(table):
+    if len(table) and path.suffix.lower() not in (".parquet", ".pq"):
         blank = table.isna().all(axis=1).to_numpy()
         if blank.any():
             table = table.loc[~blank].reset_index(drop=True)
@@ -208,11 +208,14 @@ def load(spec: Any, index: int, scenario_source: str, duration: float,
     problems.add(backwards, "end", lambda r: f"expected an end not before the start ({start[r]:g} s), "
                                              f"got {end[r]:g} s")
 
-    if "kind" in table.columns:
-        kinds = table["kind"].astype("string").str.strip().fillna(DEFAULT_KIND).to_numpy(dtype=object)
+    if "kind" in table.columns:  # through categories: a trace has few distinct kinds
+        cat = table["kind"].astype("category")
+        names = [str(c).strip() for c in cat.cat.categories]
+        codes = cat.cat.codes.to_numpy()
+        kinds = np.array([*names, DEFAULT_KIND], dtype=object)[np.where(codes < 0, len(names), codes)]
     else:
         kinds = np.full(n, DEFAULT_KIND, dtype=object)
-    known = np.isin(kinds, list(TRACE_SELECTORS))
+    known = pd.Series(kinds).isin(list(TRACE_SELECTORS)).to_numpy()
     allowed = ", ".join(TRACE_SELECTORS)
     problems.add(~known, "kind", lambda r: f"expected one of {allowed}, got {show(kinds[r])}")
 
@@ -264,10 +267,15 @@ def _nodes(column: pd.Series, rows: np.ndarray, targets: list[str], problems: _P
         idx = values.to_numpy(dtype=np.int64)
         numeric = np.ones(len(idx), dtype=bool)
     else:
-        text = values.astype("string").str.strip()
-        idx = pd.Index(targets).get_indexer(text.fillna("").to_numpy(dtype=object)).astype(np.int64)
-        numeric = (idx < 0) & text.str.fullmatch(r"[-+]?\d+").fillna(False).to_numpy(dtype=bool)
-        idx[numeric] = pd.to_numeric(text[numeric]).to_numpy(dtype=np.int64)
+        idx = pd.Index(targets).get_indexer(values.to_numpy(dtype=object)).astype(np.int64)
+        numeric = np.zeros(len(idx), dtype=bool)
+        missed = np.flatnonzero(idx < 0)
+        if len(missed):  # only where the value is not a name as it stands: stripped, or an index
+            text = values.iloc[missed].astype("string").str.strip()
+            idx[missed] = pd.Index(targets).get_indexer(text.fillna("").to_numpy(dtype=object))
+            digits = text.str.fullmatch(r"[-+]?\d+").fillna(False).to_numpy(dtype=bool) & (idx[missed] < 0)
+            numeric[missed[digits]] = True
+            idx[missed[digits]] = pd.to_numeric(text[digits]).to_numpy(dtype=np.int64)
         unknown = (idx < 0) & ~numeric
         example = f' like "{targets[0]}"' if targets else ""
         problems.add(rows[unknown], "node", lambda r: f"expected a name of the targets {selector} selects{example} "
