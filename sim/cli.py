@@ -469,6 +469,8 @@ def fit(
                     ] = None,
 ) -> None:
     """Fit time to failure and time to repair (MLE, each family), rank by AIC, print the YAML to paste."""
+    import numpy as np
+
     from sim import fit as fitting
     from sim.core.units import parse_duration
 
@@ -508,7 +510,7 @@ def fit(
     typer.echo(fitting.to_yaml("time_to_failure", ttf[0]))
     typer.echo(fitting.to_yaml("time_to_repair", ttr[0]))
     target = Path(plot) if plot is not None else Path(f"{Path(trace_file).stem}.fit.png")
-    fitting.plot([("time to failure", up, ttf[0]), ("time to repair", rep, ttr[0])], target)
+    fitting.plot([("time to failure", up, cens, ttf[0]), ("time to repair", rep, np.empty(0), ttr[0])], target)
     typer.echo(f"# plot: {target}")
 
 

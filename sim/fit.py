@@ -23,7 +23,6 @@ parameters are asymptotic (inverse Fisher information, ``fit_intervals`` in the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import pandas as pd
 
 from sim.core.errors import InputError, Problem
 
-__all__ = ["FAMILIES", "Fit", "fit_sample", "samples", "to_yaml", "format_duration", "plot", "MIN_SAMPLES"]
+__all__ = ["FAMILIES", "Fit", "fit_sample", "samples", "to_yaml", "format_duration", "plot", "kaplan_meier",
+           "MIN_SAMPLES"]
 
 FAMILIES = ("exponential", "weibull", "lognormal", "gamma")
 MIN_SAMPLES = 20
@@ -149,25 +149,38 @@ def to_yaml(field: str, fit: Fit) -> str:
     return f"{field}: {{{', '.join(parts)}}}"
 
 
-def plot(panels: list[tuple[str, np.ndarray, Fit]], path: Path) -> None:
-    """ECDF of each sample against its best fit's CDF, log time axis in the sample's unit."""
+def kaplan_meier(x: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times, CDF) of the Kaplan-Meier estimate: the empirical CDF when some values are censored
+    (without censoring it is the ECDF)."""
+    t = np.r_[x, censored]
+    event = np.r_[np.ones(len(x), dtype=bool), np.zeros(len(censored), dtype=bool)]
+    order = np.lexsort((~event, t))  # at a tie, failures before censorings
+    t, event = t[order], event[order]
+    at_risk = len(t) - np.arange(len(t))
+    surv = np.cumprod(np.where(event, 1.0 - 1.0 / at_risk, 1.0))
+    return t[event], 1.0 - surv[event]
+
+
+def plot(panels: list[tuple[str, np.ndarray, np.ndarray, Fit]], path: Path) -> None:
+    """The empirical CDF of each sample (Kaplan-Meier when some values are censored) against its
+    best fit's CDF, log time axis in the sample's unit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, (title, x, best) in zip(axes[0], panels, strict=True):
+    for ax, (title, x, cens, best) in zip(axes[0], panels, strict=True):
         unit, size = unit_for(float(np.median(x)))
-        xs = np.sort(x)
-        ax.step(xs / size, np.arange(1, len(xs) + 1) / len(xs), where="post", label=f"trace (n={len(xs)})",
-                color="black")
-        grid = np.geomspace(max(xs[0], 1e-9), xs[-1], 400)
+        xs, cdf = kaplan_meier(x, cens)
+        label = f"trace (n={len(x)}" + (f", {len(cens)} censored: Kaplan-Meier)" if len(cens) else ")")
+        ax.step(xs / size, cdf, where="post", label=label, color="black")
+        grid = np.geomspace(max(xs[0], 1e-9), max(xs[-1], float(np.max(cens)) if len(cens) else xs[-1]), 400)
         ax.plot(grid / size, best.frozen().cdf(grid), label=f"{best.family} (best AIC)", color="tab:red")
         ax.set_xscale("log")
-        ax.set_xlabel(f"{title} ({unit})")
+        ax.set_xlabel(f"{title} ({unit}, log scale)")
         ax.set_ylabel("fraction ≤ x")
-        ax.set_title(f"{title}: ECDF vs {best.family}, KS = {best.ks:.3f}")
+        ax.set_title(f"{title}: data vs {best.family}")
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -221,5 +234,3 @@ def describe(fits: list[Fit]) -> list[str]:
     return lines
 
 
-def safe_mean(x: np.ndarray) -> float:
-    return float(np.mean(x)) if len(x) else math.nan

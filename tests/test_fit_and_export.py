@@ -171,3 +171,11 @@ def test_export_of_a_folder_without_faults_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["trace", "export", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip() == f'{tmp_path}: expected a run folder with faults.parquet, got "{tmp_path}"'
+
+
+def test_kaplan_meier_by_hand():
+    """Up times 1, 3 (failures) and 2 (censored): S(1) = 1 - 1/3 = 2/3; at 3 one at risk fails:
+    S(3) = 2/3 x (1 - 1/1) = 0. CDF at the failures: 1/3, 1."""
+    t, cdf = fitting.kaplan_meier(np.array([1.0, 3.0]), np.array([2.0]))
+    assert t.tolist() == [1.0, 3.0]
+    assert cdf.tolist() == pytest.approx([1 / 3, 1.0])
