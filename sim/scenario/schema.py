@@ -317,6 +317,7 @@ class Distribution(Model):
     """
 
     family: Literal["exponential", "weibull", "lognormal", "gamma", "deterministic"]
+    preset: str | None = None  # the named distribution the parameters come from, if any
     shape: PositiveNumber | None = None  # weibull, gamma (dimensionless)
     sigma: PositiveNumber | None = None  # lognormal: the standard deviation of log(duration)
     scale: PositiveDuration | None = None  # weibull, gamma
@@ -327,20 +328,19 @@ class Distribution(Model):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "preset" not in data:
+        if not isinstance(data, dict) or data.get("preset") is None:
             return data
         name = data["preset"]
         if not isinstance(name, str) or name not in DISTRIBUTION_PRESETS:
             names = ", ".join(sorted(DISTRIBUTION_PRESETS))
             raise FieldError("preset", f"expected one of {names}, got {show(name)}")
-        if "family" in data:
-            raise FieldError("family", f"expected no family with a preset (preset {name} says "
-                                       f"{DISTRIBUTION_PRESETS[name]['family']}), got {show(data['family'])}")
-        rest = {k: v for k, v in data.items() if k != "preset"}
-        fixed = sorted(set(rest) & set(DISTRIBUTION_PRESETS[name]))
-        if fixed:
-            raise FieldError(fixed[0], f"expected no {fixed[0]} (preset {name} fixes it), got {show(rest[fixed[0]])}")
-        return {**DISTRIBUTION_PRESETS[name], **rest}
+        fixed = DISTRIBUTION_PRESETS[name]
+        for key, value in fixed.items():  # a resolved scenario repeats them: the same values are fine
+            if key in data and data[key] != value:
+                raise FieldError(key, f"expected no {key} (preset {name} fixes it to {value:.4g}), got {show(data[key])}"
+                                 if key != "family" else f"expected no family (preset {name} is {value}), got "
+                                                         f"{show(data[key])}")
+        return {**data, **fixed}
 
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:
