@@ -307,7 +307,7 @@ class FaultInjector:
                 dc.storage_down(st, StorageDown(at=now, storage=target))
                 return lambda: dc.storage_up(st)
             case "vm_crash":
-                # A guest may crash mid-migration too: the engine sees the stop and aborts.
+                # A guest may crash while it is being moved: whatever moves it sees the stop.
                 dc.stop_vm(dc.vms[target], VmCrash(at=now, vm=target), keep_host=True)
                 return None
             case "image_drift":
