@@ -17,12 +17,16 @@ distance between the complete observations and the fitted CDF is reported beside
 censoring it is only indicative: the censored values are not in the empirical CDF). Pooled
 fits treat every node's up times as draws of one distribution.
 
-Small samples: below ``MIN_SAMPLES`` (20) observations no fit is made. The intervals of the
+Small samples: below ``MIN_SAMPLES`` (20) observations no fit is made. A sample with no spread
+(every value equal) is ``deterministic``; a family whose optimiser finds no maximum is left out
+of the ranking. The intervals of the
 parameters are asymptotic (inverse Fisher information, ``fit_intervals`` in the tests).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +65,8 @@ class Fit:
                 return stats.weibull_min(p["shape"], scale=p["scale"])
             case "lognormal":
                 return stats.lognorm(p["sigma"], scale=p["median"])
+            case "deterministic":
+                return stats.uniform(loc=p["value"], scale=0.0)
         return stats.gamma(p["shape"], scale=p["scale"])
 
 
@@ -79,6 +85,9 @@ def fit_sample(values: np.ndarray, censored: np.ndarray | None = None) -> list[F
     x = x[x > 0]
     c = np.asarray(censored if censored is not None else [], dtype=float)
     c = c[c > 0]
+    if len(x) and not len(c) and np.ptp(x) <= 1e-9 * x.max():
+        # No spread at all (every repair exactly 1 h): the continuous families have no maximum.
+        return [Fit("deterministic", {"value": float(x[0])}, math.nan, 0.0, 0.0, len(x), 0)]
     data = stats.CensoredData(uncensored=x, right=c) if len(c) else x
     out = []
     for family in FAMILIES:
@@ -89,12 +98,20 @@ def fit_sample(values: np.ndarray, censored: np.ndarray | None = None) -> list[F
             shape_args: tuple = ()
             k = 1
         else:
-            fitted = dist.fit(data, floc=0)
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    fitted = dist.fit(data, floc=0)
+            except (ValueError, RuntimeError, FloatingPointError):
+                continue  # the optimiser found no maximum: the family is left out of the ranking
             shape_args, scale = tuple(fitted[:-2]), fitted[-1]
+            if not all(np.isfinite([*shape_args, scale])) or scale <= 0 or min(shape_args) <= 0:
+                continue
             k = 2
         frozen = dist(*shape_args, loc=0, scale=scale)
-        loglik = float(np.sum(frozen.logpdf(x)) + (np.sum(frozen.logsf(c)) if len(c) else 0.0))
-        ks = float(stats.kstest(x, frozen.cdf).statistic)
+        with np.errstate(all="ignore"):
+            loglik = float(np.sum(frozen.logpdf(x)) + (np.sum(frozen.logsf(c)) if len(c) else 0.0))
+            ks = float(stats.kstest(x, frozen.cdf).statistic)
         match family:
             case "exponential":
                 params = {"mean": float(scale)}
@@ -102,6 +119,8 @@ def fit_sample(values: np.ndarray, censored: np.ndarray | None = None) -> list[F
                 params = {"shape": float(shape_args[0]), "scale": float(scale)}
             case _:
                 params = {"sigma": float(shape_args[0]), "median": float(scale)}
+        if not math.isfinite(loglik):
+            continue
         out.append(Fit(family, params, loglik, 2 * k - 2 * loglik, ks, len(x), len(c)))
     return sorted(out, key=lambda f: f.aic)
 
@@ -144,7 +163,7 @@ def to_yaml(field: str, fit: Fit) -> str:
     """``time_to_failure: {family: weibull, shape: 0.7012, scale: 21.34d}``."""
     parts = [f"family: {fit.family}"]
     for name, value in fit.params.items():
-        parts.append(f"{name}: {format_duration(value)}" if name in ("mean", "scale", "median")
+        parts.append(f"{name}: {format_duration(value)}" if name in ("mean", "scale", "median", "value")
                      else f"{name}: {value:.4g}")
     return f"{field}: {{{', '.join(parts)}}}"
 
@@ -176,7 +195,11 @@ def plot(panels: list[tuple[str, np.ndarray, np.ndarray, Fit]], path: Path) -> N
         label = f"trace (n={len(x)}" + (f", {len(cens)} censored: Kaplan-Meier)" if len(cens) else ")")
         ax.step(xs / size, cdf, where="post", label=label, color="black")
         grid = np.geomspace(max(xs[0], 1e-9), max(xs[-1], float(np.max(cens)) if len(cens) else xs[-1]), 400)
-        ax.plot(grid / size, best.frozen().cdf(grid), label=f"{best.family} (best AIC)", color="tab:red")
+        if best.family == "deterministic":  # a point mass: the CDF steps from 0 to 1 at the value
+            curve = (grid >= best.params["value"]).astype(float)
+        else:
+            curve = best.frozen().cdf(grid)
+        ax.plot(grid / size, curve, label=f"{best.family} (best AIC)", color="tab:red")
         ax.set_xscale("log")
         ax.set_xlabel(f"{title} ({unit}, log scale)")
         ax.set_ylabel("fraction ≤ x")
@@ -228,7 +251,7 @@ def describe(fits: list[Fit]) -> list[str]:
     best = fits[0].aic
     lines = [f"  {'family':<12}{'dAIC':>10}{'KS':>8}  parameters"]
     for f in fits:
-        params = ", ".join(f"{k}={format_duration(v) if k in ('mean', 'scale', 'median') else f'{v:.4g}'}"
+        params = ", ".join(f"{k}={format_duration(v) if k in ('mean', 'scale', 'median', 'value') else f'{v:.4g}'}"
                            for k, v in f.params.items())
         lines.append(f"  {f.family:<12}{f.aic - best:>10.1f}{f.ks:>8.4f}  {params}")
     return lines

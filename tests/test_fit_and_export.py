@@ -179,3 +179,34 @@ def test_kaplan_meier_by_hand():
     t, cdf = fitting.kaplan_meier(np.array([1.0, 3.0]), np.array([2.0]))
     assert t.tolist() == [1.0, 3.0]
     assert cdf.tolist() == pytest.approx([1 / 3, 1.0])
+
+
+def test_fit_per_node_and_horizon(tmp_path):
+    """Two nodes, 30 exponential up times each (mean 10 h), 1 h repairs: --per-node prints one
+    line per node; --horizon far beyond the last end censors each node's last up time there, so
+    the exponential mean (total time on test / failures) grows by the extra censored time / 58."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for n in ("a", "b"):
+        t = 0.0
+        for _ in range(31):
+            t += rng.exponential(10 * HOUR)
+            rows.append((n, t, t + HOUR))
+            t += HOUR
+    df = pd.DataFrame(rows, columns=["node", "start", "end"])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    cli = CliRunner()
+    base = cli.invoke(app, ["fit", str(tmp_path / "t.csv"), "--per-node", "--plot", str(tmp_path / "p.png")])
+    assert base.exit_code == 0, base.output
+    assert sum(line.startswith("#   a: time_to_failure") or line.startswith("#   b: time_to_failure")
+               for line in base.output.splitlines()) == 2
+    per = fitting.samples(fitting.read(str(tmp_path / "t.csv")))
+    up = fitting.pooled(per, "up")
+    cens = fitting.pooled(per, "censored")
+    assert len(up) == 60 and len(cens) == 2
+    far = fitting.samples(fitting.read(str(tmp_path / "t.csv")), df["end"].max() + 100 * HOUR)
+    extra = fitting.pooled(far, "censored").sum() - cens.sum()
+    assert extra == pytest.approx(200 * HOUR)
+    e0 = {f.family: f for f in fitting.fit_sample(up, cens)}["exponential"].params["mean"]
+    e1 = {f.family: f for f in fitting.fit_sample(up, fitting.pooled(far, "censored"))}["exponential"].params["mean"]
+    assert e1 - e0 == pytest.approx(200 * HOUR / 60)
