@@ -213,7 +213,7 @@ def plot(panels: list[tuple[str, np.ndarray, np.ndarray, Fit]], path: Path) -> N
 
 def read(path: str, origin: str | None = None, kind: str | None = None) -> pd.DataFrame:
     """A trace's ``node, start, end`` (seconds) for fitting; input errors name the file, line, column."""
-    from sim.faults.trace import _origin, read_table, seconds
+    from sim.faults.trace import _cell, _origin, read_table, seconds
 
     source = str(path)
     table, lines = read_table(Path(path), source, "")
@@ -225,14 +225,15 @@ def read(path: str, origin: str | None = None, kind: str | None = None) -> pd.Da
         kinds = table["kind"].astype("string").fillna("host_crash") if "kind" in table.columns else None
         keep = (kinds == kind).to_numpy(dtype=bool) if kinds is not None else np.full(len(table), kind == "host_crash")
         table, lines = table.loc[keep].reset_index(drop=True), lines[keep]
-    o = _origin(origin)
+    # Gaps do not depend on time 0: without an origin, ISO timestamps count from the Unix epoch.
+    o = _origin(origin if origin is not None else "1970-01-01T00:00:00Z")
     start, ok_s = seconds(table["start"], o)
     end, ok_e = seconds(table["end"], o)
     problems = []
     for col, ok in (("start", ok_s), ("end", ok_e)):
         for r in np.flatnonzero(~ok)[:5]:
             problems.append(Problem(f"line {lines[r]}, column {col}", f"expected seconds, a duration like \"3h\" or "
-                                                                       f"an ISO timestamp, got {table[col].iloc[r]!r}"))
+                                                                       f"an ISO timestamp, got {_cell(table[col].iloc[r])}"))
     for r in np.flatnonzero(ok_s & ok_e & (end < start))[:5]:
         problems.append(Problem(f"line {lines[r]}, column end", f"expected an end not before the start "
                                                                  f"({start[r]:g} s), got {end[r]:g} s"))
