@@ -465,7 +465,7 @@ def fit(
     horizon: Annotated[str | None, typer.Option("--horizon", help="end of observation (default: the last end); "
                                                 "each node's last up time is censored there")] = None,
     per_node: Annotated[bool, typer.Option("--per-node", help="also fit each node with enough failures")] = False,
-    plot: Annotated[str | None, typer.Option("--plot", help="ECDF-vs-fit PNG (default TRACE-stem.fit.png here)")
+    plot: Annotated[str | None, typer.Option("--plot", help="ECDF-vs-fit PNG (default results/fit/<TRACE stem>.fit.png)")
                     ] = None,
 ) -> None:
     """Fit time to failure and time to repair (MLE, each family), rank by AIC, print the YAML to paste."""
@@ -509,7 +509,8 @@ def fit(
                 typer.echo(f"#   {node}: {fitting.to_yaml('time_to_failure', best)}")
     typer.echo(fitting.to_yaml("time_to_failure", ttf[0]))
     typer.echo(fitting.to_yaml("time_to_repair", ttr[0]))
-    target = Path(plot) if plot is not None else Path(f"{Path(trace_file).stem}.fit.png")
+    target = Path(plot) if plot is not None else Path("results") / "fit" / f"{Path(trace_file).stem}.fit.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
     fitting.plot([("time to failure", up, cens, ttf[0]), ("time to repair", rep, np.empty(0), ttr[0])], target)
     typer.echo(f"# plot: {target}")
 
