@@ -443,6 +443,99 @@ def metrics_(
         typer.echo(f"{name:<48} {m.unit:<12} {better[m.higher_is_better]:<7} {m.meaning}")
 
 
+# --------------------------------------------------------------------------- failure traces
+trace_app = typer.Typer(cls=TyperGroup, no_args_is_help=True, help="Failure traces: export a run's faults.")
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("export")
+def trace_export(
+    folder: Annotated[str, typer.Argument(metavar="RUN", help="a run folder (with faults.parquet)")],
+    out: Annotated[str | None, typer.Option("--out", help="trace file, .csv or .parquet (default RUN/trace.csv)")
+                   ] = None,
+) -> None:
+    """Write a run's faults as a trace (node, start, end, kind) that a trace fault entry replays."""
+    import pandas as pd
+
+    from sim import results
+    from sim.faults.trace import to_trace
+
+    run_dir = Path(folder)
+    faults = run_dir / "faults.parquet"
+    try:
+        if not faults.is_file():
+            raise InputError(folder, [Problem("", f"expected a run folder with faults.parquet, got {show(folder)}")])
+        target = Path(out) if out is not None else run_dir / "trace.csv"
+        if target.suffix.lower() not in (".csv", ".parquet"):
+            raise InputError("--out", [Problem("", f"expected a .csv or .parquet file, got {show(str(target))}")])
+    except InputError as err:
+        fail_input(err)
+    table = to_trace(pd.read_parquet(faults))
+    if target.suffix.lower() == ".parquet":
+        results.write_parquet(target, table)
+    else:
+        results.write_text(target, table.to_csv(index=False, float_format="%.17g"))
+    typer.echo(f"{target}: {len(table)} faults")
+
+
+@app.command()
+def fit(
+    trace_file: Annotated[str, typer.Argument(metavar="TRACE", help="trace file (CSV or Parquet)")],
+    kind: Annotated[str | None, typer.Option("--kind", help="fit only records of this fault kind")] = None,
+    origin: Annotated[str | None, typer.Option("--origin", help="time 0 for ISO timestamps")] = None,
+    horizon: Annotated[str | None, typer.Option("--horizon", help="end of observation (default: the last end); "
+                                                "each node's last up time is censored there")] = None,
+    per_node: Annotated[bool, typer.Option("--per-node", help="also fit each node with enough failures")] = False,
+    plot: Annotated[str | None, typer.Option("--plot", help="ECDF-vs-fit PNG (default results/fit/<TRACE stem>.fit.png)")
+                    ] = None,
+) -> None:
+    """Fit time to failure and time to repair (MLE, each family), rank by AIC, print the YAML to paste."""
+    import numpy as np
+
+    from sim import fit as fitting
+    from sim.core.units import parse_duration
+
+    try:
+        end = None
+        if horizon is not None:
+            try:
+                end = parse_duration(horizon)
+            except ValueError as exc:
+                raise InputError("--horizon", [Problem("", f"{exc}, got {show(horizon)}")]) from None
+        table = fitting.read(trace_file, origin, kind)
+        per = fitting.samples(table, end)
+        up, cens, rep = (fitting.pooled(per, k) for k in ("up", "censored", "repair"))
+        if len(up) < fitting.MIN_SAMPLES or len(rep) < fitting.MIN_SAMPLES:
+            raise InputError(trace_file, [Problem("", f"expected at least {fitting.MIN_SAMPLES} up times and repairs "
+                                                      f"to fit, got {len(up)} and {len(rep)}")])
+    except InputError as err:
+        fail_input(err)
+    ttf = fitting.fit_sample(up, cens)
+    ttr = fitting.fit_sample(rep)
+    typer.echo(f"# {trace_file}: {len(per)} nodes; time to failure: {len(up)} up times + {len(cens)} censored at "
+               "the end of observation (the time before each node's first failure is left out); "
+               f"time to repair: {len(rep)} outages")
+    typer.echo("# time to failure, ranked by AIC (KS: distance to the complete up times):")
+    for line in fitting.describe(ttf):
+        typer.echo("#" + line)
+    typer.echo("# time to repair, ranked by AIC:")
+    for line in fitting.describe(ttr):
+        typer.echo("#" + line)
+    if per_node:
+        typer.echo("# per node (best family by AIC, nodes with at least "
+                   f"{fitting.MIN_SAMPLES} up times):")
+        for node, v in per.items():
+            if len(v["up"]) >= fitting.MIN_SAMPLES:
+                best = fitting.fit_sample(v["up"], v["censored"])[0]
+                typer.echo(f"#   {node}: {fitting.to_yaml('time_to_failure', best)}")
+    typer.echo(fitting.to_yaml("time_to_failure", ttf[0]))
+    typer.echo(fitting.to_yaml("time_to_repair", ttr[0]))
+    target = Path(plot) if plot is not None else Path("results") / "fit" / f"{Path(trace_file).stem}.fit.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fitting.plot([("time to failure", up, cens, ttf[0]), ("time to repair", rep, np.empty(0), ttr[0])], target)
+    typer.echo(f"# plot: {target}")
+
+
 def main() -> None:
     app()
 

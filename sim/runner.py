@@ -89,7 +89,7 @@ class Simulation:
         if problems:
             raise InputError(source, problems)
         self._wire(source)
-        self.faults = FaultInjector(self.ctx, dc)
+        self.faults = FaultInjector(self.ctx, dc, source)
         self.dimms = DimmInjector(self.ctx, dc)
 
     def _wire(self, source: str) -> None:

@@ -112,7 +112,7 @@ def test_fault_keys_follow_the_items_kind():
         '--set: faults.0.mtbf: unknown key "mtbf" (expected one of kind, error_prone_fraction, '
         "correctable_per_dimm_year, uncorrectable_per_dimm_year, uncorrectable_after_correctable, hosts, repair)",
         '--set: faults.1.error_prone_fraction: unknown key "error_prone_fraction" (expected one of kind, at, target, '
-        "mtbf, repair)",
+        "mtbf, time_to_failure, repair, time_to_repair)",
     ]
 
 

@@ -194,9 +194,9 @@ def test_unknown_fault_and_operation_kinds(lines):
     assert lines(BASE, ("kind: host_crash", "kind: hostcrash"), ("{kind: link_failure, ", "{"),
                  ("kind: migrate", "kind: teleport")) == [
         "s.yaml: faults.0.kind: expected one of host_crash, broadcast_domain_outage, link_failure, site_outage, "
-        'disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, got "hostcrash"',
+        'disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, trace, got "hostcrash"',
         "s.yaml: faults.1.kind: expected one of host_crash, broadcast_domain_outage, link_failure, site_outage, "
-        "disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, got nothing",
+        "disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, trace, got nothing",
         "s.yaml: operations.0.kind: expected one of migrate, publish_image, instantiate, restore, "
         'migrate_workload, recover, got "teleport"',
     ]
@@ -207,7 +207,7 @@ def test_fault_forms(lines):
                  ("at: 1h, target: east-west", "at: 1h"),
                  ("faults:\n", "faults:\n  - {kind: disk_failure, repair: 1h}\n"
                                "  - {kind: dimm_errors, mtbf: 1y, error_prone_fraction: 1.5}\n")) == [
-        "s.yaml: faults.0: expected \"at\" and \"target\" (scheduled) or \"mtbf\" (stochastic), got neither",
+        "s.yaml: faults.0: expected \"at\" and \"target\" (scheduled) or \"mtbf\" or \"time_to_failure\" (stochastic), got neither",
         's.yaml: faults.1.mtbf: unknown key "mtbf" (expected one of kind, error_prone_fraction, '
         "correctable_per_dimm_year, uncorrectable_per_dimm_year, uncorrectable_after_correctable, hosts, repair)",
         "s.yaml: faults.1.error_prone_fraction: expected a fraction from 0 to 1, got 1.5",
@@ -383,7 +383,7 @@ def test_several_problems_reported_together(lines):
         "s.yaml: workloads.0.count: expected a count that is not negative, got -1",
         's.yaml: faults.0.mtbf: expected a duration like "30s", got "soon"',
         "s.yaml: faults.1.kind: expected one of host_crash, broadcast_domain_outage, link_failure, site_outage, "
-        'disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, got "lnk"',
+        'disk_failure, storage_outage, vm_crash, dimm_errors, image_drift, trace, got "lnk"',
     ]
 
 

@@ -92,7 +92,7 @@ def test_workload_defaults(full):
 
 def test_faults(full):
     assert FAULT_KINDS == ("host_crash", "broadcast_domain_outage", "link_failure", "site_outage", "disk_failure",
-                           "storage_outage", "vm_crash", "dimm_errors", "image_drift")
+                           "storage_outage", "vm_crash", "dimm_errors", "image_drift", "trace")
     crash, outage, dimms, link, vm_crash, drift = full.faults
     assert isinstance(crash, HostCrash)
     assert (crash.at, crash.target, crash.mtbf, crash.repair) == (None, None, 2 * 365 * 86400.0, 4 * 3600.0)
@@ -195,7 +195,7 @@ def test_resolved_yaml_round_trip(full, tmp_path):
         "sessions": {"enabled": False, "clusters": []},
     }
     assert data["faults"][0] == {"kind": "host_crash", "at": None, "target": None, "mtbf": 63072000.0,
-                                 "repair": 14400.0}
+                                 "time_to_failure": None, "repair": 14400.0, "time_to_repair": None}
 
 
 def test_resolved_yaml_round_trip_of_defaults():

@@ -14,14 +14,26 @@ a ``Scenario`` subclass whose ``mechanisms`` field has one optional field per ke
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Mapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
+from sim.core.errors import show
 from sim.scenario.types import (
+    MIN_INTERVAL_S,
     Bandwidth,
     Capacity,
     Duration,
@@ -33,6 +45,7 @@ from sim.scenario.types import (
     NonNegFloat,
     NonNegInt,
     Point,
+    PositiveDuration,
     PositiveInt,
     PositiveSize,
     Rate,
@@ -63,6 +76,10 @@ __all__ = [
     "VmCrash",
     "DimmErrors",
     "ImageDrift",
+    "Distribution",
+    "DISTRIBUTION_PRESETS",
+    "TraceReplay",
+    "TRACE_SELECTORS",
     "Fault",
     "FAULT_KINDS",
     "PublishImage",
@@ -249,32 +266,169 @@ class Workload(Model):
 
 
 # --------------------------------------------------------------------------- faults
+def _positive_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number greater than zero")
+    return value
+
+
+def _finite_positive(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError("expected a number greater than zero")
+    return value
+
+
+PositiveNumber = Annotated[float, BeforeValidator(_positive_number), AfterValidator(_finite_positive)]
+"""A plain finite number > 0 (a distribution's shape or sigma, a time scale factor)."""
+
+# Which parameters each family takes: (required, one of these alternatives, optional).
+_FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "exponential": ((), ("mean",)),
+    "weibull": (("shape",), ("scale", "mean")),
+    "lognormal": (("sigma",), ("median", "mean")),
+    "gamma": (("shape",), ("scale", "mean")),
+    "deterministic": ((), ("value",)),
+}
+_PARAMS = ("shape", "sigma", "scale", "mean", "median", "value")
+
+DISTRIBUTION_PRESETS: dict[str, dict[str, Any]] = {
+    # Schroeder & Gibson, "A Large-Scale Study of Failures in High-Performance Computing Systems",
+    # DSN 2006: time between failures of a LANL node is Weibull with a decreasing hazard, shape
+    # 0.7-0.8 (the midpoint here). The scale differs wildly between systems (20-1000 failures a
+    # year per system), so the entry gives ``mean`` or ``scale``.
+    "lanl-node": {"family": "weibull", "shape": 0.75},
+    # Schroeder & Gibson, "Disk Failures in the Real World", FAST 2007: time between disk
+    # replacements in a cluster is Weibull with shape 0.7-0.8 (midpoint here); the entry gives
+    # ``mean`` or ``scale`` (annual replacement rates of 2-4 % are common there).
+    "disk-replacement": {"family": "weibull", "shape": 0.75},
+    # The same study reports a squared coefficient of variation C^2 = 2.4 of the time between
+    # replacements and a gamma fit; a gamma distribution has C^2 = 1 / shape, so shape = 1 / 2.4.
+    "disk-replacement-gamma": {"family": "gamma", "shape": 1 / 2.4},
+}
+"""Named distributions with published parameters (docs/failures.md); an entry adds what the
+preset leaves open (``{preset: lanl-node, mean: 30d}``)."""
+
+
+class Distribution(Model):
+    """A distribution of durations (time to failure or to repair), in seconds.
+
+    ``exponential {mean}``, ``weibull {shape, scale | mean}``, ``lognormal {sigma, median | mean}``,
+    ``gamma {shape, scale | mean}``, ``deterministic {value}``; or ``{preset: NAME, ...}`` with the
+    parameters the preset leaves open. Time parameters take units (``30d``).
+    """
+
+    family: Literal["exponential", "weibull", "lognormal", "gamma", "deterministic"]
+    preset: str | None = None  # the named distribution the parameters come from, if any
+    shape: PositiveNumber | None = None  # weibull, gamma (dimensionless)
+    sigma: PositiveNumber | None = None  # lognormal: the standard deviation of log(duration)
+    scale: PositiveDuration | None = None  # weibull, gamma
+    mean: PositiveDuration | None = None
+    median: PositiveDuration | None = None  # lognormal: exp(mu)
+    value: Duration | None = None  # deterministic
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        name = data["preset"]
+        if not isinstance(name, str) or name not in DISTRIBUTION_PRESETS:
+            names = ", ".join(sorted(DISTRIBUTION_PRESETS))
+            raise FieldError("preset", f"expected one of {names}, got {show(name)}")
+        fixed = DISTRIBUTION_PRESETS[name]
+        for key, value in fixed.items():  # a resolved scenario repeats them: the same values are fine
+            if key in data and data[key] != value:
+                raise FieldError(key, f"expected no {key} (preset {name} fixes it to {value:.4g}), got {show(data[key])}"
+                                 if key != "family" else f"expected no family (preset {name} is {value}), got "
+                                                         f"{show(data[key])}")
+        return {**data, **fixed}
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Distribution:
+        required, alternatives = _FAMILY_PARAMS[self.family]
+        takes = " and ".join([*required, " or ".join(alternatives)])
+        for name in _PARAMS:
+            value = getattr(self, name)
+            if value is not None and name not in required and name not in alternatives:
+                raise FieldError(name, f"expected no {name} for a {self.family} distribution (it takes {takes}), "
+                                       f"got {show(value)}")
+        for name in required:
+            if getattr(self, name) is None:
+                raise FieldError(name, f"expected a value (a {self.family} distribution takes {takes}), got nothing")
+        given = [a for a in alternatives if getattr(self, a) is not None]
+        if not given:
+            raise FieldError(alternatives[0], f"expected a value (a {self.family} distribution takes {takes}), "
+                                              "got nothing")
+        if len(given) > 1:
+            raise FieldError(given[1], f"expected either {' or '.join(alternatives)}, got both")
+        return self
+
+    def mean_s(self) -> float:
+        """The distribution's mean, seconds."""
+        if self.mean is not None:
+            return float(self.mean)
+        match self.family:
+            case "weibull":
+                return float(self.scale) * math.gamma(1.0 + 1.0 / float(self.shape))
+            case "lognormal":
+                return float(self.median) * math.exp(float(self.sigma) ** 2 / 2.0)
+            case "gamma":
+                return float(self.shape) * float(self.scale)
+        return float(self.value)
+
+
+def _stochastic(fault: _FaultForm) -> bool:
+    return fault.mtbf is not None or fault.time_to_failure is not None
+
+
 class _FaultForm(Model):
-    """Scheduled (``at`` + ``target``) or stochastic (``mtbf`` per target, ``target`` optional)."""
+    """Scheduled (``at`` + ``target``) or stochastic (``mtbf``, the exponential shortcut, or
+    ``time_to_failure``, a distribution, per target; ``target`` optional)."""
 
     kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
     at: Duration | None = None
     # Names or globs in the kind's namespace; stochastic: restricts the targets (None: all).
     target: Globs | None = None
     mtbf: Interval | None = None  # exponential mean time between failures, per target (>= 1 ms)
+    time_to_failure: Distribution | None = None  # any family, per target; instead of mtbf
 
     @model_validator(mode="after")
     def _one_form(self):
-        if self.at is not None and self.mtbf is not None:
-            raise FieldError("mtbf", 'expected either "at" (scheduled) or "mtbf" (stochastic), got both')
-        if self.at is None and self.mtbf is None:
-            raise FieldError("", 'expected "at" and "target" (scheduled) or "mtbf" (stochastic), got neither')
+        if self.mtbf is not None and self.time_to_failure is not None:
+            raise FieldError("time_to_failure", 'expected either "mtbf" (exponential) or "time_to_failure", got both')
+        stochastic = "mtbf" if self.mtbf is not None else "time_to_failure"
+        if self.at is not None and _stochastic(self):
+            raise FieldError(stochastic, f'expected either "at" (scheduled) or "{stochastic}" (stochastic), got both')
+        if self.at is None and not _stochastic(self):
+            raise FieldError("", 'expected "at" and "target" (scheduled) or "mtbf" or "time_to_failure" '
+                                 "(stochastic), got neither")
         if self.at is not None and self.target is None:
             raise FieldError("target", "expected a value (a scheduled fault needs a target), got nothing")
         if self.target is not None and not self.target:
             raise FieldError("target", "expected at least one name or glob (an empty target selects nothing, "
                                        "so the fault could never happen), got an empty list")
+        if self.time_to_failure is not None and self.time_to_failure.mean_s() < MIN_INTERVAL_S:
+            raise FieldError("time_to_failure", "expected a mean of at least 1ms (a shorter one cannot be meant and "
+                                                f"would flood the event queue), got {self.time_to_failure.mean_s():g} s")
         return self
+
+    def mean_time_to_failure(self) -> float | None:
+        """Seconds; None for a scheduled entry."""
+        if self.mtbf is not None:
+            return float(self.mtbf)
+        return self.time_to_failure.mean_s() if self.time_to_failure is not None else None
 
 
 class _RepairableFault(_FaultForm):
     # A fixed duration (MECHANISMS.md "Fault effects"); None: infrastructure.repair at run time.
     repair: Duration | None = None
+    time_to_repair: Distribution | None = None  # a distribution instead of the fixed repair
+
+    @model_validator(mode="after")
+    def _one_repair(self):
+        if self.repair is not None and self.time_to_repair is not None:
+            raise FieldError("time_to_repair", 'expected either "repair" (fixed) or "time_to_repair", got both')
+        return self
 
 
 class HostCrash(_RepairableFault):
@@ -325,6 +479,51 @@ class ImageDrift(_FaultForm):
     kind: Literal["image_drift"]
 
 
+class TraceReplay(Model):
+    """Faults replayed from a trace file (``sim.faults.trace``, docs/failures.md): CSV or Parquet with
+    columns ``node``, ``start``, ``end`` and optionally ``kind`` (default ``host_crash``).
+
+    ``node`` is a name, or an integer index into the selected targets of the record's kind in name
+    order; the selectors below choose them per namespace (all by default). ``start``/``end`` are
+    seconds, durations with units or ISO timestamps (``origin`` names time 0). Times are multiplied
+    by ``scale``, shifted by ``offset`` and the trace repeats ``repeat`` times, every ``period``
+    (default: the last end of the scaled trace).
+    """
+
+    kind: Literal["trace"]
+    path: str  # relative to the scenario file
+    hosts: Globs = ("*",)  # host_crash, disk_failure
+    domains: Globs = ("*",)  # broadcast_domain_outage
+    sites: Globs = ("*",)  # site_outage
+    links: Globs = ("*",)  # link_failure
+    storage: Globs = ("*",)  # storage_outage
+    vms: Globs = ("*",)  # vm_crash (workload VMs)
+    origin: str | None = None  # an ISO timestamp: time 0 for ISO times in the trace
+    offset: Duration = 0.0
+    scale: PositiveNumber = 1.0
+    repeat: PositiveInt = 1
+    period: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> TraceReplay:
+        if not self.path.strip():
+            raise FieldError("path", 'expected a trace file (CSV or Parquet) like "traces/incidents.csv", got ""')
+        if self.origin is not None:
+            try:
+                datetime.fromisoformat(self.origin)
+            except ValueError:
+                raise FieldError("origin", "expected an ISO timestamp like \"2024-01-01T00:00:00Z\", got "
+                                           f"{show(self.origin)}") from None
+        return self
+
+
+TRACE_SELECTORS = {
+    "host_crash": "hosts", "disk_failure": "hosts", "broadcast_domain_outage": "domains",
+    "site_outage": "sites", "link_failure": "links", "storage_outage": "storage", "vm_crash": "vms",
+}
+"""The fault kinds a trace may hold, each with the selector field that chooses its targets."""
+
+
 class DimmErrors(Model):
     """DRAM errors, rates per DIMM-year (MECHANISMS.md §8). Not scheduled: driven by the rates."""
 
@@ -359,7 +558,8 @@ Fault = Annotated[
     | StorageOutage
     | VmCrash
     | DimmErrors
-    | ImageDrift,
+    | ImageDrift
+    | TraceReplay,
     Field(discriminator="kind"),
 ]
 

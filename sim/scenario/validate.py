@@ -254,6 +254,9 @@ def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
 def _faults(scenario: Scenario, ns: Namespaces) -> list[Problem]:
     out: list[Problem] = []
     for i, fault in enumerate(scenario.faults):
+        if fault.kind == "trace":
+            out += _trace_selectors(fault, ns, f"faults.{i}")
+            continue
         what, names = ns.fault_targets(fault.kind)
         if fault.kind == "dimm_errors":
             if not fault.hosts:
@@ -261,6 +264,21 @@ def _faults(scenario: Scenario, ns: Namespaces) -> list[Problem]:
             out += glob_problems(fault.hosts, names, f"faults.{i}.hosts", what)
         elif fault.target is not None:
             out += glob_problems(fault.target, names, f"faults.{i}.target", what)
+    return out
+
+
+def _trace_selectors(fault, ns: Namespaces, path: str) -> list[Problem]:
+    """A trace entry's selectors given in the file each match something (the defaults select all)."""
+    from sim.scenario.schema import TRACE_SELECTORS
+
+    out: list[Problem] = []
+    for selector, kind in {f: k for k, f in TRACE_SELECTORS.items()}.items():
+        if selector in fault.model_fields_set:
+            globs = getattr(fault, selector)
+            what, names = ns.fault_targets(kind)
+            if not globs:
+                out.append(Problem(f"{path}.{selector}", "expected at least one name or glob, got an empty list"))
+            out += glob_problems(globs, names, f"{path}.{selector}", what)
     return out
 
 
@@ -379,10 +397,13 @@ def check_budgets(scenario: Scenario, ns: Namespaces | None = None, registry: An
             rate = "correctable_per_dimm_year" if first >= ue else "uncorrectable_per_dimm_year"
             sources.append((f"faults.{i}.{rate}", first + ue, "lower the rates, select fewer hosts or shorten "
                                                               "duration"))
-        elif fault.mtbf is not None:
+        elif fault.kind == "trace":
+            continue  # as many faults as the file has records (read when the run is built)
+        elif fault.mean_time_to_failure() is not None:
             targets = ns.count(fault.kind, fault.target)
-            sources.append((f"faults.{i}.mtbf", targets * duration / float(fault.mtbf),
-                            "raise mtbf, select fewer targets or shorten duration"))
+            field = "mtbf" if fault.mtbf is not None else "time_to_failure"
+            sources.append((f"faults.{i}.{field}", targets * duration / fault.mean_time_to_failure(),
+                            f"raise {field}, select fewer targets or shorten duration"))
         else:
             sources.append((f"faults.{i}.target", ns.count(fault.kind, fault.target), "select fewer targets"))
     sources += _needs(scenario, registry, "events")
