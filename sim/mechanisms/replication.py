@@ -63,7 +63,7 @@ from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
-from sim.scenario.names import pattern, width
+from sim.scenario.names import VM_DIGITS, pattern
 from sim.scenario.schema import Model
 from sim.scenario.types import (
     Duration,
@@ -305,9 +305,8 @@ class Replication(Mechanism):
         """Primaries, then each primary's replicas; stops at the first node that does not fit (a problem)."""
         spec = net.spec
         rng = self.ctx.streams.get(f"replication/heartbeat/{spec.name}")
-        digits = width(spec.primaries, 3)
         for i in range(spec.primaries):
-            pname = f"{spec.name}-p{i:0{digits}d}"
+            pname = f"{spec.name}-p{i:0{VM_DIGITS}d}"  # like a VM name: never depends on the count
             vm = builder.vm(KEY, pname, shape, spec.hosts, f"{path}.primaries", group=spec.name)
             if vm is None:
                 return
