@@ -162,6 +162,8 @@ def run(
         simulation = Simulation(sc, trace=trace, source=scenario)
         target = results.prepare_dir(out, sc.name, force)
     except InputError as err:
+        if is_sweep_file(scenario):
+            fail_input(InputError(scenario, [Problem("", f"this is a sweep file: use dcsim sweep {scenario}")]))
         fail_input(err)
     progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
     try:
@@ -178,6 +180,19 @@ def run(
         results.link_latest(target.path)
     if not quiet:
         show_summary(output.metrics, target.path, output.wall_s, output.events)
+
+
+def is_sweep_file(path: str) -> bool:
+    """Whether ``path`` reads as a sweep file (a ``scenario`` to vary and a ``grid`` or ``samples``) rather
+    than a scenario."""
+    from sim.scenario.loader import read_yaml
+
+    try:
+        data = read_yaml(path, path)
+    except InputError:
+        return False
+    return (isinstance(data, dict) and isinstance(data.get("scenario"), str) and "infrastructure" not in data
+            and ("grid" in data or "samples" in data))
 
 
 def show_summary(metrics: dict[str, float], path: Path, wall_s: float, events: int) -> None:
