@@ -145,7 +145,7 @@ class Simulation:
         """Waits until the operation's time, then runs its handler (a generator)."""
         env = self.ctx.env
         yield env.timeout(op.at)
-        subject = _op_subject(op)
+        subject = op.subject
         handler = self.handlers.get(op.kind)
         if handler is None:
             self.ctx.recorder.record("operations", kind=op.kind, subject=subject, outcome="failed",
@@ -188,14 +188,6 @@ class Simulation:
         metrics = summarize(tables, info, self.registry.summaries())
         return RunOutput(tables, metrics, int(events), time.perf_counter() - t0, int(self.scenario.seed),
                          self.scenario)
-
-
-def _op_subject(op) -> str:
-    for field in ("vm", "workload", "cluster"):
-        value = getattr(op, field, None)
-        if value:
-            return str(value)
-    return op.kind
 
 
 def run_scenario(scenario: Any, *, trace: bool = False, source: str = "scenario",

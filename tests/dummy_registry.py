@@ -23,4 +23,20 @@ class Sessions(Dummy):
     clusters: tuple[str, ...] = ()
 
 
-REGISTRY = {"live_migration": LiveMigration, "sessions": Sessions, "remediation": Dummy}
+class DummyRegistry(dict):
+    """Key -> config model, with what the schema asks of a registry: the always-on sections and the
+    mechanisms' operation kinds (``migrate``, from the live migration module)."""
+
+    def always_on(self) -> frozenset[str]:
+        return frozenset({"live_migration"} & set(self))
+
+    def operation_models(self) -> dict:
+        from sim.mechanisms.live_migration import Migrate
+
+        return {"migrate": Migrate}
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+
+REGISTRY = DummyRegistry({"live_migration": LiveMigration, "sessions": Sessions, "remediation": Dummy})

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 from sim.infra import events as ev
 from sim.infra.datacenter import RUNNING, VMSpec
 from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.meta import Metric
 from sim.metrics.summary import count
 from sim.metrics.tables import table
 from sim.scenario.schema import OperationBase
@@ -47,6 +48,8 @@ class Probe(Mechanism):
     Config = Config
     tables = (PROBES,)
     summaries = (probe_metrics,)
+    metrics = (Metric("probe.events_total", "count", "probe records"),
+               Metric("probe.stops", "count", "probe VMs stopped", False))
     operations = {"ping": Ping}
     offers = ("probing",)
 

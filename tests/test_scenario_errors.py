@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from dummy_registry import Dummy, LiveMigration
+from dummy_registry import Dummy, DummyRegistry, LiveMigration
 
 from sim.core.errors import InputError
 from sim.scenario import load_scenario
 
-REGISTRY = {"live_migration": LiveMigration, "sessions": Dummy, "remediation": Dummy}
+REGISTRY = DummyRegistry({"live_migration": LiveMigration, "sessions": Dummy, "remediation": Dummy})
 
 BASE = """\
 name: errors
@@ -371,7 +371,7 @@ def test_mechanism_reference_hook(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.yaml").write_text(BASE.replace("mechanisms: {}", "mechanisms: {backups: {storage: tape}}"))
     with pytest.raises(InputError) as info:
-        load_scenario("s.yaml", registry={"backups": Backups})
+        load_scenario("s.yaml", registry=DummyRegistry({"backups": Backups}))
     assert info.value.lines() == ["s.yaml: mechanisms.backups.storage: no storage tape"]
 
 

@@ -8,6 +8,8 @@ attributes (``MechanismType`` states them as a Protocol):
 - ``tables``: the result tables it writes (``sim.metrics.tables.Table``);
 - ``summaries``: pure functions ``(tables, RunInfo) -> {metric: number}``, run whether
   it is enabled or not (a disabled mechanism's metrics measure the naive behaviour);
+- ``metrics``: the metadata (``sim.metrics.meta.Metric``: unit, meaning, direction) of
+  every metric its summaries can produce;
 - ``operations``: operation kind -> its pydantic model (``{kind, at, ...}``); the
   platform validates them and calls ``carry_out(op)`` at the operation's time;
 - ``offers`` / ``needs``: names of services (``ctx.services[name]``) it offers to other
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from sim.core.context import Context
     from sim.infra.build import Builder
     from sim.infra.datacenter import VM, Datacenter
+    from sim.metrics.meta import Metric
     from sim.metrics.summary import RunInfo
     from sim.metrics.tables import Table
 
@@ -62,6 +65,7 @@ class MechanismType(Protocol):
     Config: ClassVar[type[MechanismConfig]]
     tables: ClassVar[tuple[Table, ...]]
     summaries: ClassVar[tuple[Summary, ...]]
+    metrics: ClassVar[tuple[Metric, ...]]
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     offers: ClassVar[tuple[str, ...]]
     needs: ClassVar[tuple[str, ...]]
@@ -82,6 +86,7 @@ class Mechanism:
     Config: ClassVar[type[MechanismConfig]] = MechanismConfig
     tables: ClassVar[tuple[Table, ...]] = ()
     summaries: ClassVar[tuple[Summary, ...]] = ()
+    metrics: ClassVar[tuple[Metric, ...]] = ()
     operations: ClassVar[Mapping[str, type[BaseModel]]] = {}
     offers: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[tuple[str, ...]] = ()

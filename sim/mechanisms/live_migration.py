@@ -35,7 +35,7 @@ every pause (cause ``migration``, outcome ``migrated``, downtime = the pause).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import simpy
 from pydantic import model_validator
@@ -47,9 +47,10 @@ from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
-from sim.scenario.schema import Migrate
+from sim.scenario.schema import OperationBase
 from sim.scenario.types import Duration, FieldError, NonNegFloat, PositiveInt, PositiveRate, Size
 
 if TYPE_CHECKING:
@@ -62,6 +63,15 @@ KEY = "live_migration"
 MiB = 1024.0**2
 
 COMPLETED, FAILED = "completed", "failed"
+
+
+class Migrate(OperationBase):
+    """``migrate`` operation: live-migrate one VM to a host (MECHANISMS.md, live migration)."""
+
+    refs: ClassVar[dict[str, str]] = {"vm": "vm", "to": "host"}
+    kind: Literal["migrate"]
+    vm: str
+    to: str  # a host name
 
 
 class Config(MechanismConfig):
@@ -169,6 +179,17 @@ def migration_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     return out
 
 
+# Every metric ``migration_metrics`` can produce (units: sim.metrics.meta).
+METRICS = (
+    Metric("migration.count", "count", "live migrations completed"),
+    Metric("migration.failed", "count", "live migration requests that failed or were refused", False),
+    Metric("migration.bytes_total", "bytes", "bytes sent by live migrations, aborted ones included", False),
+    Metric("migration.total_time_s_*", "s", "time from request to completion of one live migration", False),
+    Metric("migration.downtime_s_*", "s", "stop-and-copy pause of one live migration", False, headline=True),
+    Metric("migration.rounds_mean", "1", "pre-copy rounds per completed live migration (mean)"),
+)
+
+
 
 class LiveMigration(Mechanism):
     """The engine, offered as ``ctx.services["live_migration"]``."""
@@ -177,6 +198,7 @@ class LiveMigration(Mechanism):
     Config = Config
     tables = (MIGRATIONS,)
     summaries = (migration_metrics,)
+    metrics = METRICS
     operations = {"migrate": Migrate}
     offers = (KEY,)
     always_on = True

@@ -40,6 +40,7 @@ from sim.core.causes import HostDown, MemoryErrorCause
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR, RUNNING
 from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.meta import Metric
 from sim.metrics.summary import count
 from sim.scenario.names import select
 from sim.scenario.types import Duration, Fraction
@@ -96,11 +97,25 @@ def memory_error_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     }
 
 
+# Every metric ``memory_error_metrics`` can produce (units: sim.metrics.meta).
+METRICS = (
+    Metric("memory_errors.correctable", "count", "corrected DRAM errors"),
+    Metric("memory_errors.uncorrectable", "count", "uncorrectable DRAM errors", False),
+    Metric("memory_errors.vms_evacuated", "count", "VMs live-migrated off a host after a memory error",
+           headline=True),
+    Metric("memory_errors.vms_crashed", "count", "VMs crashed by a memory error", False, headline=True),
+    Metric("memory_errors.vm_downtime_s_total", "s",
+           "VM downtime caused by memory errors, evacuation pauses included", False),
+    Metric("memory_errors.host_crashes", "count", "hosts crashed by a memory error in the hypervisor", False),
+)
+
+
 
 class MemoryErrorEvacuation(Mechanism):
     key = KEY
     Config = Config
     summaries = (memory_error_metrics,)
+    metrics = METRICS
     needs = ("live_migration",)
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):

@@ -16,6 +16,9 @@ from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 from sim.mechanisms.replication import Replication
 from sim.mechanisms.sessions import Sessions
+from sim.metrics import summary
+from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
+from sim.metrics.tables import ALL_TABLES
 
 MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication, Sessions)
 
@@ -49,6 +52,18 @@ class Registry(Mapping[str, type[BaseModel]]):
                     problems.append(f"mechanisms {other.key!r} and {cls.key!r} both claim operation kind {kind!r}")
                 else:
                     self.kinds[kind] = cls
+        seen = dict.fromkeys(ALL_TABLES, "the platform")
+        for cls in self.classes.values():
+            for t in cls.tables:
+                other = seen.get(t.name)
+                if other is not None:
+                    problems.append(f"{other} and mechanism {cls.key!r} both declare table {t.name!r}")
+                else:
+                    seen[t.name] = f"mechanism {cls.key!r}"
+        try:
+            self._metrics = expand((*summary.METRICS, *(m for c in self.classes.values() for m in c.metrics)))
+        except DuplicateMetric as exc:
+            problems.append(str(exc))
         if problems:
             raise WiringError("; ".join(problems))
 
@@ -81,6 +96,15 @@ class Registry(Mapping[str, type[BaseModel]]):
 
     def summaries(self):
         return tuple(f for c in self.classes.values() for f in c.summaries)
+
+    def metric_info(self) -> dict[str, Metric]:
+        """Metric name -> metadata, the platform's and every mechanism's, ``_*`` expanded
+        (``.*`` patterns kept: ``metric(name)`` resolves a concrete name)."""
+        return dict(self._metrics)
+
+    def metric(self, name: str) -> Metric | None:
+        """The metadata of concrete metric ``name`` (``faults.host_crash`` matches ``faults.*``), or None."""
+        return lookup(self._metrics, name)
 
 
 def _declares(cls: object) -> bool:

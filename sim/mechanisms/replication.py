@@ -61,6 +61,7 @@ from sim.infra.datacenter import BOOTING, RUNNING, STOPPED, VMSpec
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
 from sim.scenario.names import VM_DIGITS, pattern
@@ -205,6 +206,25 @@ def replication_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     return out
 
 
+# Every metric ``replication_metrics`` can produce (units: sim.metrics.meta).
+METRICS = (
+    Metric("replication.failures", "count", "outages of a replicated primary", False),
+    Metric("replication.replacements", "count", "primaries replaced by promoting a replica"),
+    Metric("replication.rebuilds", "count", "replica copies rebuilt on another host"),
+    Metric("replication.lost", "count", "primaries lost with no replica left to promote", False),
+    Metric("replication.unavailable_s_total", "s", "time replicated primaries were unavailable, summed", False),
+    Metric("replication.data_loss_s_total", "s", "writes lost at promotions (seconds of lag), summed", False),
+    Metric("replication.restart_data_loss_s_total", "s",
+           "writes lost when a primary restarted from an older copy (seconds), summed", False),
+    Metric("replication.rebuild_bytes_total", "bytes", "bytes copied to rebuild replicas"),
+    Metric("replication.primaries", "count", "replicated primaries"),
+    Metric("replication.availability", "availability", "fraction of primary-time the primaries were available",
+           True, headline=True),
+    Metric("replication.unavailable_s_*", "s", "unavailability of one primary outage", False),
+    Metric("replication.detection_s_*", "s", "time to detect a failed primary", False),
+)
+
+
 # --------------------------------------------------------------------------- runtime state
 class _Net:
     """One network at run time: its spec, eligible hosts and the placement rules derived from them."""
@@ -271,6 +291,7 @@ class Replication(Mechanism):
     Config = Config
     tables = (REPLACEMENTS, NETWORKS)
     summaries = (replication_metrics,)
+    metrics = METRICS
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

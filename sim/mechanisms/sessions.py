@@ -56,6 +56,7 @@ from sim.core.errors import Problem
 from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, VMSpec
 from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.metrics.meta import Metric
 from sim.metrics.tables import table
 from sim.scenario.limits import limit, number
 from sim.scenario.names import vm_name
@@ -223,6 +224,27 @@ def session_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     for cls in CLASSES:
         add(f"sessions.{_METRIC_CLASS[cls]}", s[s["redundancy"] == cls])
     return out
+
+
+def _session_metrics(prefix: str, who: str) -> tuple[Metric, ...]:
+    return (
+        Metric(f"{prefix}.offered", "count", f"sessions offered to {who}"),
+        Metric(f"{prefix}.carried", "count", f"sessions carried by {who}"),
+        Metric(f"{prefix}.blocked", "count", f"sessions blocked by {who} (no capacity)", False),
+        Metric(f"{prefix}.blocking_probability", "probability", f"share of sessions offered to {who} blocked",
+               False, headline=prefix == "sessions"),
+        Metric(f"{prefix}.dropped", "count", f"carried sessions of {who} cut by a failure", False),
+        Metric(f"{prefix}.failovers", "count", f"failovers of {who}"),
+        Metric(f"{prefix}.capacity_shortfall_s_total", "s", f"time {who} ran short of capacity, summed", False),
+    )
+
+
+# Every metric ``session_metrics`` can produce (units: sim.metrics.meta).
+METRICS = (
+    *_session_metrics("sessions", "all clusters"),
+    Metric("sessions.vm_failures", "count", "failures of the clusters' VMs", False),
+    *(m for cls in CLASSES for m in _session_metrics(f"sessions.{_METRIC_CLASS[cls]}", f"{cls} clusters")),
+)
 
 
 # --------------------------------------------------------------------------- the private calendar
@@ -595,6 +617,7 @@ class Sessions(Mechanism):
     Config = Config
     tables = (SESSIONS,)
     summaries = (session_metrics,)
+    metrics = METRICS
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.metrics.meta import Metric
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -76,14 +78,33 @@ def core_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     return out
 
 
-
-
 def placement_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     """``placements.count``: initial placements, restarts, migrations and moves of every VM."""
     return {"placements.count": count(t["placements"])}
 
 
 # The platform's metrics; each mechanism declares its own summaries (``Mechanism.summaries``).
+# Every name they can produce is declared in ``METRICS`` (units: ``sim.metrics.meta``).
+METRICS: tuple[Metric, ...] = (
+    Metric("incidents.count", "count", "incidents opened (a subject down, one per continuous outage)", False,
+           headline=True),
+    Metric("incidents.open", "count", "incidents still open when the run ended", False),
+    Metric("incidents.downtime_s_total", "s", "downtime summed over every incident", False, headline=True),
+    Metric("incidents.downtime_s_*", "s", "downtime of one incident", False),
+    Metric("faults.count", "count", "faults injected"),
+    Metric("faults.*", "count", "faults of this kind injected"),
+    Metric("restarts.count", "count", "stopped VMs brought back by the default recovery"),
+    Metric("restarts.waited_s_total", "s", "time restarted VMs waited for a host with room", False),
+    Metric("restarts.downtime_s_*", "s", "downtime of one VM brought back by a restart", False),
+    Metric("operations.count", "count", "scheduled operations carried out or failed"),
+    Metric("operations.failed", "count", "scheduled operations that failed", False),
+    Metric("hosts.count", "count", "hosts in the datacenter"),
+    Metric("vms.count", "count", "the workloads' VMs (mechanisms' own VMs excluded)"),
+    Metric("vm.downtime_s_total", "s", "downtime of the workloads' VMs, summed over VMs", False, headline=True),
+    Metric("vm.availability", "availability", "fraction of VM-time the workloads' VMs were up", True,
+           headline=True),
+    Metric("placements.count", "count", "VM placements: initial, restarts, migrations and moves"),
+)
 SUMMARIES: tuple[Callable[[Tables, RunInfo], dict[str, float]], ...] = (core_metrics, placement_metrics)
 
 

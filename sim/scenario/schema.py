@@ -63,7 +63,6 @@ __all__ = [
     "ImageDrift",
     "Fault",
     "FAULT_KINDS",
-    "Migrate",
     "PublishImage",
     "Instantiate",
     "Restore",
@@ -72,10 +71,10 @@ __all__ = [
     "Operation",
     "OperationBase",
     "OPERATION_KINDS",
+    "RESERVED_OPERATIONS",
     "MechanismsBase",
     "Scenario",
     "build_scenario_model",
-    "ALWAYS_ON",
     "unwrap",
     "tagged_members",
     "sequence_item",
@@ -366,25 +365,32 @@ Fault = Annotated[
 # --------------------------------------------------------------------------- operations
 class _Operation(Model):
     """Base of every operation model. ``refs`` maps a field to the namespace its value must name
-    (``vm``, ``host``, ``workload``, ``cluster``, ``site``): checked before the run starts."""
+    (``vm``, ``host``, ``workload``, ``cluster``, ``site``): checked before the run starts.
+    ``subject`` names what the operation acts on in the ``operations`` table: by default the
+    value of the first field in ``refs``; a model may override it."""
 
     refs: ClassVar[dict[str, str]] = {}
     kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
     at: Duration  # seconds from the start; operations after ``duration`` are ignored (SPEC.md)
 
+    @property
+    def subject(self) -> str:
+        for field in self.refs:
+            value = getattr(self, field, None)
+            if value:
+                return str(value)
+        return self.kind
+
 
 OperationBase = _Operation
 
 
-class Migrate(_Operation):
-    """Live-migrate one VM to a host (MECHANISMS.md, live migration)."""
-
-    refs: ClassVar[dict[str, str]] = {"vm": "vm", "to": "host"}
-    kind: Literal["migrate"]
-    vm: str
-    to: str  # a host name
-
-
+# Reserved kinds: operations of mechanisms that are not built yet. They are validated here
+# (names, references) so that scenario files can carry them; at run time, with no mechanism
+# claiming the kind, each is recorded as failed ("no enabled mechanism carries out ...").
+# Every other kind is declared by the mechanism that carries it out (``Mechanism.operations``,
+# e.g. ``migrate`` by live migration); a mechanism that declares a reserved kind replaces its
+# model here, and the kind then leaves this list when that mechanism lands.
 class PublishImage(_Operation):
     """Publish a new desired image for a cluster (MECHANISMS.md §1)."""
 
@@ -430,22 +436,21 @@ class Recover(_Operation):
     vm: str
 
 
+RESERVED_OPERATIONS: tuple[type[_Operation], ...] = (PublishImage, Instantiate, Restore, MigrateWorkload, Recover)
+
 Operation = Annotated[
-    Migrate | PublishImage | Instantiate | Restore | MigrateWorkload | Recover,
+    PublishImage | Instantiate | Restore | MigrateWorkload | Recover,
     Field(discriminator="kind"),
 ]
 
 
 # --------------------------------------------------------------------------- mechanisms
-ALWAYS_ON = "live_migration"
-"""The one mechanism available with its defaults when its section is absent (MECHANISMS.md)."""
-
-
 class MechanismsBase(Model):
     """The ``mechanisms`` section; subclassed with one field per registry key.
 
-    A key that is absent is None (disabled), except ``live_migration``. A key given with
-    no value (``sessions:``) is present with its defaults.
+    A key that is absent is None (disabled), except a mechanism whose class says ``always_on``
+    (present with its defaults). A key given with no value (``sessions:``) is present with its
+    defaults.
     """
 
     @model_validator(mode="before")
@@ -494,14 +499,14 @@ def build_scenario_model(mechanisms: Mapping[str, type[BaseModel]]) -> type[Scen
     Each config model must have ``enabled: bool`` and every other field defaulted, so
     that a bare section (or ``--set mechanisms.<key>.enabled=true``) is valid. When
     ``mechanisms`` also has ``operation_models()`` (the mechanism registry), the
-    operation kinds its mechanisms declare join the contract's ones (a mechanism's
-    model replaces the contract's model of the same kind), and ``always_on()`` names the
-    sections present with their defaults when absent.
+    operation kinds its mechanisms declare join the reserved ones (a mechanism's model
+    replaces the reserved model of the same kind), and ``always_on()`` names the sections
+    present with their defaults when absent (a plain mapping has none).
     """
     ops = getattr(mechanisms, "operation_models", None)
     extra = tuple(ops().items()) if callable(ops) else ()
     on = getattr(mechanisms, "always_on", None)
-    always = tuple(sorted(on())) if callable(on) else (ALWAYS_ON,)
+    always = tuple(sorted(on())) if callable(on) else ()
     return _build(tuple(sorted(mechanisms.items())), extra, always)
 
 
@@ -523,8 +528,8 @@ def _build(items: tuple[tuple[str, type[BaseModel]], ...], extra_ops: tuple[tupl
     )
     operation = Operation
     if extra_ops:
-        kinds = dict(tagged_members(Operation) or {})
-        kinds.update(extra_ops)
+        kinds = dict(extra_ops)  # the mechanisms' kinds first, then the reserved ones they do not replace
+        kinds.update((k, m) for k, m in (tagged_members(Operation) or {}).items() if k not in kinds)
         operation = Annotated[Union[tuple(kinds.values())], Field(discriminator="kind")]  # noqa: UP007
     return create_model(
         "Scenario",
@@ -596,3 +601,4 @@ def mapping_value(tp: Any) -> Any | None:
 
 FAULT_KINDS = tuple(tagged_members(Fault) or ())
 OPERATION_KINDS = tuple(tagged_members(Operation) or ())
+"""The reserved operation kinds; the registry's ``operation_models()`` adds the mechanisms' own."""
