@@ -151,6 +151,7 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE override (repeatable)")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="also write events.parquet")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary table")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="also every metric, with its meaning")] = False,
 ) -> None:
     """Run one scenario and write its result folder."""
     from sim import results
@@ -179,7 +180,7 @@ def run(
     if out is None:
         results.link_latest(target.path)
     if not quiet:
-        show_summary(output.metrics, target.path, output.wall_s, output.events)
+        show_summary(sc, output, target.path, verbose)
 
 
 def is_sweep_file(path: str) -> bool:
@@ -195,16 +196,23 @@ def is_sweep_file(path: str) -> bool:
             and ("grid" in data or "samples" in data))
 
 
-def show_summary(metrics: dict[str, float], path: Path, wall_s: float, events: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def show_summary(sc, output, path: Path, verbose: bool = False) -> None:
+    """A short summary a person can act on (sim.readout.run_lines): availability, downtime by cause,
+    the longest incidents, what each enabled mechanism did, where the results are."""
+    from sim.readout import RunView, enabled_mechanisms, run_lines
 
-    table = Table(title=f"{path}  ({events} events, {wall_s:.2f} s wall)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.6g}")
-    Console().print(table)
+    view = RunView(sc.name, sc.seed, sc.duration, output.events, output.wall_s, output.metrics,
+                   output.tables["incidents"], enabled_mechanisms(sc.mechanisms), _shown_path(path))
+    for line in run_lines(view, verbose=verbose):
+        typer.echo(line)
+
+
+def _shown_path(path: Path) -> str:
+    """The folder relative to the current one when it is below it (shorter to read and to type)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @app.command()
