@@ -445,6 +445,37 @@ def report(
         typer.echo(str(html))
 
 
+@app.command()
+def metrics(
+    json_: Annotated[bool, typer.Option("--json", help="print JSON (name -> unit, meaning, direction, headline)")
+                     ] = False,
+) -> None:
+    """Every metric a run can produce: its unit, whether higher is better, and what it means."""
+    import json
+
+    from sim.mechanisms.registry import REGISTRY
+
+    info = REGISTRY.metric_info()
+    if json_:
+        typer.echo(json.dumps({name: {"unit": m.unit, "meaning": m.meaning, "higher_is_better": m.higher_is_better,
+                                      "headline": m.headline} for name, m in info.items()}, indent=2))
+        return
+    width = max(len(n) for n in info)
+    for name, m in info.items():
+        better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
+        typer.echo(f"{name:<{width}}  {m.unit:<12}  {better:<6}  {m.meaning}")
+
+
+@app.command()
+def schema() -> None:
+    """The JSON Schema of a scenario file (for editors' YAML support; docs/reference/scenario.md reads it)."""
+    import json
+
+    from sim.reference import scenario_schema
+
+    typer.echo(json.dumps(scenario_schema(), indent=2))
+
+
 def main() -> None:
     app()
 

@@ -36,6 +36,7 @@ __all__ = [
     "downtime_per_year",
     "availability_long",
     "clock",
+    "bits_per_s",
     "value",
     "axis",
     "YEAR_S",
@@ -110,6 +111,18 @@ def size(nbytes: float) -> str:
 def rate(bytes_per_s: float) -> str:
     """``size`` per second: ``1.16 GiB/s``."""
     return f"{size(bytes_per_s)}/s" if _bad(bytes_per_s) is None else size(bytes_per_s)
+
+
+def bits_per_s(bytes_per_s: float) -> str:
+    """A rate of bytes per second as network people write it, in decimal bits: ``100 Gbps``."""
+    bad = _bad(bytes_per_s)
+    if bad is not None:
+        return bad
+    bits = float(bytes_per_s) * 8
+    for name, size_ in (("Tbps", 1e12), ("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3)):
+        if abs(bits) >= size_:
+            return f"{number(bits / size_)} {name}"
+    return f"{number(bits)} bps"
 
 
 def money(amount: float, currency: str = "USD", per: str = "") -> str:

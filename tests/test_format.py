@@ -107,3 +107,9 @@ def test_axis_units():
     assert fmt.axis("s", [90, 210]) == (60.0, "min")
     assert fmt.axis("bytes", [3 * 2**30]) == (2**30, "GiB")
     assert fmt.axis("availability", [0.99]) == (0.01, "%")
+
+
+def test_bits_per_second():
+    assert fmt.bits_per_s(12.5e9) == "100 Gbps"   # 12.5e9 B/s * 8 = 1e11 bits/s
+    assert fmt.bits_per_s(3.125e9) == "25 Gbps"
+    assert fmt.bits_per_s(50e6) == "400 Mbps"
