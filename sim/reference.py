@@ -25,7 +25,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from sim import format as fmt
 
-__all__ = ["scenario_schema", "scenario_md", "results_md", "metrics_md", "render_all", "main"]
+__all__ = ["scenario_schema", "path_kind", "scenario_md", "results_md", "metrics_md", "render_all", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("docs") / "reference"
@@ -86,6 +86,52 @@ def scenario_schema() -> dict[str, Any]:
             obj["description"] = " ".join(_clean(obj["description"]).split())
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "dcsim scenario"}
     return schema
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _alternatives(schema: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
+    node = _resolve(schema, node)
+    subs = node.get("anyOf", node.get("oneOf"))
+    if subs and "x-dcsim-kind" not in node:
+        return [alt for sub in subs for alt in _alternatives(schema, sub)]
+    return [node]
+
+
+def path_kind(path: str, schema: dict[str, Any] | None = None) -> str | None:
+    """The quantity kind (``duration``, ``size``, ``rate``, ``event rate``) of the scenario value at
+    dotted ``path`` (``faults.0.mtbf`` -> ``duration``), or None (a plain number, a name, unknown)."""
+    schema = schema if schema is not None else _cached_schema()
+    nodes = [schema]
+    for part in path.split("."):
+        nxt = []
+        for node in nodes:
+            for alt in _alternatives(schema, node):
+                if part.isdigit() and alt.get("type") == "array":
+                    nxt.append(alt.get("items", {}))
+                elif part in alt.get("properties", {}):
+                    nxt.append(alt["properties"][part])
+                elif isinstance(alt.get("additionalProperties"), dict):
+                    nxt.append(alt["additionalProperties"])
+        nodes = nxt
+    for node in nodes:
+        for alt in _alternatives(schema, node):
+            if alt.get("x-dcsim-kind") in ("duration", "size", "rate", "event rate"):
+                return alt["x-dcsim-kind"]
+    return None
+
+
+_SCHEMA: list[dict[str, Any]] = []
+
+
+def _cached_schema() -> dict[str, Any]:
+    if not _SCHEMA:
+        _SCHEMA.append(scenario_schema())
+    return _SCHEMA[0]
 
 
 def _camel(key: str) -> str:
