@@ -77,7 +77,7 @@ def is_log_spaced(values) -> bool:
     """Positive values spanning a factor of ``LOG_SPAN`` or more (e.g. 10 MB/s .. 2 GB/s, 5 s .. 10 min)."""
     arr = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
     arr = arr[np.isfinite(arr)]
-    return arr.size >= 2 and bool((arr > 0).all()) and arr.max() / arr.min() >= LOG_SPAN
+    return bool(arr.size >= 2 and (arr > 0).all() and arr.max() / arr.min() >= LOG_SPAN)
 
 
 def _axis_label(name: str, unit_label: str) -> str:
