@@ -75,7 +75,7 @@ def _article(word: str) -> str:
 app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dcsim: a discrete-event datacenter resilience simulator.")
 
-PROGRESS_AFTER_S = 2.0  # SPEC.md: runs longer than ~2 s of wall time show a progress bar
+PROGRESS_AFTER_S = 2.0  # runs longer than ~2 s of wall time show a progress bar
 
 
 def fail_input(err: InputError) -> None:
@@ -243,7 +243,7 @@ def bench(
                         ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
 ) -> None:
-    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (SPEC.md, Benchmark)."""
+    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (docs/performance.md)."""
     from sim import results
     from sim.bench import load_fleet, run_bench
 
