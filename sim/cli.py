@@ -416,15 +416,25 @@ def show_compare(table, path: Path, change: str) -> None:
     for col, justify in (("metric", "left"), ("A mean", "right"), ("B mean", "right"), ("B − A", "right"),
                          ("95 % CI", "right"), ("n", "right"), ("", "left")):
         out.add_column(col, justify=justify)
+    from sim import format as fmt
+    from sim.readout import unit
+
     for row in table.itertuples(index=False):
         low, high = row.diff_ci95_low, row.diff_ci95_high
-        if row.n == 0:  # a mean or percentile with nothing to aggregate on either side
-            out.add_row(row.metric, "–", "–", "–", "", "0", "")
+        u = unit(row.metric)
+        d = "1" if u == "availability" else u  # a difference of availabilities: in points (x100)
+        k = 100.0 if u == "availability" else 1.0
+
+        def show(x: float, kind: str = u, scale: float = 1.0) -> str:
+            return "–" if math.isnan(x) else fmt.value(x * scale, kind)
+
+        if row.n == 0:  # nothing to pair: each side's own mean (A's is kept when B has none)
+            out.add_row(row.metric, show(row.a_mean), show(row.b_mean), "–", "", "0", "")
             continue
-        ci = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
+        ci = "" if math.isnan(low) else f"[{show(low, d, k)}, {show(high, d, k)}]"
         sig = "*" if not math.isnan(low) and (low > 0 or high < 0) else ""
-        out.add_row(row.metric, f"{row.a_mean:.6g}", f"{row.b_mean:.6g}", f"{row.diff_mean:+.4g}", ci,
-                    str(row.n), sig)
+        diff = ("+" if row.diff_mean > 0 else "") + show(row.diff_mean, d, k) + (" pt" if k != 1.0 else "")
+        out.add_row(row.metric, show(row.a_mean), show(row.b_mean), diff, ci, str(row.n), sig)
     Console(width=160).print(out)
 
 

@@ -322,7 +322,11 @@ def _sweep_report(path: Path, out: Path) -> Path:
     if compare is not None or points is None:
         return page.write()
 
-    varying = plots.varying_metrics(points, metrics)
+    if sw.paths:
+        varying = plots.varying_metrics(points, metrics)
+    else:  # replications only: what varies is between runs
+        good = runs[runs["status"] == "ok"]
+        varying = [m for m in metrics if good[m].nunique() > 1]
     lead, why = _lead_metrics(sw.info, varying, metrics)
     if sw.paths:
         page.h2("What the sweep is about")
@@ -349,13 +353,13 @@ def _sweep_report(path: Path, out: Path) -> Path:
                      *[_e(readout.show(m, row[f"{m}_mean"])) for m in lead],
                      *[_e(_interval(row, m)) for m in with_ci]])
     page.rows(header, rows, scroll=True)
-    others = [m for m in varying if m not in lead]
+    others = [m for m in varying if m not in lead] if sw.paths else []
     if others:
         page.h2("Other metrics that vary (means per point)")
         rows = [[_e(row["point_id"]), *[_e(readout.show(m, row[f"{m}_mean"])) for m in others]]
                 for _, row in points.iterrows()]
         page.rows(["point", *others], rows, scroll=True)
-    constant = [m for m in metrics if m not in varying and m not in lead]
+    constant = [m for m in metrics if m not in varying and m not in lead] if sw.paths else []
     if constant:
         page.details(f"{len(constant)} metrics are the same at every point (left out)", ", ".join(constant))
     return page.write()

@@ -165,3 +165,11 @@ def test_compare_forest_plot_uses_each_metric_unit():
     first = fig.axes[0]
     xs = [line.get_xdata()[0] for line in first.lines if len(line.get_xdata()) == 1]
     assert 1.0 in xs  # B − A = 1 h (or 1 GiB) at x = 1
+
+
+def test_replications_only_sweep_shows_the_spread_of_its_headline_metrics(tmp_path):
+    sweep = make_sweep(tmp_path, {"replications": 4})
+    r = CliRunner().invoke(app, ["sweep", str(sweep), "--out", str(tmp_path / "sw"), "--workers", "1", "--quiet"])
+    assert r.exit_code == 0, r.output
+    html = check_report(tmp_path / "sw", {"metrics_over_runs.png"})
+    assert "Spread over replications" in html and "Swept: nothing (replications only)" in html
