@@ -20,7 +20,9 @@ Scaling rule (``scale_fleet``): keep the file's sites and its hosts per broadcas
 entries of its site's list; the N hosts are dealt over those domains as evenly as
 possible (the first ``N % d`` domains get one more). So 1,000 hosts are 2 x 5 domains
 of 100, and 250 hosts are east 2 x (84, 83) and west 1 x 83. Every workload's count becomes
-``round(count * N / H)`` (H the file's hosts), at least 1 for a non-empty workload.
+``round(count * N / H)`` (H the file's hosts), at least 1 for a non-empty workload, and
+each mechanism section is what its class's ``scale(section, N / H)`` returns (each scales
+its own VM populations, and offered load with them, like the workloads).
 Fault rates are per target, so they need no scaling. N above the file's hosts is an
 input error (the benchmark scales down only), and so is N below the number of sites.
 
@@ -42,6 +44,7 @@ from typing import Any
 import simpy
 
 import sim
+from sim.core.clock import processed_events
 from sim.core.errors import InputError, Problem, show
 from sim.core.units import UnitError, parse_duration
 
@@ -93,11 +96,13 @@ def scale_fleet(data: dict[str, Any], hosts: int, source: str = "fleet.yaml") ->
         count = int(w.get("count", 0))
         if count > 0:
             w["count"] = max(1, round(count * hosts / total))
-    replication = (out.get("mechanisms") or {}).get("replication") or {}
-    for net in replication.get("networks") or []:  # VMs too: they scale like the workloads
-        count = int(net.get("primaries", 0))
-        if count > 0:
-            net["primaries"] = max(1, round(count * hosts / total))
+    from sim.mechanisms.registry import REGISTRY
+
+    mechanisms = out.get("mechanisms") or {}
+    for key, cls in REGISTRY.classes.items():  # each mechanism scales its own populations
+        section = mechanisms.get(key)
+        if isinstance(section, dict):
+            mechanisms[key] = cls.scale(section, hosts / total)
     return out
 
 
@@ -147,7 +152,7 @@ def bare_loop(n: int = BARE_EVENTS) -> dict[str, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     env.run()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    events = next(env._eid) - len(env._queue)  # as sim.runner counts: scheduled minus still queued
+    events = processed_events(env)  # as sim.runner counts
     return {"events": int(events), "wall_s": wall, "events_per_s": events / wall if wall > 0 else math.inf,
             "cpu_s": cpu}
 

@@ -103,8 +103,9 @@ def load(path: str, overrides: list[str], seed: str | int | None):
     number = parse_seed(seed) if isinstance(seed, str) else seed
     if number is not None:
         sets.append(f"seed={number}")
-    scenario = load_scenario(path, sets, config_models())
-    for problem in advisories(scenario):
+    registry = config_models()
+    scenario = load_scenario(path, sets, registry)
+    for problem in advisories(scenario, registry):
         typer.echo(f"warning: {problem.format(str(path))}", err=True)
     return scenario
 

@@ -20,6 +20,7 @@ import pandas as pd
 import simpy
 
 import sim
+from sim.core.clock import processed_events
 from sim.core.context import Context
 from sim.core.errors import InputError, OperationFailed, Problem
 from sim.core.streams import Streams
@@ -79,9 +80,11 @@ class Simulation:
         self.mechanisms: list[Mechanism] = [
             cls(self.ctx, dc, scenario.mechanisms.get(key)) for key, cls in registry.classes.items()
         ]
+        # Absent, disabled, enabled (sim.mechanisms.base): phases run on the enabled and the naive.
+        self.active: list[Mechanism] = [m for m in self.mechanisms if m.enabled or m.naive]
         if not problems:
             builder = Builder(self.ctx, dc, problems)
-            for mech in self.mechanisms:
+            for mech in self.active:
                 mech.build(builder)
         if problems:
             raise InputError(source, problems)
@@ -115,7 +118,7 @@ class Simulation:
             raise InputError(source, problems)
         for mech in self.mechanisms:
             dc.owners[mech.key] = mech.vm_stopped
-        for mech in self.mechanisms:
+        for mech in self.active:
             mech.wire()
         self.recovery = DefaultRecovery(ctx, dc)
         self.recovery.wire()
@@ -130,7 +133,7 @@ class Simulation:
         rec = self.ctx.recorder
         rec.level("fleet", "hosts_up", self.dc.hosts_up())
         rec.level("fleet", "vms_running", self.dc.running())
-        for mech in self.mechanisms:
+        for mech in self.active:
             mech.start()
         self.faults.start()
         self.dimms.start()
@@ -181,10 +184,11 @@ class Simulation:
                 progress(env.now)
         for fn in self.ctx.finalizers:
             fn(env.now)
-        events = next(env._eid) - len(env._queue)  # scheduled minus still queued = processed
+        events = processed_events(env)
         tables = self.ctx.recorder.frames(duration)
         info = RunInfo(duration_s=duration, hosts=len(self.dc.hosts),
-                       vm_names=frozenset(v.name for v in self.dc.vms.values() if v.owner is None))
+                       vm_names=frozenset(v.name for v in self.dc.vms.values() if v.owner is None),
+                       configs={m.key: m.config for m in self.mechanisms})
         metrics = summarize(tables, info, self.registry.summaries())
         return RunOutput(tables, metrics, int(events), time.perf_counter() - t0, int(self.scenario.seed),
                          self.scenario)

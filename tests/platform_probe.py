@@ -53,17 +53,13 @@ class Probe(Mechanism):
     operations = {"ping": Ping}
     offers = ("probing",)
 
-    def build(self, builder):
-        if self.config is None:
-            return
+    def build(self, builder):  # runs only when enabled (no naive behaviour): no guard
         spec = VMSpec(vcpus=1, memory=self.config.memory, disk=GiB, dirty_rate=0.0, working_set=0.0, boot_time=60.0)
         for i in range(self.config.vms):
             builder.vm(self.key, f"probe-{i:03d}", spec, self.config.hosts, "mechanisms.probe.vms",
                        mtbf=self.config.vm_mtbf, repair=self.config.repair)
 
     def wire(self):
-        if not self.enabled:
-            return
         for vm in self.dc.vms.values():
             if vm.owner == self.key:
                 self.dc.bus.subscribe(ev.VM, self._repaired, vm.name, phase=ev.UP)

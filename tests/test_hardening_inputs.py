@@ -4,7 +4,7 @@ Classes: tracebacks on input (division by zero, deep nesting, huge counts, speci
 files), hangs (FIFO, absurd fault rates, many unknown keys), unclear messages
 (``--seed abc``, a mapping for a quantity, control characters), physical nonsense
 (zero capacities, wrong dimensions, too many vCPUs, empty targets, billions of
-samples, image_drift without remediation).
+samples, image_drift with nothing that reads images).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def test_image_drift_without_remediation_warns(tmp_path):
     code, lines, path = check(tmp_path, sc)
     assert code == 0
     assert lines == [f"warning: {path}: faults.0: image_drift changes running images, but nothing measures "
-                     "or fixes them unless mechanisms.remediation is enabled"]
+                     "or fixes them while no mechanism that reads images is enabled"]
 
 
 def test_resolved_output_of_check_is_still_yaml_with_a_warning(tmp_path):

@@ -6,6 +6,7 @@ import fnmatch
 from pathlib import Path
 
 import pytest
+from dummy_registry import DummyRegistry
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
@@ -38,7 +39,7 @@ class LiveMigration(Dummy):
     downtime_target: Duration = 0.3
 
 
-REGISTRY = {"live_migration": LiveMigration, "sessions": Dummy}
+REGISTRY = DummyRegistry({"live_migration": LiveMigration, "sessions": Dummy})  # with migrate
 
 
 @pytest.mark.parametrize(

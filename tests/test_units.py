@@ -161,3 +161,46 @@ def test_point_globs_and_names():
     assert _messages(Name, "a/b") == [bad]
     assert _messages(Name, "web*") == [bad]
     assert _messages(Name, "") == [bad]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1h30m", 3600 + 30 * 60),  # 5,400
+    ("2d2h30m", 2 * 86400 + 2 * 3600 + 30 * 60),  # 181,800
+    ("1h 30m", 5400),
+    ("2m30s", 150),
+    ("1s500ms", 1.5),
+    ("1.5h30m", 7200),
+    ("1y2d", 367 * 86400),  # a year is 365 days
+    ("1w1d", 8 * 86400),
+    ("1h30min", 5400),
+])
+def test_compound_durations_sum_their_terms(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds, rel=0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("2h2h", 'expected a compound duration with each unit once, largest first, like "2d2h30m"'),
+    ("30m1h", 'expected a compound duration with each unit once, largest first, like "2d2h30m"'),
+    ("1d-2h", 'expected a duration like "30s"'),  # no signed terms: a difference reads as a mistake
+    ("1h30", 'expected a duration like "30s"'),  # every term has its unit
+])
+def test_compound_durations_refused(text, message):
+    with pytest.raises(UnitError) as err:
+        parse_duration(text)
+    assert str(err.value) == message
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_UNITS = [("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 1e-3)]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(picks=st.lists(st.tuples(st.integers(0, len(_UNITS) - 1), st.integers(0, 999)), min_size=2, max_size=7,
+                      unique_by=lambda p: p[0]))
+def test_a_compound_duration_is_the_sum_of_its_terms(picks):
+    """Any two or more distinct units, largest first, with whole counts: the sum of count x unit."""
+    picks = sorted(picks)
+    text = "".join(f"{n}{_UNITS[i][0]}" for i, n in picks)
+    assert parse_duration(text) == pytest.approx(sum(n * _UNITS[i][1] for i, n in picks), rel=1e-12, abs=1e-12)

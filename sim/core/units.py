@@ -4,7 +4,12 @@ Every quantity becomes a float in base units: seconds, bytes, bytes per second,
 events per second. A plain number is already in base units. The accepted forms
 are SPEC.md's: durations ``250ms 30s 5m 2h 7d 1y`` (a year is 365 days), sizes
 ``512MiB 16GiB 500GB``, rates ``25Gbps 400Mbps`` (bits) or ``800MB/s 2GiB/s``
-(bytes), event rates ``2/s 30/min 4/h 2/d``.
+(bytes), event rates ``2/s 30/min 4/h 2/d``. A duration may also be compound: two or
+more terms, each a plain number and a time unit, summed (``1h30m`` = 5,400 s,
+``2d2h30m`` = 181,800 s, spaces between terms allowed). Each unit appears once, largest
+first (``2h2h`` and ``30m1h`` are refused: a typo more often than intended), and a term
+has no sign (``1d-2h`` is refused: no duration is negative, and a difference reads as
+a mistake).
 
 Bits and bytes are a dimension of their own (``[information]``) in the registry used
 here, so a quantity of the wrong kind (``64 percent`` of memory, ``10 Hz`` for a NIC,
@@ -107,8 +112,39 @@ def _unit_expr(kind: str, unit: str) -> str:
     return unit
 
 
+# Compound durations: terms of a plain number and a time unit (``ms`` before ``m``).
+_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|µs|ns|min|y|w|d|h|m|s)(?![A-Za-zµ])")
+_TERM_SECONDS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "min": 60.0, "m": 60.0,
+                 "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_TERM_RANK = {"y": 0, "w": 1, "d": 2, "h": 3, "min": 4, "m": 4, "s": 5, "ms": 6, "us": 7, "µs": 7, "ns": 8}
+
+
+def _compound(text: str) -> float | None:
+    """Seconds of a compound duration (two or more terms); None when ``text`` is not one."""
+    text = text.strip()
+    pos, terms = 0, []
+    while pos < len(text):
+        m = _TERM.match(text, pos)
+        if m is None:
+            return None
+        terms.append((float(m.group(1)), m.group(2)))
+        pos = m.end()
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+    if len(terms) < 2:
+        return None
+    ranks = [_TERM_RANK[u] for _, u in terms]
+    if any(a >= b for a, b in zip(ranks, ranks[1:], strict=False)):
+        raise UnitError('expected a compound duration with each unit once, largest first, like "2d2h30m"')
+    return math.fsum(v * _TERM_SECONDS[u] for v, u in terms)
+
+
 @lru_cache(maxsize=4096)
 def _parse(kind: str, text: str) -> float:
+    if kind == "duration":
+        total = _compound(text)
+        if total is not None:
+            return total
     m = _QUANTITY.match(text)
     if not m:
         raise UnitError(f"expected {_EXAMPLES[kind]}")
@@ -153,7 +189,8 @@ def _parse_value(kind: str, value: object, *, allow_negative: bool = False) -> f
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from ``250ms``, ``30s``, ``5m``, ``2h``, ``7d``, ``1y`` (365 d) or a number of seconds."""
+    """Seconds from ``250ms``, ``30s``, ``5m``, ``2h``, ``7d``, ``1y`` (365 d), a compound ``2d2h30m``
+    or a number of seconds."""
     return _parse_value("duration", value)
 
 

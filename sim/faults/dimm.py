@@ -18,14 +18,16 @@ with their ``count``), never one event each. Errors happen only while the host r
 (up or in maintenance): a clock that fires on a host that is down is redrawn from then
 (memoryless, so the process is simply switched off while the host is down).
 
-On a UE the ``memory_error`` claim chain of the failure bus is asked (the evacuation
-mechanism when enabled); the first handler to return True takes it. Otherwise
-the default applies: the host crashes at once (``HostDown`` kind ``memory_error``), its
-VMs restart elsewhere through the default recovery, and the host returns after the
-entry's ``repair`` (default ``infrastructure.repair``) with fresh DIMMs, whose
-error-proneness is drawn afresh. ``take_down`` (offered as
-``ctx.services["dimm_errors"]``) is the one way a memory error takes a host down: it
-records the ``faults`` row, and schedules the repair and the DIMM replacement.
+Every error is offered on the ``memory_error`` claim chain of the failure bus, where a
+memory-error mechanism records it (its ``memory_errors`` table) and decides what a UE
+does: ``CorrectableErrors`` (a DIMM's first CE, then the later counts) and
+``UncorrectableError``. A UE carries ``take_down(cause, state)``, the one way a memory
+error takes a host down: it records the ``faults`` row and schedules the repair (the
+entry's ``repair``, default ``infrastructure.repair``) and the DIMM replacement (fresh
+DIMMs, error-proneness drawn afresh). When no handler takes a UE (no memory-error
+mechanism registered) the host crashes at once (``HostDown`` kind ``memory_error``)
+and its VMs restart elsewhere through the default recovery. The injector offers no
+service and writes no table but ``faults``.
 
 Streams: ``faults/dimm_errors.<k>/<host>`` per host (proneness and clocks of its
 DIMMs), ``faults/dimm_errors.<k>/correctable`` for the CE counts (k: the entry's
@@ -35,7 +37,8 @@ ordinal among ``dimm_errors`` entries).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +59,27 @@ _CE, _UE = 0, 1
 
 @dataclass(frozen=True)
 class UncorrectableError:
-    """An uncorrectable error on a DIMM of ``host``, handed to the memory-error handlers."""
+    """An uncorrectable error on a DIMM of ``host``, offered on the ``memory_error`` claim chain.
+    ``take_down(cause, state)`` takes the host down (``state`` down or repair) and brings it
+    back after ``repair`` with fresh DIMMs."""
 
     at: float
     host: str
     dimm: int
     repair: float  # how long the host's repair (DIMM replacement) takes
+    take_down: Callable[[Cause, str], None] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CorrectableErrors:
+    """``count`` correctable errors of a DIMM of ``host``, offered on the ``memory_error`` claim chain
+    to be recorded: ``first`` for a DIMM's first (an event), else the later ones counted since."""
+
+    at: float
+    host: str
+    dimm: int
+    count: int
+    first: bool
 
 
 class _Population:
@@ -115,7 +133,6 @@ class DimmInjector:
                 self._where.setdefault(h.name, []).append((pop, j))
         self.first_ces = 0
         self.later_ces = 0
-        ctx.services["dimm_errors"] = self
 
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -190,10 +207,7 @@ class DimmInjector:
             pop.first_ce[idx] = now
             pop.since[idx] = now
             self.first_ces += 1
-            self.ctx.recorder.record(
-                "memory_errors", host=host.name, dimm=dimm, kind="correctable", count=1, owner="", vm="",
-                containment="", action="logged", vms_evacuated=0, vms_crashed=0, end_s=now,
-            )
+            self.dc.bus.offer(ev.MEMORY_ERROR, host.name, CorrectableErrors(now, host.name, dimm, 1, True))
             self.ctx.recorder.trace("dimm_errors", "correctable", host.name, f"dimm {dimm}")
             pop.ue_rate[idx] = pop.ue_base * pop.ue_mult
             self._redraw(pop, idx, _UE)
@@ -210,20 +224,12 @@ class DimmInjector:
         if host.state not in (UP, MAINTENANCE):
             return
         self.ctx.recorder.trace("dimm_errors", "uncorrectable", host.name, f"dimm {dimm}")
-        err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm,
-                                 repair=self.default_repair if repair is None else float(repair))
+        repair = self.default_repair if repair is None else float(repair)
+        err = UncorrectableError(at=self.env.now, host=host.name, dimm=dimm, repair=repair,
+                                 take_down=partial(self.take_down, host, repair=repair))
         if not self.dc.bus.offer(ev.MEMORY_ERROR, host.name, err):
-            self._crash(host, err)
-
-    def _crash(self, host: Host, err: UncorrectableError) -> None:
-        """Without evacuation: the host crashes at the first uncorrectable error."""
-        crashed = len(host.vms) + len(host.dependents)  # VMs here, and VMs whose memory still lives here
-        self.ctx.recorder.record(
-            "memory_errors", time_s=err.at, host=host.name, dimm=err.dimm, kind="uncorrectable", count=1,
-            owner="", vm="", containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
-            end_s=self.env.now,
-        )
-        self.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN, err.repair)
+            # No memory-error mechanism: the host crashes at the first uncorrectable error.
+            self.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN, repair)
 
     # -- repair -----------------------------------------------------------------------------------
     def take_down(self, host: Host, cause: Cause, state: str, repair: float) -> None:
@@ -282,11 +288,9 @@ class DimmInjector:
             for i in np.flatnonzero(pop.count[sl] > 0):
                 idx = base + int(i)
                 j = int(pop.owner[idx])
-                self.ctx.recorder.record(
-                    "memory_errors", host=pop.hosts[j].name, dimm=int(idx - pop.offset[j]), kind="correctable",
-                    count=int(pop.count[idx]), owner="", vm="", containment="", action="counted",
-                    vms_evacuated=0, vms_crashed=0, end_s=now,
-                )
+                name = pop.hosts[j].name
+                self.dc.bus.offer(ev.MEMORY_ERROR, name, CorrectableErrors(
+                    now, name, int(idx - pop.offset[j]), int(pop.count[idx]), False))
                 pop.count[idx] = 0
 
     def _level(self) -> None:

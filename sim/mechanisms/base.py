@@ -13,15 +13,27 @@ attributes (``MechanismType`` states them as a Protocol):
 - ``operations``: operation kind -> its pydantic model (``{kind, at, ...}``); the
   platform validates them and calls ``carry_out(op)`` at the operation's time;
 - ``offers`` / ``needs``: names of services (``ctx.services[name]``) it offers to other
-  mechanisms and needs from them. Mechanisms never import each other.
+  mechanisms and needs from them. Mechanisms never import each other;
+- ``reads``: what state of the datacenter it reads that only faults change (``"images"``):
+  a fault whose only effect no enabled mechanism reads is warned about;
+- class-level hooks on the validated scenario: ``budget`` (what it would make, checked
+  against the limits before names are generated), ``resolve`` (scenario-dependent defaults
+  filled, shown by ``dcsim check``), ``advisories`` (warnings) and ``scale`` (its populations
+  for ``dcsim bench --hosts``).
 
 Life cycle, all but ``start`` before time 0 (desmod's elaborate-then-run):
 ``__init__`` stores references; ``build(builder)`` places the VMs it owns through the
 shared placement (a VM that does not fit is an input error with its dotted path);
 ``wire()`` subscribes to failures and registers handlers; ``start()`` spawns standing
-processes. Every registered mechanism is constructed, built, wired and summarised,
-disabled ones too: each decides what disabled means (usually nothing), so that its
-tables and metrics exist.
+processes.
+
+Absent, disabled, enabled: one pattern. ``self.config`` is never None: an absent section
+is the config's defaults with ``enabled`` false (an ``always_on`` mechanism's defaults,
+enabled). Every registered mechanism is constructed and summarised, so its tables and
+metrics exist. ``build``, ``wire`` and ``start`` run only when it is enabled, or when its
+class says ``naive = True``: its phases then also carry out the naive behaviour (what
+the system does without it: disabled replication still builds its primaries), reading
+``self.enabled`` to choose. A mechanism with nothing to do when disabled needs no guard.
 
 The platform checks at wiring that no two mechanisms claim one operation kind, and
 that every service an enabled mechanism needs is offered by an enabled one.
@@ -31,6 +43,7 @@ that every service an enabled mechanism needs is offered by an enabled one.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +53,7 @@ if TYPE_CHECKING:
 
     from sim.core.causes import Cause
     from sim.core.context import Context
+    from sim.core.errors import Problem
     from sim.infra.build import Builder
     from sim.infra.datacenter import VM, Datacenter
     from sim.metrics.meta import Metric
@@ -47,6 +61,25 @@ if TYPE_CHECKING:
     from sim.metrics.tables import Table
 
 Summary = Callable[["dict[str, pd.DataFrame]", "RunInfo"], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a mechanism's section would make, checked against a budget before anything is built:
+    ``limit`` a key of ``sim.scenario.limits.LIMITS`` (``"vms"``, ``"events"``, ...), ``path`` the
+    dotted path under the section the problem names, ``amount`` the count (an estimate for events),
+    ``advice`` how to lower it."""
+
+    limit: str
+    path: str
+    amount: float
+    advice: str
+
+
+def scaled(count: int, factor: float) -> int:
+    """A population scaled with the fleet (``dcsim bench --hosts``): ``round(count x factor)``, at
+    least 1 when ``count`` is positive, as the bench scales workloads."""
+    return max(1, round(count * factor)) if count > 0 else count
 
 
 class MechanismConfig(BaseModel):
@@ -70,6 +103,7 @@ class MechanismType(Protocol):
     offers: ClassVar[tuple[str, ...]]
     needs: ClassVar[tuple[str, ...]]
     always_on: ClassVar[bool]
+    naive: ClassVar[bool]
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Any) -> None: ...
     def build(self, builder: Builder) -> None: ...
@@ -90,17 +124,47 @@ class Mechanism:
     operations: ClassVar[Mapping[str, type[BaseModel]]] = {}
     offers: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
+    # Its build/wire/start run when disabled too, carrying out the naive behaviour.
+    naive: ClassVar[bool] = False
     # Available with its defaults when its section is absent (only live_migration, MECHANISMS.md).
     always_on: ClassVar[bool] = False
+
+    # -- class-level hooks, called on the validated scenario before anything is built ------------
+    @classmethod
+    def budget(cls, config: Any, scenario: Any) -> list[Need]:
+        """What the section (present, enabled or not) would make: VMs, expected events, ... each
+        checked with the workloads' and faults' against ``sim.scenario.limits`` before a single
+        name is generated. Default: nothing."""
+        return []
+
+    @classmethod
+    def resolve(cls, config: Any, scenario: Any) -> Any:
+        """The config with its scenario-dependent defaults filled (``dcsim check`` prints them):
+        a new config (``config.model_copy(update=...)``), called for a present section after
+        the schema and the budgets, before ``check_references``. Default: unchanged."""
+        return config
+
+    @classmethod
+    def advisories(cls, config: Any, scenario: Any) -> list[Problem]:
+        """What is valid but has no effect, printed as warnings; ``config`` is None when the
+        section is absent. Default: nothing."""
+        return []
+
+    @classmethod
+    def scale(cls, section: dict[str, Any], factor: float) -> dict[str, Any]:
+        """The raw ``mechanisms.<key>`` mapping of a fleet ``factor`` times as large (``dcsim bench
+        --hosts``): populations scale like the workloads (``scaled``). Default: unchanged."""
+        return section
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Any):
         self.ctx = ctx
         self.dc = dc
         self.env = ctx.env
-        if config is None and self.always_on:
-            config = self.Config()
+        if config is None:  # absent: the defaults, disabled unless the mechanism is always on
+            config = self.Config() if self.always_on else self.Config(enabled=False)
         self.config = config
-        self.enabled = bool(config is not None and config.enabled)
+        self.enabled = bool(config.enabled)
 
     def build(self, builder: Builder) -> None:
         """Create and place the VMs this mechanism owns (before wiring). Default: none."""

@@ -13,14 +13,15 @@ new VMs) and every VM still running on it is live-migrated through the migration
 engine (``ctx.services["live_migration"]``, its mode, scope and per-host limits) to a
 healthy host chosen by ``target_hosts`` and the VM's placement rule; a migration that
 fails is retried on another target (up to ``_ATTEMPTS`` times). When the last one
-ends, the host goes to repair and returns with fresh DIMMs (``DimmInjector.take_down``).
+ends, the host goes to repair and returns with fresh DIMMs (the error's ``take_down``).
 A second uncorrectable error on the host before the evacuation ends crashes it:
 VMs still there (and post-copy VMs still pulling from it) are stopped.
 
 Guarantee: a VM is stopped by the error only if it owned the page and crashed, the
 host crashed, or no healthy host had room for it (it is shut down when the host goes
-to repair). Without it (disabled or absent) the fault injector's default applies: the
-host crashes at the first uncorrectable error and every VM restarts elsewhere.
+to repair). Disabled (or absent), the naive behaviour: the host crashes at the first
+uncorrectable error and every VM restarts elsewhere. Enabled or not, the mechanism takes
+every error on the ``memory_error`` claim chain and records it in ``memory_errors``.
 
 Records: one row of ``memory_errors`` per uncorrectable error (owner, containment,
 ``vms_evacuated``, ``vms_crashed``, ``end_s`` = when the host went down), migrations
@@ -37,11 +38,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import simpy
 
 from sim.core.causes import HostDown, MemoryErrorCause
+from sim.faults.dimm import CorrectableErrors
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR, RUNNING
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count
+from sim.metrics.tables import table
 from sim.scenario.names import select
 from sim.scenario.types import Duration, Fraction
 
@@ -69,6 +72,19 @@ class Config(MechanismConfig):
     # MECHANISMS.md §8 default: the hosts of the failing host's cluster (vSphere HA/DRS evacuate within
     # the cluster). A host in no cluster falls back to its broadcast domain.
     target_hosts: Literal["same_cluster", "same_domain", "any"] = "same_cluster"
+
+
+# DRAM errors, recorded here with the mechanism enabled or not: kind "correctable" (count = errors in the row: 1 for a DIMM's first, the
+# later ones as Poisson counts per DIMM at replacement and at the end) or "uncorrectable"
+# (count 1). owner: where the error landed ("vm", "free", "hypervisor"; "" when not mapped);
+# containment: "guest_crash", "page_lost", "page_retired" or ""; action: "logged" (a DIMM's
+# first CE, an event), "counted" (later CEs), "evacuated", "interrupted" (the host failed
+# during the evacuation) or "host_crash"; end_s: when the host went down (crash or repair).
+MEMORY_ERRORS = table(
+    "memory_errors",
+    "time_s", "host:str", "dimm:i8", "kind:str", "count:i8", "owner:str", "vm:str", "containment:str",
+    "action:str", "vms_evacuated:i8", "vms_crashed:i8", "end_s",
+)
 
 
 @dataclass
@@ -114,8 +130,10 @@ METRICS = (
 class MemoryErrorEvacuation(Mechanism):
     key = KEY
     Config = Config
+    tables = (MEMORY_ERRORS,)
     summaries = (memory_error_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
     needs = ("live_migration",)
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
@@ -125,29 +143,32 @@ class MemoryErrorEvacuation(Mechanism):
         self._pools: dict[tuple, Any] = {}  # (pool, failing host's domain, VM's rule) -> placement rule
 
     def wire(self) -> None:
+        self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)  # records every error; disabled, a UE crashes the host
         if not self.enabled:
-            return  # the DIMM injector's default applies: the host crashes
+            return
         names = [h.name for h in self.dc.host_list]
         for cluster in getattr(self.ctx.scenario, "clusters", ()):
             members = select(cluster.hosts, names)
             for n in members:
                 self._cluster_of.setdefault(n, members)
-        self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)
 
     # -- services used ----------------------------------------------------------------------------
     @property
     def engine(self) -> Any:
         return self.ctx.services["live_migration"]
 
-    @property
-    def injector(self) -> Any:
-        return self.ctx.services["dimm_errors"]
-
     # -- the handler --------------------------------------------------------------------------------
     def handle(self, host_name: str, err) -> bool:
-        """Takes every uncorrectable error: evacuates the host, or crashes it if one is under way."""
+        """Takes every memory error: records correctable ones; an uncorrectable one evacuates the host,
+        or crashes it if an evacuation is under way or the mechanism is disabled (the naive behaviour)."""
         host = self.dc.hosts[err.host]
-        if host.name in self._evacuating:
+        if isinstance(err, CorrectableErrors):
+            self.ctx.recorder.record(
+                "memory_errors", time_s=err.at, host=err.host, dimm=err.dimm, kind="correctable", count=err.count,
+                owner="", vm="", containment="", action="logged" if err.first else "counted", vms_evacuated=0,
+                vms_crashed=0, end_s=err.at)
+            return True
+        if not self.enabled or host.name in self._evacuating:
             self._crash(host, err, owner="")
             return True
         self._evacuating[host.name] = self.env.process(self._evacuate(host, err))
@@ -160,9 +181,9 @@ class MemoryErrorEvacuation(Mechanism):
             owner=owner, vm=vm, containment="", action="host_crash", vms_evacuated=0, vms_crashed=crashed,
             end_s=self.env.now,
         )
-        self.ctx.recorder.trace(KEY, "host_crash", host.name, owner or "second error")
-        self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN,
-                                err.repair)
+        if self.enabled:
+            self.ctx.recorder.trace(KEY, "host_crash", host.name, owner or "second error")
+        err.take_down(HostDown(at=self.env.now, host=host.name, kind="memory_error"), DOWN)
 
     def _evacuate(self, host: Host, err):
         """Waits ``signal_latency``, contains the error, migrates every VM away, sends the host to repair.
@@ -204,8 +225,7 @@ class MemoryErrorEvacuation(Mechanism):
             tally.crashed += len(host.vms) + len(host.dependents)
             watch.cancel()
             del self._evacuating[host.name]
-            self.injector.take_down(host, HostDown(at=self.env.now, host=host.name, kind="memory_error"),
-                                    REPAIR, err.repair)
+            err.take_down(HostDown(at=self.env.now, host=host.name, kind="memory_error"), REPAIR)
             self.dc.exit_maintenance(host, KEY)
         except simpy.Interrupt:
             # The host failed during the evacuation: a second uncorrectable error (its own row says

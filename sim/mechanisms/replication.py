@@ -60,7 +60,7 @@ from sim.core.errors import Problem
 from sim.infra.datacenter import BOOTING, RUNNING, STOPPED, VMSpec
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
-from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
@@ -182,7 +182,6 @@ class Config(MechanismConfig):
 # --------------------------------------------------------------------------- summaries
 def replication_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     r = t["replacements"]
-    nets = t["replication_networks"]
     kind = r["kind"]
     ends = r[kind.isin((PROMOTION, RESTART, OPEN))]  # each primary outage ends in exactly one of these
     promos = r[kind == PROMOTION]
@@ -197,7 +196,7 @@ def replication_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
         "replication.restart_data_loss_s_total": float(r.loc[kind == RESTART, "data_loss_s"].sum()),
         "replication.rebuild_bytes_total": float(r.loc[kind == REBUILD, "bytes"].sum()),
     }
-    primaries = int(nets["primaries"].sum())
+    primaries = sum(n.primaries for n in info.configs[KEY].networks)  # built enabled or not
     out["replication.primaries"] = primaries
     if primaries > 0 and info.duration_s > 0:
         out["replication.availability"] = 1.0 - unavailable / (primaries * info.duration_s)
@@ -292,6 +291,21 @@ class Replication(Mechanism):
     tables = (REPLACEMENTS, NETWORKS)
     summaries = (replication_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
+
+    @classmethod
+    def budget(cls, config: Config, scenario) -> list[Need]:
+        """Its VMs, a primary and its replicas per node (built enabled or not: disabled, the
+        primaries alone; the bound counts both)."""
+        return [Need("vms", f"networks.{i}.primaries", n.primaries * (1 + n.replicas), "fewer primaries or replicas")
+                for i, n in enumerate(config.networks)]
+
+    @classmethod
+    def scale(cls, section: dict, factor: float) -> dict:
+        """Primaries scale like the workloads' VMs."""
+        nets = [dict(n, primaries=scaled(int(n.get("primaries", 0)), factor)) if isinstance(n, dict) else n
+                for n in section.get("networks") or []]
+        return dict(section, networks=nets) if nets else section
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

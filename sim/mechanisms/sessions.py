@@ -55,10 +55,9 @@ from sim.core.causes import VmCrash
 from sim.core.errors import Problem
 from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, VMSpec
-from sim.mechanisms.base import Mechanism, MechanismConfig
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
 from sim.metrics.meta import Metric
 from sim.metrics.tables import table
-from sim.scenario.limits import limit, number
 from sim.scenario.names import vm_name
 from sim.scenario.schema import Model, VmSpec
 from sim.scenario.types import (
@@ -159,29 +158,6 @@ class Config(MechanismConfig):
             if t.require not in have:
                 out.append(Problem(f"{where}.require", f'expected a class some cluster has ({_listed(have)}), '
                                                        f'got "{t.require}"'))
-        # Budgets (docs/limits.md, docs/availability.md): cluster VMs count with the workloads' VMs,
-        # and the expected session arrivals and VM failures with the event budget.
-        vms = sum(2 * c.active if c.redundancy == ONE_TO_ONE else c.active + (c.backup or 0)
-                  for c in self.clusters)
-        workload_vms = sum(w.count for w in scenario.workloads)
-        if vms + workload_vms > limit("vms") and self.clusters:
-            i = max(range(len(self.clusters)), key=lambda j: self.clusters[j].active)
-            out.append(Problem(f"{path}.clusters.{i}.active", f"expected at most {number(limit('vms'))} VMs in "
-                                                             f"total (fewer or smaller clusters; DCSIM_MAX_VMS "
-                                                             f"raises the limit), got {number(vms + workload_vms)}"))
-        duration = float(scenario.duration)
-        arrivals = [t.rate * duration for t in self.session_types]
-        failures = sum((2 * c.active if c.redundancy == ONE_TO_ONE else c.active + (c.backup or 0))
-                       * duration / c.vm_mtbf for c in self.clusters if c.vm_mtbf)
-        total = sum(arrivals) + failures
-        if total > limit("events"):
-            if arrivals and max(arrivals) >= failures:
-                at = f"{path}.session_types.{int(np.argmax(arrivals))}.rate"
-            else:
-                at = f"{path}.clusters"
-            out.append(Problem(at, f"expected at most {number(limit('events'))} session arrivals and VM "
-                                   f"failures over the run (lower the rates, raise vm_mtbf or shorten "
-                                   f"duration; DCSIM_MAX_EVENTS raises the limit), got about {total:.2g}"))
         return out
 
 
@@ -618,6 +594,35 @@ class Sessions(Mechanism):
     tables = (SESSIONS,)
     summaries = (session_metrics,)
     metrics = METRICS
+    naive = True  # disabled, its phases carry out the naive behaviour
+
+    @classmethod
+    def budget(cls, config: Config, scenario) -> list[Need]:
+        """Cluster VMs count with the workloads' VMs; the expected session arrivals and VM failures
+        with the event budget (docs/limits.md, docs/availability.md)."""
+        duration = float(scenario.duration)
+        out = []
+        for i, c in enumerate(config.clusters):
+            vms = 2 * c.active if c.redundancy == ONE_TO_ONE else c.active + (c.backup or 0)
+            out.append(Need("vms", f"clusters.{i}.active", vms, "fewer or smaller clusters"))
+            if c.vm_mtbf:
+                out.append(Need("events", f"clusters.{i}.vm_mtbf", vms * duration / c.vm_mtbf,
+                                "raise vm_mtbf or shorten duration"))
+        out += [Need("events", f"session_types.{i}.rate", t.rate * duration, "lower the rates or shorten duration")
+                for i, t in enumerate(config.session_types)]
+        return out
+
+    @classmethod
+    def scale(cls, section: dict, factor: float) -> dict:
+        """Active and backup VMs scale like the workloads' VMs, and the offered rates with them (the
+        load per VM stays)."""
+        from sim.core.units import parse_event_rate
+
+        clusters = [dict(c, **{k: scaled(int(c[k]), factor) for k in ("active", "backup") if c.get(k) is not None})
+                    for c in section.get("clusters") or []]
+        types = [dict(t, rate=parse_event_rate(t["rate"]) * factor) if "rate" in t else t
+                 for t in section.get("session_types") or []]
+        return dict(section, clusters=clusters, session_types=types)
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

@@ -1,1 +1,1 @@
-"""Metrics: declared table schemas, the recorder (tallies and levels), pure summary functions."""
+"""Metrics: declared table schemas, metric metadata (``meta``), the recorder (tallies and levels), pure summary functions."""

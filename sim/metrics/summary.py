@@ -8,8 +8,9 @@ by is omitted. Percentiles are numpy's linear ones. Nothing here reads wall time
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,11 +20,14 @@ from sim.metrics.meta import Metric
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What summaries need beyond the tables."""
+    """What summaries need beyond the tables: ``configs`` has each mechanism's config as it ran
+    (key -> resolved config; an absent section's defaults, disabled), so a summary reads what
+    the scenario said from it, not from a table written for the purpose."""
 
     duration_s: float
     hosts: int
     vm_names: frozenset[str]  # the workloads' VMs (availability is over these)
+    configs: Mapping[str, Any] = field(default_factory=dict)
 
 
 Tables = dict[str, pd.DataFrame]

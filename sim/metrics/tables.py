@@ -45,25 +45,13 @@ RESTARTS = _t(
 # Operations as carried out: outcome "done" or "failed" with a reason.
 OPERATIONS = _t("operations", "time_s", "kind:str", "subject:str", "outcome:str", "detail:str")
 
-# DRAM errors: kind "correctable" (count = errors in the row: 1 for a DIMM's first, the
-# later ones as Poisson counts per DIMM at replacement and at the end) or "uncorrectable"
-# (count 1). owner: where the error landed ("vm", "free", "hypervisor"; "" when not mapped);
-# containment: "guest_crash", "page_lost", "page_retired" or ""; action: "logged" (a DIMM's
-# first CE, an event), "counted" (later CEs), "evacuated", "interrupted" (the host failed
-# during the evacuation) or "host_crash"; end_s: when the host went down (crash or repair).
-MEMORY_ERRORS = _t(
-    "memory_errors",
-    "time_s", "host:str", "dimm:i8", "kind:str", "count:i8", "owner:str", "vm:str", "containment:str",
-    "action:str", "vms_evacuated:i8", "vms_crashed:i8", "end_s",
-)
-
 # Where each VM ran (SPEC.md): one row per initial placement, restart, migration or move.
 # reason: "initial", "restart", "migration", "move" (a mechanism relocated it), "build" (a
 # mechanism's own VM placed before time 0).
 PLACEMENTS = _t("placements", "time_s", "vm:str", "host:str", "reason:str")
 
 # Tables of the platform (faults, recovery, operations, placement); each mechanism declares its own.
-CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS, PLACEMENTS, MEMORY_ERRORS)
+CORE_TABLES: tuple[Table, ...] = (INCIDENTS, LEVELS, FAULTS, RESTARTS, OPERATIONS, PLACEMENTS)
 ALL_TABLES: dict[str, Table] = {t.name: t for t in (*CORE_TABLES, EVENTS)}
 
 

@@ -30,7 +30,13 @@ from sim.scenario.schema import (
     tagged_members,
 )
 from sim.scenario.types import FieldError
-from sim.scenario.validate import Namespaces, check_budgets, check_counts, check_references
+from sim.scenario.validate import (
+    Namespaces,
+    check_budgets,
+    check_counts,
+    check_references,
+    resolve_mechanisms,
+)
 
 __all__ = [
     "load_scenario",
@@ -98,14 +104,16 @@ def validate_scenario(
         scenario = model.model_validate(data)
     except ValidationError as exc:
         raise InputError(source, translate_errors(exc, model, data, overridden)) from None
-    problems = check_counts(scenario)  # before any name is generated
+    registry = default_registry() if registry is None else registry
+    problems = check_counts(scenario, registry)  # before any name is generated
     if problems:
         raise InputError(source, problems)
+    resolve_mechanisms(scenario, registry)
     ns = Namespaces(scenario)
     problems = check_references(scenario, ns)
     if problems:
         raise InputError(source, problems)
-    problems = check_budgets(scenario, ns)
+    problems = check_budgets(scenario, ns, registry)
     if problems:
         raise InputError(source, problems)
     return scenario

@@ -1,11 +1,11 @@
 """``--set PATH=VALUE`` overrides, applied to the raw scenario mapping before validation.
 
 A path is dotted, with list items by index (``faults.0.mtbf``,
-``mechanisms.live_migration.downtime_target``, ``seed``); the value parses as YAML
+``mechanisms.<key>.<field>``, ``seed``); the value parses as YAML
 (``500ms`` stays a string for the unit parser, ``3`` is an int, ``[a, b]`` a list).
 The path is checked against the schema models, not against the file, so any key the
 schema allows can be set whether or not the file gives it; missing intermediate
-mappings are created (``mechanisms.sessions.enabled=false`` creates the section).
+mappings are created (``mechanisms.<key>.enabled=false`` creates the section).
 A path the schema does not allow (an unknown key at any level, an index out of range,
 an index into something that is not a list, a key below a single value) is an input
 error reported with source ``--set``.

@@ -449,7 +449,7 @@ class MechanismsBase(Model):
     """The ``mechanisms`` section; subclassed with one field per registry key.
 
     A key that is absent is None (disabled), except a mechanism whose class says ``always_on``
-    (present with its defaults). A key given with no value (``sessions:``) is present with its
+    (present with its defaults). A key given with no value (``<key>:``) is present with its
     defaults.
     """
 

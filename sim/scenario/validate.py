@@ -12,22 +12,26 @@ placement allows has cores (overcommitting the total stays allowed). Whether VMs
 in their hosts' memory is the infrastructure builder's check, not this one.
 
 Before any of that, ``check_counts`` refuses host and VM totals above their limits
-(before a single name is generated); after it, ``check_budgets`` refuses scenarios
-whose DIMM population or expected number of fault and sample events is absurd
-(``sim.scenario.limits``, docs/limits.md). ``advisories`` lists what is valid but
-has no effect (``image_drift`` with no remediation mechanism enabled): the CLI prints
-them as warnings.
+(before a single name is generated; a mechanism's VMs count, from its class's
+``budget``); after it, ``check_budgets`` refuses scenarios whose DIMM population or
+expected number of fault, sample and mechanism events is absurd (``sim.scenario.limits``,
+docs/limits.md). ``advisories`` lists what is valid but has no effect (a fault whose only
+effect no enabled mechanism reads, and each mechanism's own ``advisories``): the CLI
+prints them as warnings. ``resolve_mechanisms`` fills each present section's
+scenario-dependent defaults (the class's ``resolve``).
 
 A mechanism's config model may define ``check_references(scenario, path) -> list[Problem]``
 for the names it uses (storage targets, host selectors); it is called for every
-mechanism section present.
+mechanism section present. ``registry`` arguments are the mechanism registry (anything
+with ``classes``: key -> mechanism class); a plain mapping of config models has no
+class-level hooks.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sim.core.errors import Problem, show
 from sim.scenario.limits import LIMITS, limit, number
@@ -49,6 +53,8 @@ __all__ = [
     "check_counts",
     "check_budgets",
     "advisories",
+    "resolve_mechanisms",
+    "mechanism_classes",
     "Namespaces",
     "expected_name",
     "expected_glob",
@@ -292,10 +298,32 @@ def _over(key: str, path: str, got: float, advice: str) -> Problem:
                          f"the limit), got {number(got)}")
 
 
-def check_counts(scenario: Scenario) -> list[Problem]:
+def mechanism_classes(registry: Any = None) -> Mapping[str, Any]:
+    """Key -> mechanism class of ``registry`` (default: the shipped registry); empty for a plain
+    mapping of config models."""
+    if registry is None:
+        from sim.mechanisms.registry import REGISTRY
+
+        registry = REGISTRY
+    return getattr(registry, "classes", {})
+
+
+def _needs(scenario: Scenario, registry: Any, key: str) -> list[tuple[str, float, str]]:
+    """(dotted path, amount, advice) of every present mechanism section's budget ``key``."""
+    out = []
+    for name, cls in mechanism_classes(registry).items():
+        config = scenario.mechanisms.get(name)
+        if config is not None:
+            out += [(f"mechanisms.{name}.{n.path}", float(n.amount), n.advice)
+                    for n in cls.budget(config, scenario) if n.limit == key]
+    return out
+
+
+def check_counts(scenario: Scenario, registry: Any = None) -> list[Problem]:
     """Hosts and VMs in total within their limits; checked before any name is generated.
 
-    The problem is reported at the largest domain's ``hosts`` or workload's ``count``.
+    The problem is reported at the largest domain's ``hosts``, workload's ``count`` or
+    mechanism's VM budget (``Mechanism.budget``).
     """
     out: list[Problem] = []
     infra = scenario.infrastructure
@@ -305,11 +333,12 @@ def check_counts(scenario: Scenario) -> list[Problem]:
     if domains and hosts > limit("hosts"):
         path = max(domains, key=lambda d: d[1])[0]
         out.append(_over("hosts", path, hosts, "fewer or smaller broadcast domains"))
-    workloads = [(f"workloads.{i}.count", w.count) for i, w in enumerate(scenario.workloads)]
-    vms = sum(n for _, n in workloads)
+    workloads = [(f"workloads.{i}.count", w.count, "fewer VMs") for i, w in enumerate(scenario.workloads)]
+    workloads += _needs(scenario, registry, "vms")
+    vms = sum(n for _, n, _ in workloads)
     if workloads and vms > limit("vms"):
-        path = max(workloads, key=lambda w: w[1])[0]
-        out.append(_over("vms", path, vms, "fewer VMs"))
+        path, _, advice = max(workloads, key=lambda w: w[1])
+        out.append(_over("vms", path, vms, advice))
     return out
 
 
@@ -321,15 +350,15 @@ def _estimate(value: float) -> str:
     return f"about {mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def check_budgets(scenario: Scenario, ns: Namespaces | None = None) -> list[Problem]:
-    """The DIMMs simulated and the expected fault and sample events within their limits.
+def check_budgets(scenario: Scenario, ns: Namespaces | None = None, registry: Any = None) -> list[Problem]:
+    """The DIMMs simulated and the expected fault, sample and mechanism events within their limits.
 
     Expected events: for each stochastic fault entry, targets x duration / mtbf (repair
     ignored: an upper bound); for each ``dimm_errors`` entry, its DIMMs x (at most one
     first correctable error each + uncorrectable rate x its raise after a correctable
     one x duration); samples, duration / sample_interval; one per target of a
-    scheduled fault. Above the limit, the problem is reported at the entry that
-    contributes most, with the total estimate.
+    scheduled fault; each mechanism's ``events`` budget. Above the limit, the problem is
+    reported at the entry that contributes most, with the total estimate.
     """
     ns = Namespaces(scenario) if ns is None else ns
     out: list[Problem] = []
@@ -356,6 +385,7 @@ def check_budgets(scenario: Scenario, ns: Namespaces | None = None) -> list[Prob
                             "raise mtbf, select fewer targets or shorten duration"))
         else:
             sources.append((f"faults.{i}.target", ns.count(fault.kind, fault.target), "select fewer targets"))
+    sources += _needs(scenario, registry, "events")
     total = sum(n for _, n, _ in sources)
     cap = limit("events")
     if total > cap:
@@ -366,18 +396,42 @@ def check_budgets(scenario: Scenario, ns: Namespaces | None = None) -> list[Prob
     return out
 
 
-def advisories(scenario: Scenario) -> list[Problem]:
+# What each fault kind changes that only a mechanism reads (``Mechanism.reads``): with no such
+# mechanism enabled, the fault changes no figure but its own count.
+READ_ONLY_EFFECTS = {"image_drift": ("images", "changes running images")}
+
+
+def advisories(scenario: Scenario, registry: Any = None) -> list[Problem]:
     """What is valid but has no effect; printed as warnings, never an error.
 
-    ``image_drift`` changes hosts' running images (``sim.faults``, recorded in ``faults``),
-    but only remediation (MECHANISMS.md §1) compares them with a desired image: while no
-    mechanism named ``remediation`` is enabled, drift changes no other figure.
+    A fault of a kind in ``READ_ONLY_EFFECTS`` while no enabled mechanism reads what it changes
+    (``image_drift`` changes hosts' running images, recorded in ``faults``, but only a mechanism
+    that reads images compares them with a desired one); then each registered mechanism's
+    ``advisories`` (its section or None).
     """
     out: list[Problem] = []
-    if scenario.mechanisms.is_enabled("remediation"):
-        return out
+    classes = mechanism_classes(registry)
     for i, fault in enumerate(scenario.faults):
-        if fault.kind == "image_drift":
-            out.append(Problem(f"faults.{i}", "image_drift changes running images, but nothing measures or fixes them unless "
-                                             "mechanisms.remediation is enabled"))
+        effect = READ_ONLY_EFFECTS.get(fault.kind)
+        if effect is None:
+            continue
+        what, changes = effect
+        readers = [k for k, c in classes.items() if what in c.reads]
+        if any(scenario.mechanisms.is_enabled(k) for k in readers):
+            continue
+        unless = (" unless " + " or ".join(f"mechanisms.{k}" for k in readers) + " is enabled" if readers
+                  else f" while no mechanism that reads {what} is enabled")
+        out.append(Problem(f"faults.{i}", f"{fault.kind} {changes}, but nothing measures or fixes them{unless}"))
+    for key, cls in classes.items():
+        out += cls.advisories(scenario.mechanisms.get(key), scenario)
     return out
+
+
+def resolve_mechanisms(scenario: Scenario, registry: Any = None) -> None:
+    """Each present section's scenario-dependent defaults filled in place (``Mechanism.resolve``),
+    so that ``dcsim check`` prints them and the mechanisms read them."""
+    mechanisms = scenario.mechanisms
+    for key, cls in mechanism_classes(registry).items():
+        config = mechanisms.get(key)
+        if config is not None:
+            object.__setattr__(mechanisms, key, cls.resolve(config, scenario))
