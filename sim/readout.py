@@ -159,9 +159,9 @@ def run_lines(view: RunView, top: int = 5, verbose: bool = False) -> list[str]:
                    f"{fmt.number(m.get('vms.count', 0))} VMs")
     inc = view.incidents
     n_inc = int(m.get("incidents.count", len(inc)))
-    out.append(f"VM downtime      {fmt.duration(m.get('vm.downtime_s_total', 0.0))} in "
-               f"{n_inc:,} incident{'s' * (n_inc != 1)}"
-               + (f", {int(m['incidents.open'])} still open" if m.get("incidents.open") else ""))
+    out.append(f"VM downtime      {fmt.duration(m.get('vm.downtime_s_total', 0.0))}, the workloads' VMs summed")
+    out.append(f"Incidents        {n_inc:,}, {fmt.duration(m.get('incidents.downtime_s_total', 0.0))} of downtime "
+               "(every subject)" + (f", {int(m['incidents.open'])} still open" if m.get("incidents.open") else ""))
     if not inc.empty:
         out.append("")
         out.append(f"{'Downtime by cause':<28}{'incidents':>10}{'downtime':>12}{'longest':>12}")

@@ -65,7 +65,8 @@ def test_summary_of_a_run_without_incidents(tmp_path, monkeypatch):
     path = write_yaml(tmp_path / "calm.yaml", base_scenario())
     lines = _run([str(path), "--out", str(tmp_path / "o")], tmp_path, monkeypatch)
     assert "VM availability  100 % (0 s/year down) over 8 VMs" in lines
-    assert "VM downtime      0 s in 0 incidents" in lines
+    assert "VM downtime      0 s, the workloads' VMs summed" in lines
+    assert "Incidents        0, 0 s of downtime (every subject)" in lines
     assert not any("Downtime by cause" in ln or "Longest incidents" in ln for ln in lines)
 
 
