@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all lint bench lab reference clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 bench: $(STAMP)  ## throughput: the fleet at 1,000 hosts for 90 days (docs/performance.md), then the solver
 	$(VENV)/bin/dcsim bench --hosts 1000 --duration 90d
 	$(PY) benchmarks/bench_solver.py
+
+lab: $(STAMP)  ## JupyterLab on notebooks/ (installs the notebook extra on first use)
+	$(PY) -m pip install --quiet -e '.[dev,notebook]'
+	cd notebooks && $(abspath $(VENV))/bin/jupyter lab
+
+reference: $(STAMP)  ## regenerate docs/reference/ from the code (a test checks it is current)
+	$(PY) -m sim.reference
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

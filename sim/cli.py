@@ -75,7 +75,7 @@ def _article(word: str) -> str:
 app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dcsim: a discrete-event datacenter resilience simulator.")
 
-PROGRESS_AFTER_S = 2.0  # SPEC.md: runs longer than ~2 s of wall time show a progress bar
+PROGRESS_AFTER_S = 2.0  # runs longer than ~2 s of wall time show a progress bar
 
 
 def fail_input(err: InputError) -> None:
@@ -152,6 +152,7 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE override (repeatable)")] = None,
     trace: Annotated[bool, typer.Option("--trace", help="also write events.parquet")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary table")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="also every metric, with its meaning")] = False,
 ) -> None:
     """Run one scenario and write its result folder."""
     from sim import results
@@ -163,6 +164,8 @@ def run(
         simulation = Simulation(sc, trace=trace, source=scenario)
         target = results.prepare_dir(out, sc.name, force)
     except InputError as err:
+        if is_sweep_file(scenario):
+            fail_input(InputError(scenario, [Problem("", f"this is a sweep file: use dcsim sweep {scenario}")]))
         fail_input(err)
     progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
     try:
@@ -178,19 +181,39 @@ def run(
     if out is None:
         results.link_latest(target.path)
     if not quiet:
-        show_summary(output.metrics, target.path, output.wall_s, output.events)
+        show_summary(sc, output, target.path, verbose)
 
 
-def show_summary(metrics: dict[str, float], path: Path, wall_s: float, events: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def is_sweep_file(path: str) -> bool:
+    """Whether ``path`` reads as a sweep file (a ``scenario`` to vary and a ``grid`` or ``samples``) rather
+    than a scenario."""
+    from sim.scenario.loader import read_yaml
 
-    table = Table(title=f"{path}  ({events} events, {wall_s:.2f} s wall)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, f"{value:.6g}")
-    Console().print(table)
+    try:
+        data = read_yaml(path, path)
+    except InputError:
+        return False
+    return (isinstance(data, dict) and isinstance(data.get("scenario"), str) and "infrastructure" not in data
+            and ("grid" in data or "samples" in data))
+
+
+def show_summary(sc, output, path: Path, verbose: bool = False) -> None:
+    """A short summary a person can act on (sim.readout.run_lines): availability, downtime by cause,
+    the longest incidents, what each enabled mechanism did, where the results are."""
+    from sim.readout import RunView, enabled_mechanisms, run_lines
+
+    view = RunView(sc.name, sc.seed, sc.duration, output.events, output.wall_s, output.metrics,
+                   output.tables["incidents"], enabled_mechanisms(sc.mechanisms), _shown_path(path))
+    for line in run_lines(view, verbose=verbose):
+        typer.echo(line)
+
+
+def _shown_path(path: Path) -> str:
+    """The folder relative to the current one when it is below it (shorter to read and to type)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @app.command()
@@ -221,7 +244,7 @@ def bench(
                         ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
 ) -> None:
-    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (SPEC.md, Benchmark)."""
+    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (docs/performance.md)."""
     from sim import results
     from sim.bench import load_fleet, run_bench
 
@@ -394,15 +417,25 @@ def show_compare(table, path: Path, change: str) -> None:
     for col, justify in (("metric", "left"), ("A mean", "right"), ("B mean", "right"), ("B − A", "right"),
                          ("95 % CI", "right"), ("n", "right"), ("", "left")):
         out.add_column(col, justify=justify)
+    from sim import format as fmt
+    from sim.readout import unit
+
     for row in table.itertuples(index=False):
         low, high = row.diff_ci95_low, row.diff_ci95_high
-        if row.n == 0:  # a mean or percentile with nothing to aggregate on either side
-            out.add_row(row.metric, "–", "–", "–", "", "0", "")
+        u = unit(row.metric)
+        d = "1" if u == "availability" else u  # a difference of availabilities: in points (x100)
+        k = 100.0 if u == "availability" else 1.0
+
+        def show(x: float, kind: str = u, scale: float = 1.0) -> str:
+            return "–" if math.isnan(x) else fmt.value(x * scale, kind)
+
+        if row.n == 0:  # nothing to pair: each side's own mean (A's is kept when B has none)
+            out.add_row(row.metric, show(row.a_mean), show(row.b_mean), "–", "", "0", "")
             continue
-        ci = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
+        ci = "" if math.isnan(low) else f"[{show(low, d, k)}, {show(high, d, k)}]"
         sig = "*" if not math.isnan(low) and (low > 0 or high < 0) else ""
-        out.add_row(row.metric, f"{row.a_mean:.6g}", f"{row.b_mean:.6g}", f"{row.diff_mean:+.4g}", ci,
-                    str(row.n), sig)
+        diff = ("+" if row.diff_mean > 0 else "") + show(row.diff_mean, d, k) + (" pt" if k != 1.0 else "")
+        out.add_row(row.metric, show(row.a_mean), show(row.b_mean), diff, ci, str(row.n), sig)
     Console(width=160).print(out)
 
 
@@ -423,24 +456,25 @@ def report(
         typer.echo(str(html))
 
 
-@app.command("metrics")
-def metrics_(
-    json_: Annotated[bool, typer.Option("--json", help="print the metadata as JSON")] = False,
+@app.command()
+def metrics(
+    json_: Annotated[bool, typer.Option("--json", help="print JSON (name -> unit, meaning, direction, headline)")
+                     ] = False,
 ) -> None:
     """Every metric a run can produce: its unit, whether higher is better, and what it means."""
-    import dataclasses
     import json
 
     from sim.mechanisms.registry import REGISTRY
 
     info = REGISTRY.metric_info()
     if json_:
-        typer.echo(json.dumps([dataclasses.asdict(info[k]) for k in sorted(info)], indent=1))
+        typer.echo(json.dumps({name: {"unit": m.unit, "meaning": m.meaning, "higher_is_better": m.higher_is_better,
+                                      "headline": m.headline} for name, m in info.items()}, indent=2))
         return
-    better = {True: "higher", False: "lower", None: ""}
-    for name in sorted(info):
-        m = info[name]
-        typer.echo(f"{name:<48} {m.unit:<12} {better[m.higher_is_better]:<7} {m.meaning}")
+    width = max(len(n) for n in info)
+    for name, m in info.items():
+        better = {True: "higher", False: "lower", None: ""}[m.higher_is_better]
+        typer.echo(f"{name:<{width}}  {m.unit:<12}  {better:<6}  {m.meaning}")
 
 
 # --------------------------------------------------------------------------- failure traces
@@ -534,6 +568,16 @@ def fit(
     target.parent.mkdir(parents=True, exist_ok=True)
     fitting.plot([("time to failure", up, cens, ttf[0]), ("time to repair", rep, np.empty(0), ttr[0])], target)
     typer.echo(f"# plot: {target}")
+
+
+@app.command()
+def schema() -> None:
+    """The JSON Schema of a scenario file (for editors' YAML support; docs/reference/scenario.md reads it)."""
+    import json
+
+    from sim.reference import scenario_schema
+
+    typer.echo(json.dumps(scenario_schema(), indent=2))
 
 
 def main() -> None:

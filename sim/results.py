@@ -273,10 +273,13 @@ class Results(dict):
 
 
 def load(path: str | os.PathLike) -> Results:
-    """The tables of a run folder (or a sweep folder: ``runs`` and ``points``) as DataFrames."""
+    """The tables of a run folder (or a sweep folder: ``runs`` and ``points``) as DataFrames.
+    FileNotFoundError when the folder does not exist."""
     path = Path(path)
     if not (path / SUMMARY).exists() and not (path / "runs.parquet").exists() and (path / "latest").exists():
         path = path / "latest"  # a scenario's folder: its newest run
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such run folder")
     out = Results()
     for f in sorted(path.glob("*.parquet")):
         out[f.stem] = pd.read_parquet(f)

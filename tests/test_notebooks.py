@@ -1,5 +1,5 @@
-"""Every notebook executes top to bottom (nbclient): quickstart against a fresh run's results, the
-others generating their own small results into an empty results root."""
+"""Every notebook executes top to bottom (nbclient) as on a fresh clone: an empty results root and no
+DCSIM_RESULTS, so each one (quickstart included) makes its own results."""
 
 from __future__ import annotations
 
@@ -13,29 +13,30 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture(scope="module")
-def quickstart_results(tmp_path_factory):
-    from sim.mechanisms.registry import config_models
-    from sim.results import write_run
-    from sim.runner import run_scenario
-    from sim.scenario.loader import dump_resolved, load_scenario
-
-    sc = load_scenario(str(ROOT / "scenarios" / "quickstart.yaml"), ["duration=10d"], config_models())
-    out = run_scenario(sc)
-    path = tmp_path_factory.mktemp("quickstart")
-    write_run(path, out.tables, out.summary(), dump_resolved(sc))
-    return path
+def _execute(nb_path: Path, results_root: Path, monkeypatch) -> list[dict]:
+    monkeypatch.delenv("DCSIM_RESULTS", raising=False)
+    monkeypatch.setenv("DCSIM_RESULTS_ROOT", str(results_root))
+    nb = nbformat.read(nb_path, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(nb_path, quickstart_results, monkeypatch, tmp_path):
-    monkeypatch.setenv("DCSIM_RESULTS", str(quickstart_results))
-    # The analysis notebooks find no results under an empty root and make their own small ones,
-    # as on a fresh clone.
-    monkeypatch.setenv("DCSIM_RESULTS_ROOT", str(tmp_path / "results"))
-    nb = nbformat.read(nb_path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+def test_notebook_runs(nb_path, monkeypatch, tmp_path):
+    outputs = _execute(nb_path, tmp_path / "results", monkeypatch)
     assert not [o for o in outputs if o.get("output_type") == "error"]
     # Each notebook shows at least one figure, drawn from the run's tables.
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_quickstart_makes_its_own_results(monkeypatch, tmp_path):
+    """From a fresh clone (no `make demo`, no DCSIM_RESULTS): the notebook runs the scenario itself,
+    and its run folder is the quickstart scenario's (30 days, seed 7)."""
+    import json
+
+    outputs = _execute(ROOT / "notebooks" / "quickstart.ipynb", tmp_path / "results", monkeypatch)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    summary = json.loads((tmp_path / "results" / "quickstart" / "notebook" / "summary.json").read_text())
+    assert (summary["scenario"], summary["seed"], summary["duration_s"]) == ("quickstart", 7, 30 * 86400.0)
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "VM availability" in text and " %" in text  # the run's summary and availability in percent

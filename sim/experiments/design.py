@@ -18,6 +18,7 @@ A sweep file (SPEC.md, "Sweep file")::
         infrastructure.detection: {loguniform: [5s, 10m]}
         workloads.0.count: {integer: [10, 40]}     # inclusive
         mechanisms.live_migration.mode: {choice: [precopy, postcopy]}
+    metrics: [migration.downtime_s_max]    # optional: what the sweep is about (its report leads with them)
 
 Points are the grid's full factorial (the last path varies fastest), crossed with the
 samples when both are given (grid outer, samples inner); ids are ``p0000``, ``p0001``, ...
@@ -62,7 +63,7 @@ __all__ = [
     "run_id",
 ]
 
-KEYS = ("name", "description", "scenario", "replications", "set", "grid", "samples")
+KEYS = ("name", "description", "scenario", "replications", "set", "grid", "samples", "metrics")
 SAMPLE_KEYS = ("n", "method", "seed", "params")
 METHODS = ("latin_hypercube", "random")
 DISTRIBUTIONS = ("uniform", "loguniform", "integer", "choice")
@@ -117,6 +118,7 @@ class Design:
     base_seed: int
     columns: dict[str, list[Any]] = field(default_factory=dict)
     runs: list[RunSpec] = field(default_factory=list)
+    metrics: tuple[str, ...] = ()  # what the sweep is about: its report leads with these
 
     def fingerprint(self) -> str:
         """The design as canonical JSON: what ``--resume`` checks a folder was made by."""
@@ -382,6 +384,16 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
         if total > cap:
             problems.append(Problem("", f"expected at most {cap:,} runs (points x replications; set "
                                         f"{MAX_RUNS_ENV} to raise the limit), got {total:,}"))
+    metrics = data.get("metrics", [])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        problems.append(Problem("metrics", f"expected a list of metric names, got {show(metrics)}"))
+    else:
+        from sim.mechanisms.registry import REGISTRY
+
+        for i, m in enumerate(metrics):
+            if REGISTRY.metric(m) is None:
+                problems.append(Problem(f"metrics.{i}", f"expected a metric name (dcsim metrics lists them), "
+                                                        f"got {show(m)}"))
     if problems:
         raise InputError(source, problems)
 
@@ -390,8 +402,10 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
     where = {p: "grid" for p in grid_values} | {p: "samples.params" for p in sample_params} | \
         {p: "set" for p, _ in fixed}
     point_values = [g | s for g in grid_points for s in sample_points]
-    return make_design(name, source, scenario_source, scenario_data, fixed,
-                       [*grid_values, *sample_params], point_values, replications, where, registry)
+    design = make_design(name, source, scenario_source, scenario_data, fixed,
+                         [*grid_values, *sample_params], point_values, replications, where, registry)
+    design.metrics = tuple(metrics)
+    return design
 
 
 def _max_runs() -> int:

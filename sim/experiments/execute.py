@@ -140,6 +140,7 @@ def _check_or_write_design(path: Path, design: Design) -> None:
         "name": design.name, "sweep": design.source, "scenario": design.scenario_source,
         "replications": design.replications, "paths": list(design.paths), "base_seed": design.base_seed,
         "points": len(design.points), "runs": len(design.runs), "fingerprint": digest,
+        "metrics": list(design.metrics),
     })
 
 

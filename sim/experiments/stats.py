@@ -72,9 +72,14 @@ def points_table(runs: pd.DataFrame, paths: Sequence[str], metrics: Sequence[str
     return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
 
 
+def _mean(side: pd.DataFrame, metric: str) -> float:
+    return float(side[metric].mean()) if metric in side.columns and side[metric].notna().any() else np.nan
+
+
 def paired_table(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """compare.parquet: per metric, the means of A and B and of B − A over the seeds where both ran
-    and both have the metric, with a paired Student-t 95 % interval. ``a`` and ``b`` are ok runs
+    and both have the metric, with a paired Student-t 95 % interval (``n`` pairs). With no pair,
+    each side's mean is over its own runs (NaN when it has none). ``a`` and ``b`` are ok runs
     indexed by seed."""
     rows = []
     seeds = a.index.intersection(b.index)
@@ -88,8 +93,10 @@ def paired_table(a: pd.DataFrame, b: pd.DataFrame, metrics: Sequence[str]) -> pd
         std = diff.std(ddof=1) if n >= 2 else np.nan
         mean = diff.mean() if n else np.nan
         low, high = t_interval(np.array([mean]), np.array([std]), np.array([n]))
-        rows.append({"metric": metric, "a_mean": pair["a"].mean() if n else np.nan,
-                     "b_mean": pair["b"].mean() if n else np.nan, "diff_mean": mean,
+        # With no pair (one side never has the metric, e.g. B has no migrations to average), each
+        # side's mean is over its own runs, so A's figure is kept when B has none.
+        rows.append({"metric": metric, "a_mean": pair["a"].mean() if n else _mean(a, metric),
+                     "b_mean": pair["b"].mean() if n else _mean(b, metric), "diff_mean": mean,
                      "diff_ci95_low": float(low[0]), "diff_ci95_high": float(high[0]), "n": n})
     df = pd.DataFrame(rows, columns=["metric", "a_mean", "b_mean", "diff_mean", "diff_ci95_low",
                                      "diff_ci95_high", "n"])

@@ -66,7 +66,7 @@ from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
-from sim.scenario.names import pattern, width
+from sim.scenario.names import VM_DIGITS, pattern
 from sim.scenario.schema import Model
 from sim.scenario.types import (
     Duration,
@@ -349,9 +349,8 @@ class Replication(Mechanism):
     def _build_network(self, builder: Builder, net: _Net, shape: VMSpec, path: str) -> None:
         """Primaries, then each primary's replicas; stops at the first node that does not fit (a problem)."""
         spec = net.spec
-        digits = width(spec.primaries, 3)
         for i in range(spec.primaries):
-            pname = f"{spec.name}-p{i:0{digits}d}"
+            pname = f"{spec.name}-p{i:0{VM_DIGITS}d}"  # like a VM name: never depends on the count
             vm = builder.vm(KEY, pname, shape, spec.hosts, f"{path}.primaries", group=spec.name)
             if vm is None:
                 return

@@ -1,8 +1,11 @@
 """Names of generated things, and shell-style glob selectors over ordered name lists.
 
-A host is ``site/domain/hNN`` and a VM ``workload-NNN`` (SPEC.md, Names): numbered
-from 0, zero-padded to at least 2 (hosts) and 3 (VMs) digits, wider when the count
-needs it (128 hosts: ``h000``-``h127``). A broadcast domain is ``site/domain``, a
+A host is ``site/domain/hNN`` and a VM ``workload-NNN``, numbered from 0. Hosts are
+zero-padded to at least 2 digits, wider when the domain's count needs it (128 hosts:
+``h000``-``h127``). A VM's name does not depend on its workload's count: at least 3
+digits, more only where the index needs them (``web-000`` ... ``web-999``,
+``web-1000``), so growing a workload past 1,000 VMs (a ``--set`` sweep over ``count``)
+keeps every name a scenario refers to. A broadcast domain is ``site/domain``, a
 WAN link ``a-b`` (its two sites in the order the file gives them).
 
 Selectors are shell-style globs matched with ``fnmatch.fnmatchcase`` (case-sensitive,
@@ -49,9 +52,13 @@ def host_name(site: str, domain: str, index: int, count: int) -> str:
     return f"{site}/{domain}/h{index:0{width(count, 2)}d}"
 
 
-def vm_name(workload: str, index: int, count: int) -> str:
-    """``workload-NNN``: VM ``index`` of a workload of ``count`` VMs."""
-    return f"{workload}-{index:0{width(count, 3)}d}"
+VM_DIGITS = 3  # a VM number's minimum digits
+
+
+def vm_name(workload: str, index: int, count: int | None = None) -> str:
+    """``workload-NNN``: VM ``index`` (at least 3 digits, more only when ``index`` needs them). ``count``
+    is accepted for callers that pass it and has no effect: a name never depends on the count."""
+    return f"{workload}-{index:0{VM_DIGITS}d}"
 
 
 def host_names(site: str, domain: str, count: int) -> list[str]:

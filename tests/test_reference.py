@@ -1,0 +1,68 @@
+"""docs/reference/ is generated from the code and kept current; `dcsim schema` and `dcsim metrics`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sim import reference
+from sim.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("rel", sorted(reference.render_all()))
+def test_reference_is_regenerated_byte_identically(rel):
+    """If this fails, run `python -m sim.reference` and commit docs/reference/."""
+    assert (ROOT / rel).read_bytes() == reference.render_all()[rel].encode("utf-8")
+
+
+def test_schema_command_prints_the_schema():
+    r = CliRunner().invoke(app, ["schema"])
+    assert r.exit_code == 0
+    assert json.loads(r.output) == reference.scenario_schema()
+
+
+def test_schema_accepts_the_shipped_scenarios_and_refuses_an_unknown_key():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = reference.scenario_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path.name, [e.message for e in errors[:3]])
+    bad = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+    bad["infrastructure"]["detecton"] = "30s"
+    assert not validator.is_valid(bad)
+    bad = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+    bad["duration"] = 30  # a number of seconds is a duration too
+    assert validator.is_valid(bad)
+
+
+def test_quantities_take_numbers_or_strings():
+    props = reference.scenario_schema()["$defs"]["HostProfile"]["properties"]
+    assert props["memory"]["x-dcsim-kind"] == "size"
+    assert {"type": "string"} in props["memory"]["anyOf"]
+
+
+def test_no_pointer_to_files_outside_the_repository():
+    for text in reference.render_all().values():
+        for name in [f"{stem}.md" for stem in ("SPEC", "MECHANISMS", "VALIDATION", "STYLE")] + ["/" + "work" + "/"]:
+            assert name not in text
+
+
+def test_metrics_command_lists_every_metric_a_run_produces(tmp_path):
+    """Every metric in a quickstart run's summary.json has metadata (a name or a pattern) listed by
+    `dcsim metrics --json`."""
+    r = CliRunner().invoke(app, ["run", str(ROOT / "scenarios" / "quickstart.yaml"), "--quiet",
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    produced = json.loads((tmp_path / "o" / "summary.json").read_text())["metrics"]
+    listed = json.loads(CliRunner().invoke(app, ["metrics", "--json"]).output)
+    for name in produced:
+        assert name in listed or f"{name.rpartition('.')[0]}.*" in listed, name
+    assert listed["vm.availability"] == {"unit": "availability", "meaning": listed["vm.availability"]["meaning"],
+                                         "higher_is_better": True, "headline": True}
