@@ -89,7 +89,8 @@ class Simulation:
         if problems:
             raise InputError(source, problems)
         self._wire(source)
-        self.faults = FaultInjector(self.ctx, dc, source)
+        # trace paths are relative to the file the scenario was read from
+        self.faults = FaultInjector(self.ctx, dc, getattr(scenario, "_source", None) or source)
         self.dimms = DimmInjector(self.ctx, dc)
 
     def _wire(self, source: str) -> None:

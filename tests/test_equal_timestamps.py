@@ -67,7 +67,7 @@ def test_a_rebuild_whose_last_byte_arrives_as_its_source_crashes_completes(tmp_p
     sim = Simulation(load(sc, tmp_path))
     env, dc = sim.ctx.env, sim.dc
     mech = next(m for m in sim.mechanisms if m.key == "replication")
-    phase = mech.nodes["a-p000-r1"].phase
+    phase = mech.phase(mech.nodes["a-p000-r1"])
     detected = 3600.0 + ((phase + 1.0 * math.floor((3600.0 - phase) / 1.0)) + 3.0 - 3600.0)
     end = detected + 8e9 / 1e9
     assert 3610.0 <= end < 3611.0

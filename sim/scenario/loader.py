@@ -116,6 +116,7 @@ def validate_scenario(
     problems = check_budgets(scenario, ns, registry)
     if problems:
         raise InputError(source, problems)
+    scenario._source = source
     return scenario
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     create_model,
     model_validator,
 )
@@ -685,6 +686,8 @@ class Scenario(Model):
     standalone_hosts: tuple[StandaloneHost, ...] = ()
     workloads: tuple[Workload, ...] = ()
     faults: tuple[Fault, ...] = ()
+    # The file it was read from (set by the loader): trace paths are relative to it.
+    _source: str | None = PrivateAttr(default=None)
     mechanisms: MechanismsBase = Field(default_factory=MechanismsBase)
     operations: tuple[Operation, ...] = ()
 
