@@ -225,6 +225,7 @@ def bench(
     from sim.bench import load_fleet, run_bench
 
     try:
+        target = results.check_output_file(json_, "--json") if json_ is not None else None
         sc = load_fleet(scenario, hosts, duration)  # input errors before any timing starts
     except InputError as err:
         fail_input(err)
@@ -235,8 +236,8 @@ def bench(
         fail_input(err)
     finally:
         progress.close()
-    if json_ is not None:
-        results.write_json(Path(json_), figures)
+    if target is not None:
+        results.write_json(target, figures)
     if not quiet:
         show_bench(figures)
 
@@ -343,6 +344,8 @@ def sweep(
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' (a Dask LocalCluster) or the "
                                                   "address of a Dask scheduler, tcp://HOST:8786")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep complete runs in the folder, run the rest")] = False,
+    allow_code_change: Annotated[bool, typer.Option("--allow-code-change", help="with --resume: continue a folder "
+                                                    "made by other code (sim/ changed)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary line")] = False,
 ) -> None:
     """Run every point of a sweep file (grid and samples) times its replications."""
@@ -350,7 +353,8 @@ def sweep(
     from sim.experiments.execute import run_sweep
 
     result = run_many(quiet, workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
-        design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress))
+        design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress,
+        allow_code_change=allow_code_change))
     if not quiet:
         ok = int((result.runs["status"] == "ok").sum())
         kept = len(result.runs) - result.ran
@@ -369,6 +373,10 @@ def compare(
     workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: all cores)")
                        ] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' or tcp://HOST:8786 (Dask)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue a killed compare: keep its complete runs, "
+                                         "run the rest (default folder: the newest compare-*)")] = False,
+    allow_code_change: Annotated[bool, typer.Option("--allow-code-change", help="with --resume: continue a folder "
+                                                    "made by other code (sim/ changed)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
 ) -> None:
     """A/B: the scenario against the scenario with --set, on paired seeds; B − A with 95 % intervals."""
@@ -376,7 +384,8 @@ def compare(
 
     result, table = run_many(
         quiet, workers, lambda: compare_design(scenario, set_ or [], replications, parse_seed(seed)),
-        lambda design, progress: run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress))
+        lambda design, progress: run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress,
+                                             resume=resume, allow_code_change=allow_code_change))
     if not quiet:
         show_compare(table, result.path, " ".join(set_ or []))
 
@@ -412,10 +421,13 @@ def report(
     quiet: Annotated[bool, typer.Option("--quiet", help="do not print where the report is")] = False,
 ) -> None:
     """Figures (PNG) and one self-contained report.html for a run or a sweep folder."""
-    from sim.report import make_report
+    from sim import results
+    from sim.report import folder_kind, make_report
 
     try:
-        html = make_report(folder, out)
+        path, _ = folder_kind(folder)
+        target = results.prepare_report_dir(out, path / "report")  # checked before anything is drawn
+        html = make_report(folder, target)
     except InputError as err:
         fail_input(err)
     if not quiet:

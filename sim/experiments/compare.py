@@ -21,11 +21,11 @@ import pandas as pd
 from sim import results
 from sim.core.errors import InputError, Problem
 from sim.experiments.design import Design, make_design
-from sim.experiments.execute import SweepResult, metric_names, run_sweep
+from sim.experiments.execute import SWEEP_FILE, SweepResult, metric_names, run_sweep
 from sim.experiments.stats import paired_table
 from sim.scenario.overrides import parse_overrides
 
-__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "COMPARE_FILE"]
+__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "latest_folder", "COMPARE_FILE"]
 
 COMPARE_FILE = "compare.parquet"
 A, B = "p0000", "p0001"
@@ -70,10 +70,24 @@ def default_folder(name: str, root: str | os.PathLike = "results") -> Path:
     return path
 
 
+def latest_folder(name: str, root: str | os.PathLike = "results") -> Path:
+    """The newest ``results/<name>/compare-*`` folder holding a sweep.json (what ``--resume``
+    continues without ``--out``); InputError on ``--resume`` when there is none."""
+    base = Path(root) / results.slug(name)
+    found = sorted((p for p in base.glob("compare-*") if (p / SWEEP_FILE).is_file() and not p.is_symlink()),
+                   key=lambda p: (p.stat().st_mtime, p.name)) if base.is_dir() else []
+    if not found:
+        raise InputError("--resume", [Problem("", f"expected --out DIR or a previous compare at "
+                                                  f"{base}/compare-*, got none")])
+    return found[-1]
+
+
 def run_compare(design: Design, out: str | os.PathLike | None = None, *, root: str | os.PathLike = "results",
                 **options: Any) -> tuple[SweepResult, pd.DataFrame]:
-    """Runs A and B (``options`` as for ``run_sweep``: workers, scheduler, progress, ...) and writes
-    compare.parquet beside the sweep tables; returns the sweep result and the comparison."""
+    """Runs A and B (``options`` as for ``run_sweep``: workers, scheduler, progress, resume, ...) and
+    writes compare.parquet beside the sweep tables; returns the sweep result and the comparison.
+    ``resume`` keeps the complete runs of a killed compare in ``out`` (default: the newest
+    ``compare-*`` folder of the scenario), with the sweep's rules."""
     table: dict[str, pd.DataFrame] = {}
 
     def write(path: Path) -> None:
@@ -81,6 +95,11 @@ def run_compare(design: Design, out: str | os.PathLike | None = None, *, root: s
         table["df"] = compare_table(runs, design)
         results.write_parquet(path / COMPARE_FILE, table["df"])
 
-    target = out if out is not None else default_folder(design.name, root)
+    if out is not None:
+        target: str | os.PathLike = out
+    elif options.get("resume"):
+        target = latest_folder(design.name, root)
+    else:
+        target = default_folder(design.name, root)
     result = run_sweep(design, target, root=root, extra=write, **options)
     return result, table["df"]
