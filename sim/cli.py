@@ -407,7 +407,13 @@ def show_compare(table, path: Path, change: str) -> None:
         if row.n == 0:  # a mean or percentile with nothing to aggregate on either side
             out.add_row(row.metric, "–", "–", "–", "", "0", "")
             continue
-        ci = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
+        flag = getattr(row, "flag", "")
+        if flag == "no_events":  # rule of three: 0 events in n runs puts each side's mean below 3/n
+            ci = f"none seen: each ≤ {3 / row.n:.3g}"
+        elif flag == "all_equal":  # no spread to estimate: no interval rather than [m, m]
+            ci = "all equal"
+        else:
+            ci = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
         sig = "*" if not math.isnan(low) and (low > 0 or high < 0) else ""
         out.add_row(row.metric, f"{row.a_mean:.6g}", f"{row.b_mean:.6g}", f"{row.diff_mean:+.4g}", ci,
                     str(row.n), sig)

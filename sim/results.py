@@ -56,14 +56,18 @@ def code_fingerprint() -> dict[str, str]:
     and bytes of every ``.py`` file under ``sim/`` (sorted), so any edit of the model changes it."""
     import sim
 
-    root = Path(sim.__file__).resolve().parent
+    return {"version": str(sim.__version__), "sim_sha256": tree_sha256(Path(sim.__file__).resolve().parent)}
+
+
+def tree_sha256(root: Path) -> str:
+    """SHA-256 over ``relative/path.py NUL bytes NUL`` of every ``.py`` file under ``root``, sorted
+    by relative path (``__pycache__`` left out)."""
     digest = hashlib.sha256()
-    for file in sorted(root.rglob("*.py")):
-        if "__pycache__" in file.parts:
-            continue
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+    files = sorted((f.relative_to(root).as_posix(), f) for f in root.rglob("*.py") if "__pycache__" not in f.parts)
+    for rel, file in files:
+        digest.update(rel.encode() + b"\0")
         digest.update(file.read_bytes() + b"\0")
-    return {"version": str(sim.__version__), "sim_sha256": digest.hexdigest()}
+    return digest.hexdigest()
 
 
 def describe_code(code: Any) -> str:
