@@ -413,35 +413,104 @@ def write_run(path: Path, tables: dict[str, pd.DataFrame], summary: dict[str, An
 
 
 class Results(dict):
-    """Tables of a run folder by name (``res["incidents"]``), plus ``summary`` and ``metrics``."""
+    """Tables of a run folder by name (``res["incidents"]``), plus ``summary``, ``metrics`` and
+    ``skipped`` (one line per damaged file left out: ``FILE: expected ..., got ...``)."""
 
     summary: dict[str, Any]
+    skipped: list[str]
 
     @property
     def metrics(self) -> dict[str, float]:
         return self.summary.get("metrics", {})
 
 
+def _declared_columns() -> dict[str, tuple[str, ...]]:
+    """Declared columns of every table (core and registered mechanisms), by table name."""
+    from sim.metrics.tables import ALL_TABLES
+
+    out = {name: t.names for name, t in ALL_TABLES.items()}
+    with contextlib.suppress(ImportError, AttributeError):
+        from sim.mechanisms.registry import REGISTRY
+
+        out.update({t.name: t.names for t in REGISTRY.tables()})
+    return out
+
+
+def _read_table(f: Path, required: tuple[str, ...] = ()) -> tuple[pd.DataFrame | None, str]:
+    """(table, "") or (None, why) for a Parquet file that cannot be read or lacks a column."""
+    if not _regular(f):
+        return None, "something that is not a file"
+    try:
+        df = pd.read_parquet(f)
+    except (pa.ArrowException, OSError, ValueError) as exc:  # empty, truncated or garbage files
+        return None, f"a file that is not a readable Parquet table ({' '.join(str(exc).split())[:100]})"
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        return None, f"a table without the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return df, ""
+
+
+def _read_summary(f: Path) -> tuple[dict[str, Any], list[str]]:
+    """summary.json as a mapping, its non-numeric metrics left out (one line each in the list).
+    InputError when it is not a JSON object: a run folder without a summary is not a run."""
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not JSON"
+        raise InputError(str(f), [Problem("", f"expected a run's summary (a JSON object), got a damaged file "
+                                              f"({why})")]) from None
+    if not isinstance(data, dict):
+        raise InputError(str(f), [Problem("", f"expected a run's summary (a JSON object), got {show(data)}")])
+    notes: list[str] = []
+    metrics = data.get("metrics", {})
+    if not isinstance(metrics, dict):
+        notes.append(f"{f}: metrics: expected a mapping of names to numbers, got {show(metrics)} (skipped)")
+        metrics = {}
+    kept = {}
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            kept[name] = value
+        else:
+            notes.append(f"{f}: metrics.{name}: expected a number, got {show(value)} (skipped)")
+    return {**data, "metrics": kept}, notes
+
+
 def load(path: str | os.PathLike) -> Results:
-    """The tables of a run folder (or a sweep folder: ``runs`` and ``points``) as DataFrames."""
+    """The tables of a run folder (or a sweep folder: ``runs`` and ``points``) as DataFrames. A
+    damaged table (not Parquet, or missing a declared column) is left out and named in ``skipped``;
+    a ``summary.json`` that is not a JSON object is an InputError."""
     path = Path(path)
     if not (path / SUMMARY).exists() and not (path / "runs.parquet").exists() and (path / "latest").exists():
         path = path / "latest"  # a scenario's folder: its newest run
     out = Results()
+    out.skipped = []
+    declared = _declared_columns()
     for f in sorted(path.glob("*.parquet")):
-        out[f.stem] = pd.read_parquet(f)
+        df, why = _read_table(f, declared.get(f.stem, ()))
+        if df is None:
+            out.skipped.append(f"{f}: expected a {f.stem} table, got {why} (skipped)")
+            continue
+        out[f.stem] = df
     summary = path / SUMMARY
-    out.summary = json.loads(summary.read_text()) if summary.exists() else {}
+    out.summary = {}
+    if os.path.lexists(summary):
+        out.summary, notes = _read_summary(summary)
+        out.skipped.extend(notes)
     return out
+
+
+RUNS_COLUMNS = ("run_id", "point_id", "seed", "status")
 
 
 class SweepResults(dict):
     """A sweep (or compare) folder's tables by name (``runs``, ``points``, ``compare`` when present),
-    plus ``info`` (sweep.json), ``paths`` (the swept dotted paths), ``metrics`` and ``run(run_id)``."""
+    plus ``info`` (sweep.json), ``paths`` (the swept dotted paths), ``metrics``, ``run(run_id)``
+    and ``skipped`` (damaged files left out, one line each)."""
 
     path: Path
     info: dict[str, Any]
     paths: list[str]
+    skipped: list[str]
 
     @property
     def metrics(self) -> list[str]:
@@ -462,12 +531,39 @@ def load_sweep(path: str | os.PathLike) -> SweepResults:
     if not (path / "runs.parquet").exists():
         raise FileNotFoundError(f"{path}: not a sweep folder (no runs.parquet)")
     out = SweepResults()
+    out.skipped = []
     for f in sorted(path.glob("*.parquet")):
-        out[f.stem] = pd.read_parquet(f)
+        required = RUNS_COLUMNS if f.stem == "runs" else ("point_id",) if f.stem == "points" else \
+            ("metric",) if f.stem == "compare" else ()
+        df, why = _read_table(f, required)
+        if df is None:
+            if f.stem == "runs":  # nothing to report without it
+                raise InputError(str(f), [Problem("", f"expected the sweep's runs table, got {why}")])
+            out.skipped.append(f"{f}: expected a {f.stem} table, got {why} (skipped)")
+            continue
+        out[f.stem] = df
     info = path / "sweep.json"
     out.path = path
-    out.info = json.loads(info.read_text()) if info.exists() else {}
-    out.paths = list(out.info.get("paths", []))
+    out.info = {}
+    if os.path.lexists(info):
+        try:
+            out.info = json.loads(info.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            out.skipped.append(f"{info}: expected the sweep's description (JSON), got a damaged file (skipped)")
+        if not isinstance(out.info, dict):
+            out.skipped.append(f"{info}: expected the sweep's description (a JSON object), got {show(out.info)} "
+                               "(skipped)")
+            out.info = {}
+    paths = out.info.get("paths", [])
+    out.paths = [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+    runs = out["runs"]
+    fixed = {"run_id", "point_id", "replication", "seed", "status", "error", *out.paths}
+    bad = [c for c in runs.columns if c not in fixed and not pd.api.types.is_numeric_dtype(runs[c])]
+    for c in bad:
+        out.skipped.append(f"{path / 'runs.parquet'}: {c}: expected a metric (numbers), got "
+                           f"{runs[c].dtype} values (column skipped)")
+    if bad:
+        out["runs"] = runs.drop(columns=bad)
     if not out.paths and "points" in out:  # no sweep.json: the columns before the first statistic
         cols = [c for c in out["points"].columns if c != "point_id"]
         out.paths = [c for c in cols if c in out["runs"].columns and not c.endswith("_mean")]

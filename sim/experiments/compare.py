@@ -20,12 +20,13 @@ import pandas as pd
 
 from sim import results
 from sim.core.errors import InputError, Problem
-from sim.experiments.design import Design, make_design
+from sim.experiments.design import MAX_RUNS_ENV, Design, make_design, max_runs
 from sim.experiments.execute import SWEEP_FILE, SweepResult, metric_names, run_sweep
 from sim.experiments.stats import paired_table
 from sim.scenario.overrides import parse_overrides
 
-__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "latest_folder", "COMPARE_FILE"]
+__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "latest_folder", "same_sides",
+           "COMPARE_FILE"]
 
 COMPARE_FILE = "compare.parquet"
 A, B = "p0000", "p0001"
@@ -40,15 +41,30 @@ def compare_design(scenario: str | os.PathLike, sets: list[str], replications: i
         raise InputError("--set", [Problem("", "expected at least one PATH=VALUE for side B, got none")])
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
         raise InputError("--replications", [Problem("", f"expected an integer of at least 1, got {replications!r}")])
+    cap = max_runs()
+    if 2 * replications > cap:
+        raise InputError("--replications", [Problem("", f"expected at most {cap // 2:,} (two runs per seed; set "
+                                                        f"{MAX_RUNS_ENV} to raise the limit of {cap:,} runs), "
+                                                        f"got {replications:,}")])
     source = str(scenario)
     data = read_yaml(scenario, source)
     overrides = dict(parse_overrides(sets))  # later --set of one path wins, as in dcsim run
+    if "seed" in overrides:
+        raise InputError("--set", [Problem("seed", "expected a path other than the seed (both sides run on the "
+                                                   "same seeds; use --seed N for the base seed), got seed="
+                                                   f"{overrides['seed']}")])
     fixed = [("seed", seed)] if seed is not None else []
     design = make_design("compare", "--set", source, data, fixed, list(overrides), [{}, overrides],
                          replications, {p: "" for p in overrides}, registry)
     name = data.get("name") if isinstance(data, dict) else None
     design.name = name if isinstance(name, str) and name else Path(source).stem
     return design
+
+
+def same_sides(design: Design) -> bool:
+    """True when every ``--set`` path resolves to the same value on both sides (B = A: the compare
+    can only show noise-free zeros)."""
+    return len(design.points) == 2 and all(col[0] == col[1] for col in design.columns.values())
 
 
 def compare_table(runs: pd.DataFrame, design: Design) -> pd.DataFrame:

@@ -60,6 +60,8 @@ __all__ = [
     "draw_samples",
     "parse_quantity",
     "run_id",
+    "max_runs",
+    "SEED_MAX",
 ]
 
 KEYS = ("name", "description", "scenario", "replications", "set", "grid", "samples")
@@ -68,6 +70,7 @@ METHODS = ("latin_hypercube", "random")
 DISTRIBUTIONS = ("uniform", "loguniform", "integer", "choice")
 MAX_RUNS_ENV = "DCSIM_MAX_SWEEP_RUNS"
 MAX_RUNS = 1_000_000  # points x replications; every run is a folder and a row
+SEED_MAX = 2**63 - 1  # seeds are int64 columns in runs.parquet
 
 
 class SweepInputError(InputError):
@@ -331,6 +334,7 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
                 grid_values[p] = values
 
     samples = data.get("samples")
+    bound_checks: list[tuple[str, str, Any]] = []  # (where, path, a bound with units): its dimension
     sample_points: list[dict[str, Any]] = [{}]
     sample_params: dict[str, Distribution] = {}
     if samples is not None:
@@ -367,23 +371,32 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
                     problems.extend(found)
                     if dist is not None:
                         sample_params[p] = dist
-            if not problems:
-                sample_points = draw_samples(sample_params, n, method, seed)
+                        if dist.kind in ("uniform", "loguniform"):
+                            ((kind, arg),) = spec.items()
+                            bound_checks.extend((f"{where}.{kind}.{i}", p, v) for i, v in enumerate(arg)
+                                                if isinstance(v, str) and parse_quantity(v)[1] is not None)
 
+    problems.extend(_overlaps(grid_values, sample_params, fixed))
     for p in [*grid_values, *sample_params]:
         if p == "seed":
             section = "grid" if p in grid_values else "samples.params"
             problems.append(Problem(f"{section}.seed", 'expected a scenario value other than the seed '
                                                        '(replication r runs with seed + r), got "seed"'))
-    if not problems:
-        grid_points = expand_grid(grid_values)
-        total = len(grid_points) * len(sample_points) * replications
+    if not problems:  # the product of the axis sizes, before anything is expanded or drawn
+        sizes = [len(v) for v in grid_values.values()] + ([samples["n"]] if sample_params else [])
+        total = math.prod(sizes) * replications
         cap = _max_runs()
         if total > cap:
+            shape = " x ".join(f"{k:,}" for k in sizes) or "1"
             problems.append(Problem("", f"expected at most {cap:,} runs (points x replications; set "
-                                        f"{MAX_RUNS_ENV} to raise the limit), got {total:,}"))
+                                        f"{MAX_RUNS_ENV} to raise the limit), got {total:,} ({shape} points x "
+                                        f"{replications:,} replication{'s' if replications != 1 else ''})"))
     if problems:
         raise InputError(source, problems)
+    if sample_params:
+        sample_points = draw_samples(sample_params, samples["n"], samples.get("method", "latin_hypercube"),
+                                     samples.get("seed", 0))
+    grid_points = expand_grid(grid_values)
 
     scenario_source = str(scenario_path)
     scenario_data = read_yaml(scenario_path, scenario_source)
@@ -391,7 +404,41 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
         {p: "set" for p, _ in fixed}
     point_values = [g | s for g in grid_points for s in sample_points]
     return make_design(name, source, scenario_source, scenario_data, fixed,
-                       [*grid_values, *sample_params], point_values, replications, where, registry)
+                       [*grid_values, *sample_params], point_values, replications, where, registry,
+                       bound_checks=bound_checks)
+
+
+def _norm(path: str) -> tuple[str, ...]:
+    """A dotted path's segments with list indices as plain numbers (``faults.00.mtbf`` = ``faults.0.mtbf``)."""
+    return tuple(str(int(seg)) if seg.isdigit() else seg for seg in path.split("."))
+
+
+def _overlaps(grid: dict[str, Any], samples: dict[str, Any], fixed: list[tuple[str, Any]]) -> list[Problem]:
+    """Two axes over one path (the same path, or one inside the other), and a ``set`` value that an
+    axis would silently replace (set at or inside a swept path)."""
+    problems: list[Problem] = []
+    axes = [(f"grid.{p}", p) for p in grid] + [(f"samples.params.{p}", p) for p in samples]
+    for i, (where, p) in enumerate(axes):
+        for other_where, q in axes[:i]:
+            a, b = _norm(p), _norm(q)
+            if a[:len(b)] == b or b[:len(a)] == a:
+                if where == f"samples.params.{p}" and q == p:
+                    continue  # reported by the sample checks ("a path not also in grid")
+                problems.append(Problem(where, f"expected one axis per path, got {show(p)} over the same path "
+                                               f"as {other_where}"))
+    for p, _ in fixed:
+        for where, q in axes:
+            a, b = _norm(p), _norm(q)
+            if a[:len(b)] == b:
+                problems.append(Problem(f"set.{p}", f"expected a path the sweep does not vary ({where} replaces "
+                                                    f"its value at every point), got {show(p)}"))
+                break
+    return problems
+
+
+def max_runs() -> int:
+    """The cap on points x replications (``DCSIM_MAX_SWEEP_RUNS``, default 1,000,000)."""
+    return _max_runs()
 
 
 def _max_runs() -> int:
@@ -415,12 +462,15 @@ def _describe(values: dict[str, Any]) -> str:
 
 def make_design(name: str, source: str, scenario_source: str, scenario_data: Any,
                 fixed: list[tuple[str, Any]], paths: list[str], point_values: list[dict[str, Any]],
-                replications: int, where: dict[str, str] | None = None, registry=None) -> Design:
+                replications: int, where: dict[str, str] | None = None, registry=None,
+                bound_checks: list[tuple[str, str, Any]] | tuple = ()) -> Design:
     """Check every path and point against the scenario schema, then number points and runs.
 
     ``where`` maps a path to the section of ``source`` that gave it (``grid``,
     ``samples.params``, ``set``), so a problem names ``grid.faults.0.mtbf``; a problem
-    elsewhere in the scenario names the scenario file and the point.
+    elsewhere in the scenario names the scenario file and the point. ``bound_checks`` are
+    (where, path, bound as written) of sampled bounds with units: each must be a value the path
+    accepts, so a size bound on a duration (``mtbf: {uniform: [1GiB, 2GiB]}``) is refused.
     """
     from sim.scenario.loader import default_registry, validate_scenario
     from sim.scenario.schema import build_scenario_model
@@ -441,6 +491,12 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
         except InputError as exc:
             section = where.get(p)
             problems.extend(Problem(f"{section}.{q.path}" if section else q.path, q.message) for q in exc.problems)
+    for at, p, v in bound_checks:
+        try:
+            validate_scenario(scenario_data, scenario_source, [*fixed, (p, v)], registry)
+        except InputError as exc:
+            problems.extend(Problem(at, f"{_strip(q.message)} (a bound of {p}: its unit must suit the path)")
+                            for q in exc.problems if _norm(q.path)[:len(_norm(p))] == _norm(p))
     if problems:
         raise InputError(source, problems)
 
@@ -488,6 +544,15 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
             errors.setdefault(src, []).append(Problem(path, f"{message} (at point {pid}{_describe(values)}{more})"))
         raise SweepInputError([InputError(src, probs) for src, probs in errors.items()])
 
+    if base_seed + replications - 1 > SEED_MAX:
+        fixed_seed = any(p == "seed" for p, _ in fixed)
+        section = where.get("seed", "set")
+        src, path = (source, f"{section}.seed" if section else "") if fixed_seed else (scenario_source, "seed")
+        if src == "--set" and fixed_seed:
+            src, path = "--seed", ""
+        raise InputError(src, [Problem(path, f"expected a seed of at most {SEED_MAX - replications + 1:,} (replication "
+                                             f"r runs with seed + r, a 64-bit integer; {replications:,} "
+                                             f"replication{'s' if replications != 1 else ''}), got {base_seed:,}")])
     runs = [RunSpec(run_id(pt.index, r, len(points), replications), pt.point_id, r, base_seed + r,
                     (*fixed, *pt.values, ("seed", base_seed + r)))
             for pt in points for r in range(replications)]

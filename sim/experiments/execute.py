@@ -318,10 +318,55 @@ def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome
             raise
 
 
-def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = None):
+HANDSHAKE_MAX_BYTES = 1 << 20  # a Dask handshake message is a few hundred bytes
+
+
+def probe_scheduler(address: str, timeout: float, refuse: Callable[[str], InputError]) -> None:
+    """For a ``tcp://HOST:PORT`` address: connect and read the first 16 bytes the peer sends, both
+    within ``timeout`` seconds. A Dask server speaks first: its handshake frame starts with two
+    little-endian uint64s, the message's length (at most 1 MiB) and its number of frames (1..64).
+    Anything else is "not a Dask scheduler", before distributed would trust a length it read
+    from a stranger (a garbage answer once made it allocate exabytes)."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise refuse("not an address") from None
+    if not host or port is None:
+        raise refuse("not an address: expected tcp://HOST:PORT")
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            data = b""
+            while len(data) < 16:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(16 - len(data))
+                if not chunk:
+                    raise refuse("not a Dask scheduler: it closed the connection without a handshake")
+                data += chunk
+    except TimeoutError:
+        raise refuse(f"no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise refuse(f"no answer: {exc.strerror or exc}") from None
+    total, frames = struct.unpack("<QQ", data)
+    if not (1 <= frames <= 64 and 8 + 8 * frames <= total <= HANDSHAKE_MAX_BYTES):
+        raise refuse("not a Dask scheduler: its first bytes are not a Dask handshake")
+
+
+def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = None, timeout: float | None = None):
     """(client, cluster or None) for ``--scheduler``: ``local`` starts a LocalCluster of ``workers``
-    single-threaded processes; an address connects to a running scheduler, which must answer and
-    have a worker within CONNECT_TIMEOUT_S seconds (else an InputError on ``--scheduler``)."""
+    single-threaded processes; an address connects to a running scheduler, which must answer with
+    a Dask handshake and have a worker within ``timeout`` seconds (default CONNECT_TIMEOUT_S; else
+    an InputError on ``--scheduler``)."""
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
@@ -348,17 +393,19 @@ def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = 
         return InputError("--scheduler", [Problem("", f"expected the address of a running Dask scheduler "
                                                       f"like tcp://HOST:8786 or local, got {show(scheduler)} ({why})")])
 
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    probe_scheduler(scheduler, timeout, refuse)  # before distributed reads a length from the peer
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        client = Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise refuse(f"no answer within {CONNECT_TIMEOUT_S:g} s: {' '.join(str(exc).split())[:120]}") from None
+        raise refuse(f"no answer within {timeout:g} s: {' '.join(str(exc).split())[:120]}") from None
     except (ValueError, TypeError) as exc:
         raise refuse(" ".join(str(exc).split())[:120] or "not an address") from None
     try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, OSError):
         client.close()
-        raise refuse(f"it has no workers after {CONNECT_TIMEOUT_S:g} s") from None
+        raise refuse(f"it has no workers after {timeout:g} s") from None
     return client, None
 
 
@@ -394,19 +441,20 @@ def run_sweep(design: Design, out: str | os.PathLike | None = None, *, workers: 
               scheduler: str | None = None, resume: bool = False, root: str | os.PathLike = "results",
               progress: Callable[[int, int], None] | None = None,
               dask_options: dict[str, Any] | None = None, extra: Callable[[Path], None] | None = None,
-              allow_code_change: bool = False) -> SweepResult:
+              allow_code_change: bool = False, connect_timeout: float | None = None) -> SweepResult:
     """Run every run of ``design`` not already complete in the folder; write the sweep's tables.
 
     ``workers``: local processes (default: all cores; 1 runs in this process) or, with
     ``scheduler``, the size of a ``local`` Dask cluster. ``progress(done, total)`` is called as
     runs finish. ``extra(path)`` writes more files once the tables are written (``compare``).
     ``allow_code_change``: resume a folder whose runs were made by other code (``sim/`` changed).
+    ``connect_timeout``: seconds a scheduler has to answer (default CONNECT_TIMEOUT_S).
     """
     t0 = time.perf_counter()
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     client = cluster = None
     if scheduler is not None:  # connect first: a dead address fails before any folder is made
-        client, cluster = connect(scheduler, workers, dask_options)
+        client, cluster = connect(scheduler, workers, dask_options, connect_timeout)
     try:
         path, default = prepare_sweep_dir(out, design.name, resume, root)
         check_resumable(path, [r.run_id for r in design.runs])
