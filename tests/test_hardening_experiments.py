@@ -299,3 +299,71 @@ def test_report_on_a_damaged_folder(tmp_path, folders, case):
         assert any(fragment in w for w in warnings), r.stderr
         assert (d / "report" / "report.html").stat().st_size > 0
     assert os.path.isdir(d)
+
+
+# --------------------------------------------------------------------------- large grids
+def _design(tmp_path, grid, samples=None):
+    from sim.experiments.design import load_sweep
+
+    body = {"grid": grid} | ({"samples": samples} if samples else {})
+    return load_sweep(sweep_file(tmp_path, **body))
+
+
+def test_large_designs_are_checked_by_axes_with_the_same_result(tmp_path, scenario, monkeypatch):
+    """The same design checked point by point and by axes (the threshold set to 0): the same
+    points, runs, seeds and resolved columns."""
+    import sim.experiments.design as design
+
+    grid = {"infrastructure.detection": ["30s", "1m", "2m"], "workloads.0.count": [2, 4, 8],
+            "mechanisms.live_migration.mode": ["precopy", "postcopy"]}
+    samples = {"n": 60, "params": {"faults.0.mtbf": {"uniform": ["30d", "1y"]}}}
+    full = _design(tmp_path, grid, samples)
+    monkeypatch.setattr(design, "FULL_CHECK_POINTS", 0)
+    fast = _design(tmp_path, grid, samples)
+    assert fast.points == full.points and fast.runs == full.runs
+    assert fast.columns == full.columns
+    assert len(fast.points) == 3 * 3 * 2 * 60
+
+
+def test_large_design_reports_a_bad_value_and_a_bad_pair(tmp_path, scenario, monkeypatch):
+    """A value bad alone (vcpus 0) and a pair bad together (33 vCPUs on 32-core hosts; 33 is fine
+    with 64 cores, though the base scenario has 32): each named once, at the first whole point
+    that shows it. Grid order: cores (2) x vcpus (3) x count (200), the last fastest, so point
+    200 is (32, 0, 1) and point 400 is (32, 33, 1); no point with 64 cores is named."""
+    import sim.experiments.design as design
+    from sim.core.errors import InputError
+
+    monkeypatch.setattr(design, "FULL_CHECK_POINTS", 100)
+    grid = {"infrastructure.host_profiles.std.cores": [32, 64], "workloads.0.vm.vcpus": [4, 0, 33],
+            "workloads.0.count": list(range(1, 201))}
+    with pytest.raises(InputError) as err:
+        _design(tmp_path, grid)
+    sw = tmp_path / "sweep.yaml"
+    assert err.value.lines() == [
+        f"{sw}: grid.workloads.0.vm.vcpus: expected an integer of at least 1, got 0 (at point p0200: "
+        "infrastructure.host_profiles.std.cores=32, workloads.0.vm.vcpus=0, workloads.0.count=1)",
+        f"{sw}: grid.workloads.0.vm.vcpus: expected at most 32 vCPUs (the most cores of any host its placement "
+        "allows), got 33 (at point p0400: infrastructure.host_profiles.std.cores=32, workloads.0.vm.vcpus=33, "
+        "workloads.0.count=1)"]
+    # only 64-core hosts: 33 vCPUs fit everywhere, though the base scenario's hosts have 32 cores
+    grid["infrastructure.host_profiles.std.cores"] = [64]
+    grid["workloads.0.vm.vcpus"] = [4, 33]
+    assert len(_design(tmp_path, grid).points) == 400
+
+
+def test_twenty_thousand_points_validate_by_axes(tmp_path, scenario, monkeypatch):
+    """20,000 points (10 x 10 x 10 x 20) are checked with 50 single values and 900 pairs, not
+    20,000 validations: count the validations."""
+    import sim.experiments.design as design
+    import sim.scenario.loader as loader
+
+    calls = []
+    real = loader.validate_scenario
+    monkeypatch.setattr(loader, "validate_scenario", lambda *a, **k: calls.append(1) or real(*a, **k))
+    grid = {"faults.0.mtbf": [f"{k}y" for k in range(1, 11)], "infrastructure.detection": [f"{k}s" for k in range(1, 11)],
+            "workloads.0.count": list(range(1, 11)), "workloads.0.vm.vcpus": list(range(1, 21))}
+    d = _design(tmp_path, grid)
+    assert len(d.points) == 20_000 and len(d.runs) == 20_000
+    assert len(calls) == 1 + 50 + (100 + 100 + 200 + 100 + 200 + 200)  # the base, the values, the pairs
+    assert d.columns["workloads.0.vm.vcpus"][:3] == [1, 2, 3] and d.columns["faults.0.mtbf"][0] == 365 * 86400.0
+    assert design.FULL_CHECK_POINTS < 20_000

@@ -71,6 +71,7 @@ DISTRIBUTIONS = ("uniform", "loguniform", "integer", "choice")
 MAX_RUNS_ENV = "DCSIM_MAX_SWEEP_RUNS"
 MAX_RUNS = 1_000_000  # points x replications; every run is a folder and a row
 SEED_MAX = 2**63 - 1  # seeds are int64 columns in runs.parquet
+FULL_CHECK_POINTS = 1_000  # up to this many points each is validated; beyond, each value and each pair
 
 
 class SweepInputError(InputError):
@@ -511,29 +512,44 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
     columns: dict[str, list[Any]] = {p: [] for p in paths}
     seen: dict[tuple[str, str, str], list[Any]] = {}
     points: list[Point] = []
-    base_seed = 0
     width = max(4, len(str(max(len(point_values) - 1, 0))))
-    for i, values in enumerate(point_values):
-        pid = f"p{i:0{width}d}"
-        overrides = [*fixed, *values.items()]
+
+    def check(values: dict[str, Any]) -> tuple[Any, list[tuple[str, str, str]]]:
+        """(the validated scenario with ``values`` over the base, or None; its problems' keys)."""
         try:
-            sc = validate_scenario(scenario_data, scenario_source, overrides, registry)
+            return validate_scenario(scenario_data, scenario_source, [*fixed, *values.items()], registry), []
         except InputError as exc:
+            keys = []
             for problem in exc.problems:
                 section = next((where[p] for p in [*values, *(f for f, _ in fixed)]
                                 if p in where and (problem.path == p or problem.path.startswith(p + "."))), None)
                 if section is not None:
-                    key = (source, f"{section}.{problem.path}" if section else problem.path, _strip(problem.message))
+                    keys.append((source, f"{section}.{problem.path}" if section else problem.path,
+                                 _strip(problem.message)))
                 else:
                     src = source if exc.source == "--set" else exc.source
-                    key = (src, problem.path, _strip(problem.message))
-                seen.setdefault(key, [pid, values, 0])[2] += 1
-            continue
-        base_seed = int(sc.seed)
-        dumped = sc.model_dump(mode="json")
-        for p in paths:
-            columns[p].append(_lookup(dumped, p))
-        points.append(Point(i, pid, tuple(values.items())))
+                    keys.append((src, problem.path, _strip(problem.message)))
+            return None, keys
+
+    base_seed = 0
+    if len(point_values) <= FULL_CHECK_POINTS:
+        for i, values in enumerate(point_values):
+            sc, keys = check(values)
+            for key in keys:
+                seen.setdefault(key, [f"p{i:0{width}d}", values, 0])[2] += 1
+            if sc is None:
+                continue
+            base_seed = int(sc.seed)
+            dumped = sc.model_dump(mode="json")
+            for p in paths:
+                columns[p].append(_lookup(dumped, p))
+            points.append(Point(i, f"p{i:0{width}d}", tuple(values.items())))
+    else:
+        base_seed, found = _check_by_axes(point_values, paths, check, columns)
+        for key, (i, sub, count) in found.items():
+            seen[key] = [f"p{i:0{width}d}", sub, count]
+        if not seen:
+            points = [Point(i, f"p{i:0{width}d}", tuple(values.items())) for i, values in enumerate(point_values)]
     if seen:
         errors: dict[str, list[Problem]] = {}
         for (src, path, message), (pid, values, count) in seen.items():
@@ -559,6 +575,118 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
     return Design(name=name, source=source, scenario_source=scenario_source, scenario_data=scenario_data,
                   fixed=tuple(fixed), paths=tuple(paths), points=points, replications=replications,
                   base_seed=base_seed, columns=columns, runs=runs)
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+MANY_VALUES = 50  # a numeric path with more distinct values than this is checked at its extremes
+CONFIRM_POINTS = 1_000  # whole points validated to confirm problems pairs showed
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, columns: dict[str, list[Any]]
+                   ) -> tuple[int, dict[tuple[str, str, str], tuple[int, dict[str, Any], int]]]:
+    """A large design checked without validating every point: each distinct value of each path
+    alone, and each distinct pair of values of two paths that occur together (a rule of the schema
+    relates at most two values: vCPUs and cores, working set and memory). With two or more paths
+    a problem counts only where it shows in a pair (a value bad over the base may be fine with
+    another path's value). A path with more than MANY_VALUES distinct numbers (a sampled
+    parameter) is checked at its smallest and largest value: the schema's limits on a number are
+    ranges. Fills ``columns`` with each point's resolved values (a value resolves the same
+    whatever the other paths hold; a sampled number is already in base units).
+
+    Returns (seed, {problem key: (first point, its values, points holding them)}): with one path
+    the count is exact; with more, a problem is confirmed on the first whole point that shows it
+    (count 1: how many more share it is not known without validating them all)."""
+    distinct: dict[str, dict[str, tuple[int, Any, int]]] = {p: {} for p in paths}
+    keys = []
+    for i, values in enumerate(point_values):
+        row = []
+        for p in paths:
+            k = _key(values.get(p))
+            row.append(k)
+            if p in values:
+                j, v, n = distinct[p].get(k, (i, values[p], 0))
+                distinct[p][k] = (j, v, n + 1)
+        keys.append(row)
+    numeric = {p for p in paths if len(distinct[p]) > MANY_VALUES and all(_is_number(v) for _, v, _ in
+                                                                          distinct[p].values())}
+    reps: dict[str, dict[str, tuple[int, Any, int]]] = {}
+    for p in paths:
+        if p in numeric:
+            items = sorted(distinct[p].values(), key=lambda t: t[1])
+            reps[p] = {_key(items[0][1]): items[0], _key(items[-1][1]): items[-1]}
+        else:
+            reps[p] = distinct[p]
+    found: dict[tuple[str, str, str], tuple[int, dict[str, Any], int]] = {}
+    resolved: dict[tuple[str, str], Any] = {}
+    seed = 0
+
+    def note(sc, p_keys: list[tuple[str, str]]) -> None:
+        nonlocal seed
+        seed = int(sc.seed)
+        dumped = None
+        for p, k in p_keys:
+            if (p, k) not in resolved:
+                dumped = dumped if dumped is not None else sc.model_dump(mode="json")
+                resolved[(p, k)] = _lookup(dumped, p)
+
+    for p in paths:
+        for k, (i, v, n) in reps[p].items():
+            sc, problems = check({p: v})
+            if sc is not None:
+                note(sc, [(p, k)])
+            elif len(paths) == 1:
+                for key in problems:
+                    j, sub, m = found.get(key, (i, {p: v}, 0))
+                    found[key] = (min(i, j), sub if j <= i else {p: v}, m + n)
+    index = {p: a for a, p in enumerate(paths)}
+    pairs: dict[tuple[str, str, str, str], tuple[int, dict[str, Any], list[int]]] = {}
+    for i, values in enumerate(point_values):
+        row = keys[i]
+        present = [p for p in paths if p in values and row[index[p]] in reps[p]]
+        for a, p in enumerate(present):
+            for q in present[a + 1:]:
+                two = (p, row[index[p]], q, row[index[q]])
+                if two not in pairs:
+                    pairs[two] = (i, {p: values[p], q: values[q]}, [])
+                pairs[two][2].append(i)
+    holders: dict[tuple[str, str, str], set[int]] = {}
+    for (p, kp, q, kq), (_, sub, members) in sorted(pairs.items(), key=lambda kv: kv[1][0]):
+        sc, problems = check(sub)
+        if sc is not None:
+            note(sc, [(p, kp), (q, kq)])
+            continue
+        for key in problems:
+            holders.setdefault(key, set()).update(members)
+    # A pair checked over the base can fail because of a third path's base value (33 vCPUs over the
+    # base's 32 cores, in a point that has 64): a problem is reported only once a whole point that
+    # holds it is validated and shows it, the first such point named.
+    budget = CONFIRM_POINTS
+    shown: dict[int, list[tuple[str, str, str]]] = {}
+    for key in sorted(holders, key=lambda k: min(holders[k])):
+        if key in found:
+            continue
+        for i in sorted(holders[key]):
+            if i not in shown:
+                if budget == 0:
+                    break
+                budget -= 1
+                shown[i] = check(point_values[i])[1]
+            for k in shown[i]:
+                if k in holders and k not in found:
+                    found[k] = (i, point_values[i], 1)
+            if key in found:
+                break
+    for i, values in enumerate(point_values):
+        for p in paths:
+            columns[p].append(values.get(p) if p in numeric else resolved.get((p, keys[i][index[p]])))
+    return seed, found
 
 
 def _lookup(data: Any, path: str) -> Any:
