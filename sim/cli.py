@@ -237,7 +237,7 @@ def check(
 @app.command()
 def bench(
     json_: Annotated[str | None, typer.Option("--json", help="also write the figures to this JSON file")] = None,
-    hosts: Annotated[int | None, typer.Option("--hosts", help="scale the fleet down to N hosts")] = None,
+    hosts: Annotated[str | None, typer.Option("--hosts", help="scale the fleet down to N hosts")] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="simulated time, e.g. 30d (default: the file's)")
                         ] = None,
     scenario: Annotated[str | None, typer.Option("--scenario", help="fleet scenario (default scenarios/fleet.yaml)")
@@ -249,18 +249,20 @@ def bench(
     from sim.bench import load_fleet, run_bench
 
     try:
-        sc = load_fleet(scenario, hosts, duration)  # input errors before any timing starts
+        n_hosts = parse_count(hosts, "--hosts")
+        target = results.check_output_file(json_, "--json") if json_ is not None else None
+        sc = load_fleet(scenario, n_hosts, duration)  # input errors before any timing starts
     except InputError as err:
         fail_input(err)
     progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
     try:
-        figures = run_bench(hosts, duration, scenario, progress=progress)
+        figures = run_bench(n_hosts, duration, scenario, progress=progress)
     except InputError as err:
         fail_input(err)
     finally:
         progress.close()
-    if json_ is not None:
-        results.write_json(Path(json_), figures)
+    if target is not None:
+        results.write_json(target, figures)
     if not quiet:
         show_bench(figures)
 
@@ -327,10 +329,40 @@ class RunsProgress:
             self.bar.stop()
 
 
-def check_workers(workers: int | None) -> int | None:
-    if workers is not None and workers < 1:
-        raise InputError("--workers", [Problem("", f"expected an integer of at least 1, got {workers}")])
-    return workers
+def parse_count(text: str | int | None, flag: str) -> int | None:
+    """An option that counts (``--workers``, ``--replications``, ``--hosts``): an integer of at least
+    1, the value echoed when it is not (``--workers: expected an integer of at least 1, got "abc"``)."""
+    if text is None:
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    elif isinstance(text, str) and re.fullmatch(r"\s*[-+]?\d{1,30}\s*", text):
+        value = int(text)
+    else:
+        raise InputError(flag, [Problem("", f"expected an integer of at least 1, got {show(text)}")])
+    if value < 1:
+        raise InputError(flag, [Problem("", f"expected an integer of at least 1, got {value}")])
+    return value
+
+
+def parse_seconds(text: str | None, flag: str) -> float | None:
+    """A timeout in seconds (``5``, ``0.5``) or a duration (``30s``, ``2m``): above 0, at most a day."""
+    if text is None:
+        return None
+    from sim.core.units import UnitError, parse_duration
+
+    try:
+        value = float(text) if re.fullmatch(r"\s*\d+(\.\d*)?\s*", text) else parse_duration(text)
+    except UnitError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise InputError(flag, [Problem("", f"expected seconds above 0 and at most a day, like 5 or 30s, got "
+                                            f"{show(text)}")])
+    return value
+
+
+def check_workers(workers: str | int | None) -> int | None:
+    return parse_count(workers, "--workers")
 
 
 def report_errors(runs) -> None:
@@ -362,19 +394,29 @@ def run_many(quiet: bool, workers: int | None, design: Callable[[], Any], run: C
 def sweep(
     sweep_file: Annotated[str, typer.Argument(metavar="SWEEP", help="sweep YAML file")],
     out: Annotated[str | None, typer.Option("--out", help="sweep folder (default results/<name>/<time>)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: all "
+    workers: Annotated[str | None, typer.Option("--workers", help="local worker processes (default: all "
                                                 "cores); with --scheduler local, the cluster's size")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' (a Dask LocalCluster) or the "
                                                   "address of a Dask scheduler, tcp://HOST:8786")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep complete runs in the folder, run the rest")] = False,
+    connect_timeout: Annotated[str | None, typer.Option("--connect-timeout", help="seconds a --scheduler address "
+                                                        "has to answer (default 5)")] = None,
+    allow_code_change: Annotated[bool, typer.Option("--allow-code-change", help="with --resume: continue a folder "
+                                                    "made by other code (sim/ changed)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no summary line")] = False,
 ) -> None:
     """Run every point of a sweep file (grid and samples) times its replications."""
     from sim.experiments.design import load_sweep
     from sim.experiments.execute import run_sweep
 
-    result = run_many(quiet, workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
-        design, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress))
+    try:
+        n_workers = check_workers(workers)
+        timeout = parse_seconds(connect_timeout, "--connect-timeout")
+    except InputError as err:
+        fail_input(err)
+    result = run_many(quiet, n_workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
+        design, out, workers=n_workers, scheduler=scheduler, resume=resume, progress=progress,
+        allow_code_change=allow_code_change, connect_timeout=timeout))
     if not quiet:
         ok = int((result.runs["status"] == "ok").sum())
         kept = len(result.runs) - result.ran
@@ -387,20 +429,42 @@ def sweep(
 def compare(
     scenario: Annotated[str, typer.Argument(help="scenario YAML file (side A)")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE making side B (repeatable)")] = None,
-    replications: Annotated[int, typer.Option("--replications", help="paired seeds: base seed + 0 .. R-1")] = 10,
+    replications: Annotated[str, typer.Option("--replications", help="paired seeds: base seed + 0 .. R-1")] = "10",
     seed: Annotated[str | None, typer.Option("--seed", help="base seed of both sides")] = None,
     out: Annotated[str | None, typer.Option("--out", help="folder (default results/<name>/compare-<time>)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="local worker processes (default: all cores)")
+    workers: Annotated[str | None, typer.Option("--workers", help="local worker processes (default: all cores)")
                        ] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="'local' or tcp://HOST:8786 (Dask)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue a killed compare: keep its complete runs, "
+                                         "run the rest (default folder: the newest compare-*)")] = False,
+    connect_timeout: Annotated[str | None, typer.Option("--connect-timeout", help="seconds a --scheduler address "
+                                                        "has to answer (default 5)")] = None,
+    allow_code_change: Annotated[bool, typer.Option("--allow-code-change", help="with --resume: continue a folder "
+                                                    "made by other code (sim/ changed)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
 ) -> None:
     """A/B: the scenario against the scenario with --set, on paired seeds; B − A with 95 % intervals."""
-    from sim.experiments.compare import compare_design, run_compare
+    from sim.experiments.compare import compare_design, run_compare, same_sides
+
+    try:
+        n_workers = check_workers(workers)
+        n_replications = parse_count(replications, "--replications")
+        timeout = parse_seconds(connect_timeout, "--connect-timeout")
+    except InputError as err:
+        fail_input(err)
+
+    def design():
+        plan = compare_design(scenario, set_ or [], n_replications, parse_seed(seed))
+        if same_sides(plan):
+            typer.echo(f"warning: --set: {' '.join(set_ or [])} changes nothing in {scenario} (B = A): every "
+                       "difference will be 0", err=True)
+        return plan
 
     result, table = run_many(
-        quiet, workers, lambda: compare_design(scenario, set_ or [], replications, parse_seed(seed)),
-        lambda design, progress: run_compare(design, out, workers=workers, scheduler=scheduler, progress=progress))
+        quiet, n_workers, design,
+        lambda plan, progress: run_compare(plan, out, workers=n_workers, scheduler=scheduler, progress=progress,
+                                           resume=resume, allow_code_change=allow_code_change,
+                                           connect_timeout=timeout))
     if not quiet:
         show_compare(table, result.path, " ".join(set_ or []))
 
@@ -432,7 +496,13 @@ def show_compare(table, path: Path, change: str) -> None:
         if row.n == 0:  # nothing to pair: each side's own mean (A's is kept when B has none)
             out.add_row(row.metric, show(row.a_mean), show(row.b_mean), "–", "", "0", "")
             continue
-        ci = "" if math.isnan(low) else f"[{show(low, d, k)}, {show(high, d, k)}]"
+        flag = getattr(row, "flag", "")
+        if flag == "no_events":  # rule of three: 0 events in n runs puts each side's mean below 3/n
+            ci = f"none seen: each ≤ {3 / row.n:.3g}"
+        elif flag == "all_equal":  # no spread to estimate: no interval rather than [m, m]
+            ci = "all equal"
+        else:
+            ci = "" if math.isnan(low) else f"[{show(low, d, k)}, {show(high, d, k)}]"
         sig = "*" if not math.isnan(low) and (low > 0 or high < 0) else ""
         diff = ("+" if row.diff_mean > 0 else "") + show(row.diff_mean, d, k) + (" pt" if k != 1.0 else "")
         out.add_row(row.metric, show(row.a_mean), show(row.b_mean), diff, ci, str(row.n), sig)
@@ -446,10 +516,24 @@ def report(
     quiet: Annotated[bool, typer.Option("--quiet", help="do not print where the report is")] = False,
 ) -> None:
     """Figures (PNG) and one self-contained report.html for a run or a sweep folder."""
-    from sim.report import make_report
+    import pyarrow as pa
+
+    from sim import results
+    from sim.report import folder_kind, make_report
 
     try:
-        html = make_report(folder, out)
+        path, kind = folder_kind(folder)
+        loaded = results.load(path) if kind == "run" else results.load_sweep(path)  # damage found first
+        target = results.prepare_report_dir(out, path / "report")  # checked before anything is drawn
+        for line in loaded.skipped:
+            typer.echo(f"warning: {line}", err=True)
+        try:
+            html = make_report(folder, target)
+        except (ValueError, TypeError, KeyError, AttributeError, OSError, pa.ArrowException) as exc:
+            # damage the checks above do not know (a column of the wrong kind): one line, no traceback
+            raise InputError(str(path), [Problem("", f"expected a result folder dcsim can read, got one it "
+                                                     f"cannot report ({type(exc).__name__}: "
+                                                     f"{' '.join(str(exc).split())[:160]})")]) from None
     except InputError as err:
         fail_input(err)
     if not quiet:

@@ -14,7 +14,7 @@ from sim.cli import app
 from sim.experiments.compare import compare_design, default_folder, run_compare
 from sim.experiments.stats import paired_table
 
-COLUMNS = ["metric", "a_mean", "b_mean", "diff_mean", "diff_ci95_low", "diff_ci95_high", "n"]
+COLUMNS = ["metric", "a_mean", "b_mean", "diff_mean", "diff_ci95_low", "diff_ci95_high", "n", "flag"]
 
 
 def memory_fleet() -> dict:
@@ -84,7 +84,9 @@ def test_paired_table_with_missing_metric():
     b = pd.DataFrame({"x": [2.0, 4.0, 6.0], "y": [1.0, 1.0, 1.0]}, index=[0, 1, 2])
     t = paired_table(a, b, ["x", "y", "z"]).set_index("metric")
     assert t.loc["x", "diff_mean"] == 2.0 and t.loc["x", "n"] == 3
-    assert t.loc["y", "n"] == 2 and t.loc["y", "diff_ci95_low"] == t.loc["y", "diff_ci95_high"] == 0.0
+    # y: both seeds differ by exactly 0: flagged, no [0, 0] interval that would look certain
+    assert t.loc["y", "n"] == 2 and t.loc["y", "flag"] == "all_equal"
+    assert np.isnan(t.loc["y", "diff_ci95_low"]) and np.isnan(t.loc["y", "diff_ci95_high"])
     assert t.loc["z", "n"] == 0 and math.isnan(t.loc["z", "diff_mean"])
 
 

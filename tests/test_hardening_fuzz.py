@@ -159,3 +159,207 @@ def test_mutated_scenarios_check_cleanly_and_run(tmp_path_factory, example):
 @given(example=mutated())
 def test_mutated_scenarios_check_cleanly_and_run_many(tmp_path_factory, example):
     _check_and_run(tmp_path_factory, example)
+
+
+# --------------------------------------------------------------------------- experiment commands (issue 18)
+# Sweep files, compare flags and report folders damaged at random: every invocation ends in exit 0
+# or 2 with no traceback, and every file it did not create is left as it was.
+_TINY = {"name": "fz", "seed": 3, "duration": "2h",
+         "infrastructure": {"host_profiles": {"std": {"cores": 32, "memory": "256GiB", "dimms": 8, "nic": "10Gbps",
+                                                      "disk": {"capacity": "4TiB", "read": "2GB/s",
+                                                               "write": "1GB/s"}}},
+                            "sites": [{"name": "east", "core": "400Gbps", "broadcast_domains": [
+                                {"name": "bd1", "hosts": 4, "profile": "std", "uplink": "100Gbps"}]}]},
+         "workloads": [{"name": "web", "count": 4, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"}}],
+         "faults": [{"kind": "host_crash", "mtbf": "30d", "repair": "1h"}]}
+_PATHS = ["faults.0.mtbf", "faults.00.mtbf", "faults.0.repair", "infrastructure.detection", "workloads.0.count",
+          "workloads.0.vm", "workloads.0.vm.vcpus", "workloads.0.vm.memory", "seed", "duration", "", "a..b",
+          "faults.9.mtbf", "nope", "workloads.0.vm.vcpus.x"]
+_VALUES = ["30s", "2h", "1GiB", "25Gbps", "4/h", 0, -1, 1, 2, 3.5, 1e300, 2**70, None, True, [], {}, "abc", "5y",
+           {"vcpus": 2, "memory": "4GiB", "disk": "10GiB"}]
+_SMALL_LISTS = st.lists(st.sampled_from(_VALUES), max_size=3)
+
+
+@st.composite
+def sweep_docs(draw):
+    doc: dict = {"scenario": draw(st.sampled_from(["s.yaml", "s.yaml", "missing.yaml", "", 5]))}
+    if draw(st.booleans()):
+        doc["replications"] = draw(st.sampled_from([1, 2, 0, -1, "x", 10**9, 2.5]))
+    if draw(st.booleans()):
+        doc["set"] = draw(st.one_of(st.dictionaries(st.sampled_from(_PATHS), st.sampled_from(_VALUES), max_size=2),
+                                    st.sampled_from([[], "x", None])))
+    if draw(st.booleans()):
+        doc["grid"] = draw(st.one_of(st.dictionaries(st.sampled_from(_PATHS), st.one_of(_SMALL_LISTS,
+                                                                                          st.sampled_from(_VALUES)),
+                                                     max_size=2),
+                                     st.sampled_from([[], "x"])))
+    if draw(st.booleans()):
+        bounds = st.lists(st.sampled_from(_VALUES), min_size=0, max_size=3)
+        dist = st.one_of(st.dictionaries(st.sampled_from(["uniform", "loguniform", "integer", "choice", "normal"]),
+                                         bounds, min_size=1, max_size=2), st.sampled_from(_VALUES))
+        doc["samples"] = {"n": draw(st.sampled_from([1, 2, 3, 0, 10**9, "x"])),
+                          "params": draw(st.dictionaries(st.sampled_from(_PATHS), dist, max_size=2))}
+        if draw(st.booleans()):
+            doc["samples"]["method"] = draw(st.sampled_from(["random", "latin_hypercube", "sobol", 1]))
+    if draw(st.booleans()):
+        doc[draw(st.sampled_from(["bogus", "name", "description"]))] = draw(st.sampled_from(_VALUES))
+    return doc
+
+
+def _tree(d: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and not p.is_symlink() and not any(part in skip for part in p.relative_to(d).parts)}
+
+
+def _invoke(args: list, record: bool = True) -> object:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code in (0, 2), (args, result.exit_code, result.output[-2000:], repr(result.exception))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
+    assert "Traceback" not in result.output
+    if record:
+        event(f"{args[0]} exit {result.exit_code}")
+    return result
+
+
+def _user_space(tmp: Path) -> None:
+    write = tmp / "s.yaml"
+    write.write_text(yaml.safe_dump(_TINY, sort_keys=False))
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "data.parquet").write_bytes(b"user bytes")
+    (tmp / "notes.txt").write_text("keep")
+
+
+def _sweep_case(tmp_path_factory, doc):
+    tmp = tmp_path_factory.mktemp("sweepfz")
+    _user_space(tmp)
+    (tmp / "sweep.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    before = _tree(tmp)
+    _invoke(["sweep", tmp / "sweep.yaml", "--out", tmp / "out", "--workers", "1", "--quiet"])
+    assert _tree(tmp, skip=("out",)) == before
+
+
+@settings(max_examples=12, **_SETTINGS)
+@given(doc=sweep_docs())
+def test_fuzzed_sweep_files_end_cleanly(tmp_path_factory, doc):
+    _sweep_case(tmp_path_factory, doc)
+
+
+@pytest.mark.slow
+@settings(max_examples=250, **_SETTINGS)
+@given(doc=sweep_docs())
+def test_fuzzed_sweep_files_end_cleanly_many(tmp_path_factory, doc):
+    _sweep_case(tmp_path_factory, doc)
+
+
+_FLAGS = st.lists(st.one_of(
+    st.tuples(st.just("--set"), st.builds(lambda p, v: f"{p}={v}", st.sampled_from(_PATHS),
+                                          st.sampled_from(["30s", "2", "0", "abc", "1GiB", "true", "[]", ""]))),
+    st.tuples(st.just("--replications"), st.sampled_from(["1", "2", "0", "-3", "abc", "1e9", "1000001", ""])),
+    st.tuples(st.just("--seed"), st.sampled_from(["0", "7", "-1", "9223372036854775807", "1e20", "x"])),
+    st.tuples(st.just("--workers"), st.sampled_from(["1", "0", "abc"])),
+    st.tuples(st.just("--out"), st.sampled_from(["OUT", "MINE", "NOTES", "", "NOTES/x"])),
+    st.tuples(st.just("--connect-timeout"), st.sampled_from(["1", "0", "x"])),
+    st.tuples(st.just("--resume")), st.tuples(st.just("--allow-code-change")),
+), max_size=5)
+
+
+def _compare_case(tmp_path_factory, flags):
+    tmp = tmp_path_factory.mktemp("cmpfz")
+    _user_space(tmp)
+    before = _tree(tmp)
+    names = {"OUT": tmp / "out", "MINE": tmp / "mine", "NOTES": tmp / "notes.txt", "NOTES/x": tmp / "notes.txt" / "x"}
+    args = ["compare", tmp / "s.yaml"]
+    for flag in flags:
+        args.extend(names.get(a, a) for a in flag)
+    if "--out" not in args:
+        args += ["--out", tmp / "out"]
+    reps = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--replications"]
+    if not reps or reps[-1] not in ("1", "2"):
+        args += ["--replications", "1"] if not reps else []
+    _invoke([*args, "--quiet"])
+    assert _tree(tmp, skip=("out",)) == before
+
+
+@settings(max_examples=12, **_SETTINGS)
+@given(flags=_FLAGS)
+def test_fuzzed_compare_flags_end_cleanly(tmp_path_factory, flags):
+    _compare_case(tmp_path_factory, flags)
+
+
+@pytest.mark.slow
+@settings(max_examples=250, **_SETTINGS)
+@given(flags=_FLAGS)
+def test_fuzzed_compare_flags_end_cleanly_many(tmp_path_factory, flags):
+    _compare_case(tmp_path_factory, flags)
+
+
+@pytest.fixture(scope="module")
+def made_folders(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("made")
+    _user_space(tmp)
+    assert _invoke(["run", tmp / "s.yaml", "--out", tmp / "run", "--quiet"], record=False).exit_code == 0
+    assert _invoke(["compare", tmp / "s.yaml", "--set", "workloads.0.count=2", "--replications", "2", "--out",
+                    tmp / "cmp", "--workers", "1", "--quiet"], record=False).exit_code == 0
+    return tmp
+
+
+_DAMAGES = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
+    ["truncate", "garbage", "empty", "delete", "folder", "json_list", "json_string", "metric_text"])), min_size=1,
+    max_size=3)
+
+
+def _damage(d: Path, pick: int, how: str) -> None:
+    import json as _json
+    import shutil as _shutil
+
+    files = sorted(p for p in d.rglob("*") if p.is_file())
+    f = files[pick % len(files)]
+    if how == "truncate":
+        f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2])
+    elif how == "garbage":
+        f.write_bytes(b"\x00garbage\xff" * 3)
+    elif how == "empty":
+        f.write_bytes(b"")
+    elif how == "delete":
+        f.unlink()
+    elif how == "folder":
+        f.unlink()
+        f.mkdir()
+    elif how == "json_list":
+        f.write_text("[1, 2, 3]")
+    elif how == "json_string":
+        f.write_text('"text"')
+    elif f.name == "summary.json":
+        try:
+            data = _json.loads(f.read_text())
+            data["metrics"] = {k: "x" for k in data.get("metrics", {})}
+            f.write_text(_json.dumps(data))
+        except (ValueError, AttributeError, TypeError):
+            _shutil.copyfile(f, f)
+
+
+def _report_case(tmp_path_factory, made, which, damages):
+    import shutil as _shutil
+
+    tmp = tmp_path_factory.mktemp("repfz")
+    d = tmp / "d"
+    _shutil.copytree(made / which, d)
+    for pick, how in damages:
+        if any(p.is_file() for p in d.rglob("*")):
+            _damage(d, pick, how)
+    before = _tree(d, skip=("report",))
+    _invoke(["report", d, "--quiet"])
+    assert _tree(d, skip=("report",)) == before
+
+
+@settings(max_examples=12, **_SETTINGS)
+@given(which=st.sampled_from(["run", "cmp"]), damages=_DAMAGES)
+def test_reports_of_randomly_damaged_folders_end_cleanly(tmp_path_factory, made_folders, which, damages):
+    _report_case(tmp_path_factory, made_folders, which, damages)
+
+
+@pytest.mark.slow
+@settings(max_examples=250, **_SETTINGS)
+@given(which=st.sampled_from(["run", "cmp"]), damages=_DAMAGES)
+def test_reports_of_randomly_damaged_folders_end_cleanly_many(tmp_path_factory, made_folders, which, damages):
+    _report_case(tmp_path_factory, made_folders, which, damages)

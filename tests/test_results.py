@@ -30,7 +30,7 @@ def test_run_writes_every_file(tmp_path):
     assert "events.parquet" not in names
     assert not [n for n in names if n.endswith(".tmp")]
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"scenario", "seed", "duration_s", "wall_s", "events", "versions", "metrics"}
+    assert set(summary) == {"kind", "scenario", "seed", "duration_s", "wall_s", "events", "versions", "metrics", "code"}
     assert summary["scenario"] == "t" and summary["seed"] == 1 and summary["duration_s"] == 86400.0
     assert set(summary["versions"]) >= {"dcsim", "simpy", "python"}
     assert summary["metrics"]["incidents.count"] == 1

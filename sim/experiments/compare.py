@@ -20,12 +20,13 @@ import pandas as pd
 
 from sim import results
 from sim.core.errors import InputError, Problem
-from sim.experiments.design import Design, make_design
-from sim.experiments.execute import SweepResult, metric_names, run_sweep
+from sim.experiments.design import MAX_RUNS_ENV, Design, make_design, max_runs
+from sim.experiments.execute import SWEEP_FILE, SweepResult, metric_names, run_sweep
 from sim.experiments.stats import paired_table
 from sim.scenario.overrides import parse_overrides
 
-__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "COMPARE_FILE"]
+__all__ = ["compare_design", "run_compare", "compare_table", "default_folder", "latest_folder", "same_sides",
+           "COMPARE_FILE"]
 
 COMPARE_FILE = "compare.parquet"
 A, B = "p0000", "p0001"
@@ -40,15 +41,30 @@ def compare_design(scenario: str | os.PathLike, sets: list[str], replications: i
         raise InputError("--set", [Problem("", "expected at least one PATH=VALUE for side B, got none")])
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
         raise InputError("--replications", [Problem("", f"expected an integer of at least 1, got {replications!r}")])
+    cap = max_runs()
+    if 2 * replications > cap:
+        raise InputError("--replications", [Problem("", f"expected at most {cap // 2:,} (two runs per seed; set "
+                                                        f"{MAX_RUNS_ENV} to raise the limit of {cap:,} runs), "
+                                                        f"got {replications:,}")])
     source = str(scenario)
     data = read_yaml(scenario, source)
     overrides = dict(parse_overrides(sets))  # later --set of one path wins, as in dcsim run
+    if "seed" in overrides:
+        raise InputError("--set", [Problem("seed", "expected a path other than the seed (both sides run on the "
+                                                   "same seeds; use --seed N for the base seed), got seed="
+                                                   f"{overrides['seed']}")])
     fixed = [("seed", seed)] if seed is not None else []
     design = make_design("compare", "--set", source, data, fixed, list(overrides), [{}, overrides],
                          replications, {p: "" for p in overrides}, registry)
     name = data.get("name") if isinstance(data, dict) else None
     design.name = name if isinstance(name, str) and name else Path(source).stem
     return design
+
+
+def same_sides(design: Design) -> bool:
+    """True when every ``--set`` path resolves to the same value on both sides (B = A: the compare
+    can only show noise-free zeros)."""
+    return len(design.points) == 2 and all(col[0] == col[1] for col in design.columns.values())
 
 
 def compare_table(runs: pd.DataFrame, design: Design) -> pd.DataFrame:
@@ -70,10 +86,24 @@ def default_folder(name: str, root: str | os.PathLike = "results") -> Path:
     return path
 
 
+def latest_folder(name: str, root: str | os.PathLike = "results") -> Path:
+    """The newest ``results/<name>/compare-*`` folder holding a sweep.json (what ``--resume``
+    continues without ``--out``); InputError on ``--resume`` when there is none."""
+    base = Path(root) / results.slug(name)
+    found = sorted((p for p in base.glob("compare-*") if (p / SWEEP_FILE).is_file() and not p.is_symlink()),
+                   key=lambda p: (p.stat().st_mtime, p.name)) if base.is_dir() else []
+    if not found:
+        raise InputError("--resume", [Problem("", f"expected --out DIR or a previous compare at "
+                                                  f"{base}/compare-*, got none")])
+    return found[-1]
+
+
 def run_compare(design: Design, out: str | os.PathLike | None = None, *, root: str | os.PathLike = "results",
                 **options: Any) -> tuple[SweepResult, pd.DataFrame]:
-    """Runs A and B (``options`` as for ``run_sweep``: workers, scheduler, progress, ...) and writes
-    compare.parquet beside the sweep tables; returns the sweep result and the comparison."""
+    """Runs A and B (``options`` as for ``run_sweep``: workers, scheduler, progress, resume, ...) and
+    writes compare.parquet beside the sweep tables; returns the sweep result and the comparison.
+    ``resume`` keeps the complete runs of a killed compare in ``out`` (default: the newest
+    ``compare-*`` folder of the scenario), with the sweep's rules."""
     table: dict[str, pd.DataFrame] = {}
 
     def write(path: Path) -> None:
@@ -81,6 +111,11 @@ def run_compare(design: Design, out: str | os.PathLike | None = None, *, root: s
         table["df"] = compare_table(runs, design)
         results.write_parquet(path / COMPARE_FILE, table["df"])
 
-    target = out if out is not None else default_folder(design.name, root)
+    if out is not None:
+        target: str | os.PathLike = out
+    elif options.get("resume"):
+        target = latest_folder(design.name, root)
+    else:
+        target = default_folder(design.name, root)
     result = run_sweep(design, target, root=root, extra=write, **options)
     return result, table["df"]

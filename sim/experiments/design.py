@@ -61,6 +61,8 @@ __all__ = [
     "draw_samples",
     "parse_quantity",
     "run_id",
+    "max_runs",
+    "SEED_MAX",
 ]
 
 KEYS = ("name", "description", "scenario", "replications", "set", "grid", "samples", "metrics")
@@ -69,6 +71,8 @@ METHODS = ("latin_hypercube", "random")
 DISTRIBUTIONS = ("uniform", "loguniform", "integer", "choice")
 MAX_RUNS_ENV = "DCSIM_MAX_SWEEP_RUNS"
 MAX_RUNS = 1_000_000  # points x replications; every run is a folder and a row
+SEED_MAX = 2**63 - 1  # seeds are int64 columns in runs.parquet
+FULL_CHECK_POINTS = 1_000  # up to this many points each is validated; beyond, each value and each pair
 
 
 class SweepInputError(InputError):
@@ -333,6 +337,7 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
                 grid_values[p] = values
 
     samples = data.get("samples")
+    bound_checks: list[tuple[str, str, Any]] = []  # (where, path, a bound with units): its dimension
     sample_points: list[dict[str, Any]] = [{}]
     sample_params: dict[str, Distribution] = {}
     if samples is not None:
@@ -369,21 +374,26 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
                     problems.extend(found)
                     if dist is not None:
                         sample_params[p] = dist
-            if not problems:
-                sample_points = draw_samples(sample_params, n, method, seed)
+                        if dist.kind in ("uniform", "loguniform"):
+                            ((kind, arg),) = spec.items()
+                            bound_checks.extend((f"{where}.{kind}.{i}", p, v) for i, v in enumerate(arg)
+                                                if isinstance(v, str) and parse_quantity(v)[1] is not None)
 
+    problems.extend(_overlaps(grid_values, sample_params, fixed))
     for p in [*grid_values, *sample_params]:
         if p == "seed":
             section = "grid" if p in grid_values else "samples.params"
             problems.append(Problem(f"{section}.seed", 'expected a scenario value other than the seed '
                                                        '(replication r runs with seed + r), got "seed"'))
-    if not problems:
-        grid_points = expand_grid(grid_values)
-        total = len(grid_points) * len(sample_points) * replications
+    if not problems:  # the product of the axis sizes, before anything is expanded or drawn
+        sizes = [len(v) for v in grid_values.values()] + ([samples["n"]] if sample_params else [])
+        total = math.prod(sizes) * replications
         cap = _max_runs()
         if total > cap:
+            shape = " x ".join(f"{k:,}" for k in sizes) or "1"
             problems.append(Problem("", f"expected at most {cap:,} runs (points x replications; set "
-                                        f"{MAX_RUNS_ENV} to raise the limit), got {total:,}"))
+                                        f"{MAX_RUNS_ENV} to raise the limit), got {total:,} ({shape} points x "
+                                        f"{replications:,} replication{'s' if replications != 1 else ''})"))
     metrics = data.get("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         problems.append(Problem("metrics", f"expected a list of metric names, got {show(metrics)}"))
@@ -396,6 +406,10 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
                                                         f"got {show(m)}"))
     if problems:
         raise InputError(source, problems)
+    if sample_params:
+        sample_points = draw_samples(sample_params, samples["n"], samples.get("method", "latin_hypercube"),
+                                     samples.get("seed", 0))
+    grid_points = expand_grid(grid_values)
 
     scenario_source = str(scenario_path)
     scenario_data = read_yaml(scenario_path, scenario_source)
@@ -403,9 +417,43 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
         {p: "set" for p, _ in fixed}
     point_values = [g | s for g in grid_points for s in sample_points]
     design = make_design(name, source, scenario_source, scenario_data, fixed,
-                         [*grid_values, *sample_params], point_values, replications, where, registry)
+                         [*grid_values, *sample_params], point_values, replications, where, registry,
+                         bound_checks=bound_checks)
     design.metrics = tuple(metrics)
     return design
+
+
+def _norm(path: str) -> tuple[str, ...]:
+    """A dotted path's segments with list indices as plain numbers (``faults.00.mtbf`` = ``faults.0.mtbf``)."""
+    return tuple(str(int(seg)) if seg.isdigit() else seg for seg in path.split("."))
+
+
+def _overlaps(grid: dict[str, Any], samples: dict[str, Any], fixed: list[tuple[str, Any]]) -> list[Problem]:
+    """Two axes over one path (the same path, or one inside the other), and a ``set`` value that an
+    axis would silently replace (set at or inside a swept path)."""
+    problems: list[Problem] = []
+    axes = [(f"grid.{p}", p) for p in grid] + [(f"samples.params.{p}", p) for p in samples]
+    for i, (where, p) in enumerate(axes):
+        for other_where, q in axes[:i]:
+            a, b = _norm(p), _norm(q)
+            if a[:len(b)] == b or b[:len(a)] == a:
+                if where == f"samples.params.{p}" and q == p:
+                    continue  # reported by the sample checks ("a path not also in grid")
+                problems.append(Problem(where, f"expected one axis per path, got {show(p)} over the same path "
+                                               f"as {other_where}"))
+    for p, _ in fixed:
+        for where, q in axes:
+            a, b = _norm(p), _norm(q)
+            if a[:len(b)] == b:
+                problems.append(Problem(f"set.{p}", f"expected a path the sweep does not vary ({where} replaces "
+                                                    f"its value at every point), got {show(p)}"))
+                break
+    return problems
+
+
+def max_runs() -> int:
+    """The cap on points x replications (``DCSIM_MAX_SWEEP_RUNS``, default 1,000,000)."""
+    return _max_runs()
 
 
 def _max_runs() -> int:
@@ -429,12 +477,15 @@ def _describe(values: dict[str, Any]) -> str:
 
 def make_design(name: str, source: str, scenario_source: str, scenario_data: Any,
                 fixed: list[tuple[str, Any]], paths: list[str], point_values: list[dict[str, Any]],
-                replications: int, where: dict[str, str] | None = None, registry=None) -> Design:
+                replications: int, where: dict[str, str] | None = None, registry=None,
+                bound_checks: list[tuple[str, str, Any]] | tuple = ()) -> Design:
     """Check every path and point against the scenario schema, then number points and runs.
 
     ``where`` maps a path to the section of ``source`` that gave it (``grid``,
     ``samples.params``, ``set``), so a problem names ``grid.faults.0.mtbf``; a problem
-    elsewhere in the scenario names the scenario file and the point.
+    elsewhere in the scenario names the scenario file and the point. ``bound_checks`` are
+    (where, path, bound as written) of sampled bounds with units: each must be a value the path
+    accepts, so a size bound on a duration (``mtbf: {uniform: [1GiB, 2GiB]}``) is refused.
     """
     from sim.scenario.loader import default_registry, validate_scenario
     from sim.scenario.schema import build_scenario_model
@@ -455,6 +506,12 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
         except InputError as exc:
             section = where.get(p)
             problems.extend(Problem(f"{section}.{q.path}" if section else q.path, q.message) for q in exc.problems)
+    for at, p, v in bound_checks:
+        try:
+            validate_scenario(scenario_data, scenario_source, [*fixed, (p, v)], registry)
+        except InputError as exc:
+            problems.extend(Problem(at, f"{_strip(q.message)} (a bound of {p}: its unit must suit the path)")
+                            for q in exc.problems if _norm(q.path)[:len(_norm(p))] == _norm(p))
     if problems:
         raise InputError(source, problems)
 
@@ -469,29 +526,44 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
     columns: dict[str, list[Any]] = {p: [] for p in paths}
     seen: dict[tuple[str, str, str], list[Any]] = {}
     points: list[Point] = []
-    base_seed = 0
     width = max(4, len(str(max(len(point_values) - 1, 0))))
-    for i, values in enumerate(point_values):
-        pid = f"p{i:0{width}d}"
-        overrides = [*fixed, *values.items()]
+
+    def check(values: dict[str, Any]) -> tuple[Any, list[tuple[str, str, str]]]:
+        """(the validated scenario with ``values`` over the base, or None; its problems' keys)."""
         try:
-            sc = validate_scenario(scenario_data, scenario_source, overrides, registry)
+            return validate_scenario(scenario_data, scenario_source, [*fixed, *values.items()], registry), []
         except InputError as exc:
+            keys = []
             for problem in exc.problems:
                 section = next((where[p] for p in [*values, *(f for f, _ in fixed)]
                                 if p in where and (problem.path == p or problem.path.startswith(p + "."))), None)
                 if section is not None:
-                    key = (source, f"{section}.{problem.path}" if section else problem.path, _strip(problem.message))
+                    keys.append((source, f"{section}.{problem.path}" if section else problem.path,
+                                 _strip(problem.message)))
                 else:
                     src = source if exc.source == "--set" else exc.source
-                    key = (src, problem.path, _strip(problem.message))
-                seen.setdefault(key, [pid, values, 0])[2] += 1
-            continue
-        base_seed = int(sc.seed)
-        dumped = sc.model_dump(mode="json")
-        for p in paths:
-            columns[p].append(_lookup(dumped, p))
-        points.append(Point(i, pid, tuple(values.items())))
+                    keys.append((src, problem.path, _strip(problem.message)))
+            return None, keys
+
+    base_seed = 0
+    if len(point_values) <= FULL_CHECK_POINTS:
+        for i, values in enumerate(point_values):
+            sc, keys = check(values)
+            for key in keys:
+                seen.setdefault(key, [f"p{i:0{width}d}", values, 0])[2] += 1
+            if sc is None:
+                continue
+            base_seed = int(sc.seed)
+            dumped = sc.model_dump(mode="json")
+            for p in paths:
+                columns[p].append(_lookup(dumped, p))
+            points.append(Point(i, f"p{i:0{width}d}", tuple(values.items())))
+    else:
+        base_seed, found = _check_by_axes(point_values, paths, check, columns)
+        for key, (i, sub, count) in found.items():
+            seen[key] = [f"p{i:0{width}d}", sub, count]
+        if not seen:
+            points = [Point(i, f"p{i:0{width}d}", tuple(values.items())) for i, values in enumerate(point_values)]
     if seen:
         errors: dict[str, list[Problem]] = {}
         for (src, path, message), (pid, values, count) in seen.items():
@@ -502,12 +574,133 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
             errors.setdefault(src, []).append(Problem(path, f"{message} (at point {pid}{_describe(values)}{more})"))
         raise SweepInputError([InputError(src, probs) for src, probs in errors.items()])
 
+    if base_seed + replications - 1 > SEED_MAX:
+        fixed_seed = any(p == "seed" for p, _ in fixed)
+        section = where.get("seed", "set")
+        src, path = (source, f"{section}.seed" if section else "") if fixed_seed else (scenario_source, "seed")
+        if src == "--set" and fixed_seed:
+            src, path = "--seed", ""
+        raise InputError(src, [Problem(path, f"expected a seed of at most {SEED_MAX - replications + 1:,} (replication "
+                                             f"r runs with seed + r, a 64-bit integer; {replications:,} "
+                                             f"replication{'s' if replications != 1 else ''}), got {base_seed:,}")])
     runs = [RunSpec(run_id(pt.index, r, len(points), replications), pt.point_id, r, base_seed + r,
                     (*fixed, *pt.values, ("seed", base_seed + r)))
             for pt in points for r in range(replications)]
     return Design(name=name, source=source, scenario_source=scenario_source, scenario_data=scenario_data,
                   fixed=tuple(fixed), paths=tuple(paths), points=points, replications=replications,
                   base_seed=base_seed, columns=columns, runs=runs)
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+MANY_VALUES = 50  # a numeric path with more distinct values than this is checked at its extremes
+CONFIRM_POINTS = 1_000  # whole points validated to confirm problems pairs showed
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, columns: dict[str, list[Any]]
+                   ) -> tuple[int, dict[tuple[str, str, str], tuple[int, dict[str, Any], int]]]:
+    """A large design checked without validating every point: each distinct value of each path
+    alone, and each distinct pair of values of two paths that occur together (a rule of the schema
+    relates at most two values: vCPUs and cores, working set and memory). With two or more paths
+    a problem counts only where it shows in a pair (a value bad over the base may be fine with
+    another path's value). A path with more than MANY_VALUES distinct numbers (a sampled
+    parameter) is checked at its smallest and largest value: the schema's limits on a number are
+    ranges. Fills ``columns`` with each point's resolved values (a value resolves the same
+    whatever the other paths hold; a sampled number is already in base units).
+
+    Returns (seed, {problem key: (first point, its values, points holding them)}): with one path
+    the count is exact; with more, a problem is confirmed on the first whole point that shows it
+    (count 1: how many more share it is not known without validating them all)."""
+    distinct: dict[str, dict[str, tuple[int, Any, int]]] = {p: {} for p in paths}
+    keys = []
+    for i, values in enumerate(point_values):
+        row = []
+        for p in paths:
+            k = _key(values.get(p))
+            row.append(k)
+            if p in values:
+                j, v, n = distinct[p].get(k, (i, values[p], 0))
+                distinct[p][k] = (j, v, n + 1)
+        keys.append(row)
+    numeric = {p for p in paths if len(distinct[p]) > MANY_VALUES and all(_is_number(v) for _, v, _ in
+                                                                          distinct[p].values())}
+    reps: dict[str, dict[str, tuple[int, Any, int]]] = {}
+    for p in paths:
+        if p in numeric:
+            items = sorted(distinct[p].values(), key=lambda t: t[1])
+            reps[p] = {_key(items[0][1]): items[0], _key(items[-1][1]): items[-1]}
+        else:
+            reps[p] = distinct[p]
+    found: dict[tuple[str, str, str], tuple[int, dict[str, Any], int]] = {}
+    resolved: dict[tuple[str, str], Any] = {}
+    seed = 0
+
+    def note(sc, p_keys: list[tuple[str, str]]) -> None:
+        nonlocal seed
+        seed = int(sc.seed)
+        dumped = None
+        for p, k in p_keys:
+            if (p, k) not in resolved:
+                dumped = dumped if dumped is not None else sc.model_dump(mode="json")
+                resolved[(p, k)] = _lookup(dumped, p)
+
+    for p in paths:
+        for k, (i, v, n) in reps[p].items():
+            sc, problems = check({p: v})
+            if sc is not None:
+                note(sc, [(p, k)])
+            elif len(paths) == 1:
+                for key in problems:
+                    j, sub, m = found.get(key, (i, {p: v}, 0))
+                    found[key] = (min(i, j), sub if j <= i else {p: v}, m + n)
+    index = {p: a for a, p in enumerate(paths)}
+    pairs: dict[tuple[str, str, str, str], tuple[int, dict[str, Any], list[int]]] = {}
+    for i, values in enumerate(point_values):
+        row = keys[i]
+        present = [p for p in paths if p in values and row[index[p]] in reps[p]]
+        for a, p in enumerate(present):
+            for q in present[a + 1:]:
+                two = (p, row[index[p]], q, row[index[q]])
+                if two not in pairs:
+                    pairs[two] = (i, {p: values[p], q: values[q]}, [])
+                pairs[two][2].append(i)
+    holders: dict[tuple[str, str, str], set[int]] = {}
+    for (p, kp, q, kq), (_, sub, members) in sorted(pairs.items(), key=lambda kv: kv[1][0]):
+        sc, problems = check(sub)
+        if sc is not None:
+            note(sc, [(p, kp), (q, kq)])
+            continue
+        for key in problems:
+            holders.setdefault(key, set()).update(members)
+    # A pair checked over the base can fail because of a third path's base value (33 vCPUs over the
+    # base's 32 cores, in a point that has 64): a problem is reported only once a whole point that
+    # holds it is validated and shows it, the first such point named.
+    budget = CONFIRM_POINTS
+    shown: dict[int, list[tuple[str, str, str]]] = {}
+    for key in sorted(holders, key=lambda k: min(holders[k])):
+        if key in found:
+            continue
+        for i in sorted(holders[key]):
+            if i not in shown:
+                if budget == 0:
+                    break
+                budget -= 1
+                shown[i] = check(point_values[i])[1]
+            for k in shown[i]:
+                if k in holders and k not in found:
+                    found[k] = (i, point_values[i], 1)
+            if key in found:
+                break
+    for i, values in enumerate(point_values):
+        for p in paths:
+            columns[p].append(values.get(p) if p in numeric else resolved.get((p, keys[i][index[p]])))
+    return seed, found
 
 
 def _lookup(data: Any, path: str) -> Any:

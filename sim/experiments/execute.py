@@ -17,16 +17,27 @@ files, bit for bit, whatever the order runs finish in.
 
 Worker processes start with the ``forkserver`` method (the parent may hold threads: a
 progress bar, a Dask client) with ``sim`` preloaded, so a worker costs a fork, not an import.
+A worker ends when the sweep's process does, even after ``kill -9``: Linux's parent-death
+signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) plus a once-a-second check that its parent
+has not changed (a dead parent's children are re-parented), for systems without prctl.
+
+``sweep.json`` records the design's fingerprint and the code's (``results.code_fingerprint``:
+package version + a hash of ``sim/``); ``--resume`` refuses a folder made by another design,
+and one made by other code unless ``allow_code_change``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -97,11 +108,66 @@ def execute(task: Task) -> Outcome:
         return Outcome(task.run_id, "error", _one_line(exc), {})
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_CHECK_S = 1.0
+
+
+def die_with_parent() -> None:
+    """Worker initializer: end this process when its parent ends, however that happens."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the check below does it, within a second
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_CHECK_S)
+
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=watch, name="dcsim-parent-watch", daemon=True).start()
+
+
 # --------------------------------------------------------------------------- folders
+def _refuse(path: str | os.PathLike, message: str) -> InputError:
+    return InputError(str(path), [Problem("", message)])
+
+
+def _what(path: Path) -> str:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink"
+    if stat.S_ISDIR(st.st_mode):
+        return "a folder"
+    return "a file" if stat.S_ISREG(st.st_mode) else "something else (a FIFO, a device or a socket)"
+
+
+def check_resumable(path: Path, run_ids: list[str]) -> None:
+    """Before a resume touches anything: the sweep's own files are regular files, ``runs`` and each
+    run folder a real folder (never a symlink: nothing is deleted through one). Input errors name
+    the path."""
+    for name in (SWEEP_FILE, "runs.parquet", "points.parquet", "compare.parquet"):
+        f = path / name
+        if os.path.lexists(f) and not (stat.S_ISREG(os.lstat(f).st_mode)):
+            raise _refuse(f, f"expected a file written by the sweep, got {_what(f)}; move it or use a new --out")
+    runs = path / RUNS
+    if not os.path.lexists(runs):
+        return
+    if _what(runs) != "a folder":
+        raise _refuse(runs, f"expected the sweep's folder of runs, got {_what(runs)}; move it or use a new --out")
+    for rid in run_ids:
+        folder = runs / rid
+        if os.path.lexists(folder) and _what(folder) != "a folder":
+            raise _refuse(folder, f"expected a run folder, got {_what(folder)}; move it or use a new --out")
+
+
 def prepare_sweep_dir(out: str | os.PathLike | None, name: str, resume: bool, root: str | os.PathLike = "results"
                       ) -> tuple[Path, bool]:
     """(folder, default) for a sweep. Without ``resume`` the folder must be new or empty; with it,
     a sweep folder (``sweep.json``); no ``--out`` with ``--resume`` means ``results/<name>/latest``."""
+    if out is not None and not os.fspath(out):
+        raise InputError("--out", [Problem("", 'expected a folder path, got ""')])
     if out is None and resume:
         latest = Path(root) / results.slug(name) / "latest"
         if not (latest / SWEEP_FILE).is_file():
@@ -109,7 +175,7 @@ def prepare_sweep_dir(out: str | os.PathLike | None, name: str, resume: bool, ro
                                                       "got none")])
         return Path(os.path.realpath(latest)), True
     if out is not None and resume and Path(out).is_dir() and os.listdir(out):
-        if not (Path(out) / SWEEP_FILE).is_file():
+        if not os.path.lexists(Path(out) / SWEEP_FILE):  # damage to it is named by check_resumable
             raise InputError(str(out), [Problem("", f"expected a sweep folder to resume (with {SWEEP_FILE}), "
                                                     "got a folder without one")])
         return Path(out), False
@@ -124,22 +190,34 @@ def _fingerprint(design: Design) -> str:
     return hashlib.sha256(design.fingerprint().encode()).hexdigest()
 
 
-def _check_or_write_design(path: Path, design: Design) -> None:
+def _check_or_write_design(path: Path, design: Design, allow_code_change: bool = False) -> None:
     info = path / SWEEP_FILE
     digest = _fingerprint(design)
-    if info.is_file():
+    code = results.code_fingerprint()
+    if os.path.lexists(info):
         try:
-            found = json.loads(info.read_text()).get("fingerprint")
-        except (OSError, ValueError, AttributeError):
-            found = None
-        if found != digest:
+            data = json.loads(info.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not JSON"
+            raise _refuse(info, f"expected the sweep's description, got a corrupt file ({why}); "
+                                "use a new --out") from None
+        if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
+            raise _refuse(info, "expected the sweep's description, got a corrupt file (no fingerprint); "
+                                "use a new --out")
+        if data["fingerprint"] != digest:
             raise InputError(str(path), [Problem("", "expected the sweep that made this folder, got a different "
                                                      "one (its scenario, points or seeds changed); use a new --out")])
+        if data.get("code") != code and not allow_code_change:
+            raise InputError(str(path), [Problem("", f"expected the code that made this folder "
+                                                     f"({results.describe_code(data.get('code'))}), got "
+                                                     f"{results.describe_code(code)}: the code changed, so kept "
+                                                     "and new runs could differ; use a new --out, or "
+                                                     "--allow-code-change to mix them")])
         return
     results.write_json(info, {
         "name": design.name, "sweep": design.source, "scenario": design.scenario_source,
         "replications": design.replications, "paths": list(design.paths), "base_seed": design.base_seed,
-        "points": len(design.points), "runs": len(design.runs), "fingerprint": digest,
+        "points": len(design.points), "runs": len(design.runs), "fingerprint": digest, "code": code,
         "metrics": list(design.metrics),
     })
 
@@ -222,7 +300,7 @@ def _run_inline(tasks: list[Task], on_result: Callable[[Outcome], None], on_star
 
 def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome], None],
                    on_start: Callable[[], None]) -> None:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=die_with_parent) as pool:
         pending = {pool.submit(execute, t): t for t in tasks}  # with fork, workers start at the first
         on_start()  # submit, before this may start a progress bar's thread
         try:
@@ -241,10 +319,55 @@ def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome
             raise
 
 
-def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = None):
+HANDSHAKE_MAX_BYTES = 1 << 20  # a Dask handshake message is a few hundred bytes
+
+
+def probe_scheduler(address: str, timeout: float, refuse: Callable[[str], InputError]) -> None:
+    """For a ``tcp://HOST:PORT`` address: connect and read the first 16 bytes the peer sends, both
+    within ``timeout`` seconds. A Dask server speaks first: its handshake frame starts with two
+    little-endian uint64s, the message's length (at most 1 MiB) and its number of frames (1..64).
+    Anything else is "not a Dask scheduler", before distributed would trust a length it read
+    from a stranger (a garbage answer once made it allocate exabytes)."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise refuse("not an address") from None
+    if not host or port is None:
+        raise refuse("not an address: expected tcp://HOST:PORT")
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            data = b""
+            while len(data) < 16:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(16 - len(data))
+                if not chunk:
+                    raise refuse("not a Dask scheduler: it closed the connection without a handshake")
+                data += chunk
+    except TimeoutError:
+        raise refuse(f"no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise refuse(f"no answer: {exc.strerror or exc}") from None
+    total, frames = struct.unpack("<QQ", data)
+    if not (1 <= frames <= 64 and 8 + 8 * frames <= total <= HANDSHAKE_MAX_BYTES):
+        raise refuse("not a Dask scheduler: its first bytes are not a Dask handshake")
+
+
+def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = None, timeout: float | None = None):
     """(client, cluster or None) for ``--scheduler``: ``local`` starts a LocalCluster of ``workers``
-    single-threaded processes; an address connects to a running scheduler, which must answer and
-    have a worker within CONNECT_TIMEOUT_S seconds (else an InputError on ``--scheduler``)."""
+    single-threaded processes; an address connects to a running scheduler, which must answer with
+    a Dask handshake and have a worker within ``timeout`` seconds (default CONNECT_TIMEOUT_S; else
+    an InputError on ``--scheduler``)."""
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
@@ -271,17 +394,19 @@ def connect(scheduler: str, workers: int, dask_options: dict[str, Any] | None = 
         return InputError("--scheduler", [Problem("", f"expected the address of a running Dask scheduler "
                                                       f"like tcp://HOST:8786 or local, got {show(scheduler)} ({why})")])
 
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    probe_scheduler(scheduler, timeout, refuse)  # before distributed reads a length from the peer
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        client = Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise refuse(f"no answer within {CONNECT_TIMEOUT_S:g} s: {' '.join(str(exc).split())[:120]}") from None
+        raise refuse(f"no answer within {timeout:g} s: {' '.join(str(exc).split())[:120]}") from None
     except (ValueError, TypeError) as exc:
         raise refuse(" ".join(str(exc).split())[:120] or "not an address") from None
     try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        client.wait_for_workers(1, timeout=timeout)
     except (TimeoutError, OSError):
         client.close()
-        raise refuse(f"it has no workers after {CONNECT_TIMEOUT_S:g} s") from None
+        raise refuse(f"it has no workers after {timeout:g} s") from None
     return client, None
 
 
@@ -316,22 +441,25 @@ def _summary_metrics(path: Path) -> dict[str, float] | None:
 def run_sweep(design: Design, out: str | os.PathLike | None = None, *, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False, root: str | os.PathLike = "results",
               progress: Callable[[int, int], None] | None = None,
-              dask_options: dict[str, Any] | None = None, extra: Callable[[Path], None] | None = None
-              ) -> SweepResult:
+              dask_options: dict[str, Any] | None = None, extra: Callable[[Path], None] | None = None,
+              allow_code_change: bool = False, connect_timeout: float | None = None) -> SweepResult:
     """Run every run of ``design`` not already complete in the folder; write the sweep's tables.
 
     ``workers``: local processes (default: all cores; 1 runs in this process) or, with
     ``scheduler``, the size of a ``local`` Dask cluster. ``progress(done, total)`` is called as
     runs finish. ``extra(path)`` writes more files once the tables are written (``compare``).
+    ``allow_code_change``: resume a folder whose runs were made by other code (``sim/`` changed).
+    ``connect_timeout``: seconds a scheduler has to answer (default CONNECT_TIMEOUT_S).
     """
     t0 = time.perf_counter()
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     client = cluster = None
     if scheduler is not None:  # connect first: a dead address fails before any folder is made
-        client, cluster = connect(scheduler, workers, dask_options)
+        client, cluster = connect(scheduler, workers, dask_options, connect_timeout)
     try:
         path, default = prepare_sweep_dir(out, design.name, resume, root)
-        _check_or_write_design(path, design)
+        check_resumable(path, [r.run_id for r in design.runs])
+        _check_or_write_design(path, design, allow_code_change)
         runs_dir = path / RUNS
         runs_dir.mkdir(exist_ok=True)
         outcomes: dict[str, Outcome] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sim.core.errors import InputError, Problem, show
 
-__all__ = ["Limit", "LIMITS", "limit"]
+__all__ = ["Limit", "LIMITS", "limit", "plausible", "MIN_VM_MEMORY"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,27 @@ LIMITS: dict[str, Limit] = {
     "vms": Limit("DCSIM_MAX_VMS", 10_000_000, "VMs in total"),
     "dimms": Limit("DCSIM_MAX_DIMMS", 20_000_000, "DIMMs simulated by dimm_errors entries"),
     "events": Limit("DCSIM_MAX_EVENTS", 50_000_000, "expected fault and sample events over the run"),
+    # Plausible magnitudes (docs/limits.md gives each one's source): beyond them a value is a typo
+    # or a unit mistake, not a datacenter.
+    "host_cores": Limit("DCSIM_MAX_HOST_CORES", 4096, "cores in one host"),
+    "host_dimms": Limit("DCSIM_MAX_HOST_DIMMS", 1024, "DIMMs in one host"),
+    "memory": Limit("DCSIM_MAX_MEMORY", 64 * 1024**4, "bytes of memory in one host or VM"),
+    "bandwidth": Limit("DCSIM_MAX_BANDWIDTH", 1.25e15, "bytes/s through one NIC, link, disk or storage system"),
+    "capacity": Limit("DCSIM_MAX_CAPACITY", 16 * 1024**6, "bytes in one disk or storage system"),
 }
+MIN_VM_MEMORY = 1024**2  # 1 MiB: below it no guest OS boots (docs/limits.md)
+
+
+def plausible(key: str, unit: str, why: str):
+    """A pydantic after-validator: the value at most ``limit(key)`` (``unit`` names it in the message)."""
+
+    def check(value: float) -> float:
+        top = limit(key)
+        if value > top:
+            raise ValueError(f"expected at most {number(top)} {unit} ({why}; {LIMITS[key].env} raises it)")
+        return value
+
+    return check
 
 
 def limit(key: str) -> float:

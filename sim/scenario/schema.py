@@ -37,20 +37,23 @@ from sim.scenario.types import (
     MIN_INTERVAL_S,
     Bandwidth,
     Capacity,
+    Cores,
+    DimmCount,
     Duration,
     FieldError,
     Fraction,
     Globs,
     Interval,
+    Memory,
     Name,
     NonNegFloat,
     NonNegInt,
     Point,
     PositiveDuration,
     PositiveInt,
-    PositiveSize,
     Rate,
     Size,
+    VmMemory,
 )
 
 __all__ = [
@@ -132,11 +135,11 @@ class HostProfile(Model):
     """The hardware of a class of hosts."""
 
     # SPEC.md example ``std`` profile: a two-socket server with 64 cores and 512 GiB.
-    cores: PositiveInt = 64
-    memory: PositiveSize = 512 * GiB
+    cores: Cores = 64
+    memory: Memory = 512 * GiB
     # SPEC.md example; 16 x 32 GiB fills 512 GiB, and 16 DIMMs x 0.0008 UE/DIMM-year gives
     # ~1.3 % of hosts a year with an uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
-    dimms: NonNegInt = 16
+    dimms: DimmCount = 16
     nic: Bandwidth = 25 * Gbps  # SPEC.md example profile; the common 25 GbE server NIC
     disk: DiskSpec = Field(default_factory=DiskSpec)
     # SPEC.md; POST ~3-5 min + hypervisor boot 1-3 min without Quick Boot (VALIDATION.md §16).
@@ -230,7 +233,7 @@ class StandaloneHost(Model):
 # --------------------------------------------------------------------------- workloads
 class VmSpec(Model):
     vcpus: PositiveInt
-    memory: PositiveSize
+    memory: VmMemory
     disk: Size
     dirty_rate: Rate = 20e6  # MECHANISMS.md "Defaults": 20MB/s
     # MECHANISMS.md "Defaults": the VM's memory (filled below).

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator
 
 from sim.core.units import parse_duration, parse_event_rate, parse_rate, parse_size
+from sim.scenario.limits import MIN_VM_MEMORY, plausible
 
 __all__ = [
     "FieldError",
@@ -39,6 +40,10 @@ __all__ = [
     "Interval",
     "MIN_INTERVAL_S",
     "Fraction",
+    "Cores",
+    "DimmCount",
+    "Memory",
+    "VmMemory",
     "NonNegFloat",
     "PositiveInt",
     "NonNegInt",
@@ -105,10 +110,13 @@ PositiveRate = Annotated[Rate, AfterValidator(_positive('a rate like "25Gbps" or
 PositiveEventRate = Annotated[EventRate, AfterValidator(_positive('an event rate like "2/s" or "4/h"'))]
 
 Bandwidth = Annotated[Rate, AfterValidator(_positive(
-    'a rate like "25Gbps" or "800MB/s"', "at zero nothing could ever move through it"))]
-"""A capacity of moving bytes (NIC, uplink, core, WAN, disk and storage read/write): > 0."""
-Capacity = Annotated[Size, AfterValidator(_positive('a size like "16GiB"', "a zero capacity can hold nothing"))]
-"""A storage capacity (a disk, a storage system): > 0."""
+    'a rate like "25Gbps" or "800MB/s"', "at zero nothing could ever move through it")),
+    AfterValidator(plausible("bandwidth", "B/s", "10 Pbps: more than any datacenter fabric carries"))]
+"""A capacity of moving bytes (NIC, uplink, core, WAN, disk and storage read/write): > 0, at most
+the plausible maximum (docs/limits.md)."""
+Capacity = Annotated[Size, AfterValidator(_positive('a size like "16GiB"', "a zero capacity can hold nothing")),
+                     AfterValidator(plausible("capacity", "bytes", "16 EiB: more than any storage system holds"))]
+"""A storage capacity (a disk, a storage system): > 0, at most the plausible maximum."""
 Interval = Annotated[PositiveDuration, AfterValidator(_at_least(
     MIN_INTERVAL_S, "1ms", "a shorter one cannot be meant and would flood the event queue"))]
 """A duration between events or of the whole run: at least ``MIN_INTERVAL_S`` (1 ms)."""
@@ -163,6 +171,25 @@ PositiveInt = Annotated[
 NonNegInt = Annotated[
     int, BeforeValidator(_no_bool("an integer")), AfterValidator(_int_at_least(0, "a count that is not negative"))
 ]
+
+
+def _min_memory(value: float) -> float:
+    if value < MIN_VM_MEMORY:
+        raise ValueError('expected a size of at least 1MiB (no guest OS boots in less)')
+    return value
+
+
+Cores = Annotated[PositiveInt, AfterValidator(plausible(
+    "host_cores", "cores", "the largest servers have about a thousand"))]
+"""A host's cores: at least 1, at most the plausible maximum (docs/limits.md)."""
+DimmCount = Annotated[NonNegInt, AfterValidator(plausible(
+    "host_dimms", "DIMMs", "the largest servers hold a few hundred"))]
+"""A host's DIMMs: not negative, at most the plausible maximum."""
+Memory = Annotated[PositiveSize, AfterValidator(plausible(
+    "memory", "bytes", "64 TiB: more than the largest servers hold"))]
+"""A host's memory: > 0, at most the plausible maximum."""
+VmMemory = Annotated[Memory, AfterValidator(_min_memory)]
+"""A VM's memory: at least 1 MiB, at most the plausible maximum."""
 
 
 def _name(value: str) -> str:
