@@ -689,8 +689,15 @@ class Scenario(Model):
     standalone_hosts: tuple[StandaloneHost, ...] = ()
     workloads: tuple[Workload, ...] = ()
     faults: tuple[Fault, ...] = ()
-    # The file it was read from (set by the loader): trace paths are relative to it.
+    # The file it was read from (set by the loader): trace paths are relative to it. Not part of
+    # the scenario's value: two scenarios with equal fields are equal wherever they were read.
     _source: str | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
     mechanisms: MechanismsBase = Field(default_factory=MechanismsBase)
     operations: tuple[Operation, ...] = ()
 
