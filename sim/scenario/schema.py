@@ -696,8 +696,7 @@ class Scenario(Model):
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
-    def __hash__(self) -> int:
-        return hash(tuple(self.__dict__.values()))
+    __hash__ = None  # it holds mappings (image components, prices): never hashable
     mechanisms: MechanismsBase = Field(default_factory=MechanismsBase)
     operations: tuple[Operation, ...] = ()
 
