@@ -26,7 +26,8 @@ from sim.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {p.name: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
-CHECK_SECONDS = 20.0  # "a few seconds" on a loaded 2-core CI machine; typical is well under 1 s
+CHECK_SECONDS = 60.0  # a hang guard in CPU seconds of this process (other load does not count);
+# the largest shipped scenario (the fleet) checks in about 4 CPU s
 RUN_MAX_HOSTS = 2_000  # accepted scenarios larger than this are checked, not run (bounded test time)
 RUN_MAX_VMS = 10_000
 
@@ -115,9 +116,9 @@ def _check_and_run(tmp_path_factory, example):
 
     _, doc = example
     path = _write(tmp_path_factory.mktemp("fuzz"), doc)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     result = CliRunner().invoke(app, ["check", str(path)])
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert result.exit_code in (0, 2), (result.exit_code, result.output[-2000:], repr(result.exception))
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output

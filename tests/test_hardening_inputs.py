@@ -190,11 +190,13 @@ def test_unknown_keys_report_is_linear(tmp_path):
     for i in range(20_000):
         sc[f"zz{i}"] = 1
     path = write_yaml(tmp_path / "s.yaml", sc)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with pytest.raises(InputError) as info:
         load_scenario(str(path), (), config_models())
     assert len(info.value.problems) == 20_000
-    assert time.perf_counter() - t0 < 30  # quadratic took minutes; linear takes ~2 s here
+    # CPU seconds of this process, so other load on the machine does not count: quadratic took
+    # minutes, linear takes about 2 s
+    assert time.process_time() - t0 < 30
 
 
 # --------------------------------------------------------------------------- command line
@@ -219,9 +221,9 @@ def test_negative_seed_is_a_schema_error(tmp_path):
 def test_huge_host_count_is_refused_before_names(tmp_path):
     sc = base_scenario()
     sc["infrastructure"]["sites"][0]["broadcast_domains"][0]["hosts"] = 10**9
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     lines = problems(tmp_path, sc)
-    assert time.perf_counter() - t0 < 10
+    assert time.process_time() - t0 < 10  # CPU s: refused before 10^9 names are made
     assert lines == [
         f"{tmp_path / 's.yaml'}: infrastructure.sites.0.broadcast_domains.0.hosts: expected at most 1000000 "
         "hosts in total (fewer or smaller broadcast domains; DCSIM_MAX_HOSTS raises the limit), got 1000000004"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from dummy_registry import DummyRegistry
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
@@ -142,6 +142,7 @@ def test_select_properties(names, globs):
     assert select(globs, chosen) == chosen
 
 
+@settings(deadline=None)
 @given(count=st.integers(min_value=1, max_value=20000))
 def test_names_sort_in_number_order(count):
     """Host padding makes the textual order the numeric order; VM names keep 3 digits below 1,000
