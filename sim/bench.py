@@ -1,4 +1,4 @@
-"""The throughput benchmark behind ``dcsim bench`` (SPEC.md, "Benchmark").
+"""The throughput benchmark behind ``dcsim bench`` (docs/performance.md).
 
 ``run_bench`` loads the fleet scenario (``scenarios/fleet.yaml`` next to the package),
 optionally scaled down to ``hosts`` hosts and shortened to ``duration``, then times three
@@ -52,7 +52,7 @@ FLEET = Path(sim.__file__).resolve().parents[1] / "scenarios" / "fleet.yaml"
 """The fleet scenario of the source tree the package runs from."""
 
 BARE_EVENTS = 1_000_000
-"""Timeouts of the bare SimPy loop (SPEC.md: one event per step)."""
+"""Timeouts of the bare SimPy loop (one event per step)."""
 
 KEYS = ("hosts", "vms", "duration_s", "fleet", "bare", "ratio", "wall_s", "peak_rss_mib", "versions")
 FLEET_KEYS = ("events", "build_s", "run_s", "write_s", "events_per_s")
@@ -159,7 +159,7 @@ def bare_loop(n: int = BARE_EVENTS) -> dict[str, float]:
 
 def run_bench(hosts: int | None = None, duration: str | float | None = None, scenario: str | Path | None = None,
               bare_events: int = BARE_EVENTS, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """Build, run and write the fleet, then the bare loop; the figures SPEC.md's benchmark reports."""
+    """Build, run and write the fleet, then the bare loop; the figures ``dcsim bench`` reports."""
     from sim import results
     from sim.runner import Simulation, versions
     from sim.scenario.loader import dump_resolved

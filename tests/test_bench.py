@@ -1,4 +1,4 @@
-"""The benchmark (SPEC.md, "Benchmark"): the shape of its figures, the scaling rule, the command.
+"""The benchmark (docs/performance.md): the shape of its figures, the scaling rule, the command.
 
 Never a wall time: the machine is shared and timings are the benchmark's output, not a property.
 """

@@ -4,7 +4,7 @@ Every expected count is computed here from the configured rates and the exposure
 run's own tables show (DIMM-years while hosts were up, and the part of it after each
 DIMM's first correctable error); counts are checked against Poisson or binomial 99.9 %
 intervals (scipy). The fast tests use small fleets; ``slow`` ones repeat them at the
-scale of VALIDATION.md case 9 (10^5 host-years).
+scale of a field study (10^5 host-years).
 """
 
 from __future__ import annotations
@@ -199,11 +199,11 @@ def test_same_seed_same_errors_with_or_without_evacuation():
     pd.testing.assert_series_equal(a, b)
 
 
-# ------------------------------------------------------------------------- VALIDATION.md case 9 at scale
+# ------------------------------------------------------------------------- default rates at scale
 def _defaults_fleet(hosts_per_domain: int, domains: int, years: float):
     sim, out = simulate(fleet(hosts=hosts_per_domain, domains=domains, years=years, repair="1s"))
     total, post = exposure(sim, out)
-    u, k = 0.0008, 10.0  # the schema's defaults (MECHANISMS.md §8)
+    u, k = 0.0008, 10.0  # the schema's defaults (docs/sources.md, Memory errors)
     return uncorrectable(out), u * (total - post) + k * u * post, out, sim
 
 
@@ -238,7 +238,7 @@ def test_default_first_year_rate_fast():
 
 @pytest.mark.slow
 def test_default_rates_at_scale():
-    """VALIDATION.md §9 test 1 at its scale: 10^5 host-years (2,000 hosts x 50 years) with the default
+    """The uncorrectable-error count at the scale of a large field study: 10^5 host-years (2,000 hosts x 50 years) with the default
     rates; the count is within the Poisson 99.9 % interval of the rate x DIMM-years, and the fresh
     fleet's first-year rate per host is 1 - exp(-d (u (1 - p) + p (u m + k u (1 - m)))), m = (1 - e^-r)/r."""
     n, expected, out, sim = _defaults_fleet(100, 20, 50)

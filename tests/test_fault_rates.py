@@ -1,4 +1,4 @@
-"""Stochastic fault injection reproduces configured rates (VALIDATION.md case 10).
+"""Stochastic fault injection reproduces configured rates.
 
 An alternating renewal process with exponential up times (mean MTBF) and fixed repair R
 has, over a horizon T much longer than MTBF + R, an expected failure count of about

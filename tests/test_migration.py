@@ -1,7 +1,9 @@
 """Live migration engine: validation against published models, and micro-scenarios.
 
-Every expected figure is computed here from its formula (VALIDATION.md cases 1, 2, 3,
-5, 7); nothing is pasted from a table. Scenarios go through the real loader and runner.
+Every expected figure is computed here from its formula (the pre-copy series of Liu et al.
+HPDC 2011 and Akoush et al. MASCOTS 2010, Xen's pre-copy limits, SimGrid's migration model,
+CloudSim's migration delay, post-copy after Hines et al. 2009); nothing is pasted from a table.
+Scenarios go through the real loader and runner.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from conftest import run
 
 GiB = 1024.0**3
 MiB = 1024.0**2
-GbE = 125e6  # 1 GbE line rate, bytes/s (VALIDATION.md "Units")
+GbE = 125e6  # 1 GbE line rate, bytes/s (before protocol overhead)
 TEN_GbE = 1.25e9
 
 
@@ -79,7 +81,7 @@ def closed_form(memory: float, dirty: float, rate: float, target: float) -> dict
     return {"rounds": n + 1, "bytes": v_mig, "total": v_mig / rate, "down": memory * lam**n / rate}
 
 
-CASE1_1GBE = [0.0, 0.10, 0.25, 0.50, 0.80]  # D/R at 1 GbE, 1 GiB, 300 ms (VALIDATION.md case 1)
+CASE1_1GBE = [0.0, 0.10, 0.25, 0.50, 0.80]  # D/R at 1 GbE, 1 GiB, 300 ms (Liu et al. series)
 CASE1_10GBE = [(4 * GiB, 200e6), (16 * GiB, 500e6), (64 * GiB, 500e6)]  # (memory, D) at 10 GbE
 
 
@@ -108,7 +110,7 @@ def test_precopy_matches_closed_form_10gbe(tmp_path, memory, dirty):
 
 
 def test_simgrid_equivalence_30ms_target(tmp_path):
-    """VALIDATION.md case 3: SimGrid's CPU-saturated VM is the case-1 model with lam = dp_intensity
+    """SimGrid (Hirofuchi et al. 2013): its CPU-saturated VM is the pre-copy series with lam = dp_intensity
     and a 30 ms target (lam = 0.25, 1 GiB, 1 GbE)."""
     row, _ = one_migration(tmp_path, memory=GiB, dirty=0.25 * GbE, migration={**IDEAL, "downtime_target": "30ms"})
     _check_closed_form(row, closed_form(GiB, 0.25 * GbE, GbE, 0.03))
@@ -135,7 +137,7 @@ def test_non_converging_vm_stops_on_max_factor(tmp_path):
     V_i = min(W, lam V_(i-1)) (W = working set = memory by default: a round never resends more than
     the VM's memory); rounds go on while the total stays within 3 M, and the first round that would
     pass it is the stop-and-copy round, sent whole. A working set above memory lifts the cap: that is
-    VALIDATION.md case 1's idealised uncapped series, whose round 2 would send 1.44 x the memory and
+    the closed form's idealised uncapped series, whose round 2 would send 1.44 x the memory and
     whose figures are T_mig = 31.3 s, T_down = 12.4 s."""
     lam = 150e6 / GbE
 
@@ -148,7 +150,7 @@ def test_non_converging_vm_stops_on_max_factor(tmp_path):
         last = min(w, lam * v)
         return i + 1, total + last, last
 
-    stop, sent, last = expected(100 * GiB)  # uncapped: VALIDATION.md's published [C] figures
+    stop, sent, last = expected(100 * GiB)  # uncapped: the closed form's figures
     assert (stop, round(sent / GbE, 1), round(last / GbE, 1)) == (2, 31.3, 12.4)
     for w in (GiB, 0.9 * GiB, 100 * GiB):  # the default, SimGrid's 0.9 x RAM, and no cap
         stop, sent, last = expected(w)

@@ -85,7 +85,7 @@ def test_workload_defaults(full):
     assert (web.vm.dirty_rate, web.vm.working_set, web.vm.boot_time) == (40e6, 2 * GiB, 60.0)
     assert (web.placement.hosts, web.placement.spread, web.service) == (("east/*",), "broadcast_domain",
                                                                         "web-frontend")
-    # MECHANISMS.md "Defaults": dirty_rate 20MB/s, working_set = memory, service = workload name.
+    # Defaults: dirty_rate 20MB/s, working_set = memory, service = workload name.
     assert (db.vm.dirty_rate, db.vm.working_set, db.vm.boot_time) == (20e6, 64 * GiB, 60.0)
     assert (db.placement.hosts, db.placement.spread, db.service) == (("*",), "broadcast_domain", "db")
 
@@ -126,7 +126,7 @@ def test_minimal_scenario_fills_every_default():
     sc = validate_scenario(minimal(), registry=REGISTRY)
     assert sc.description == ""
     assert sc.seed == 0
-    assert sc.sample_interval == 86400.0 / 500  # SPEC.md: duration/500
+    assert sc.sample_interval == 86400.0 / 500  # default: duration/500
     assert (sc.clusters, sc.standalone_hosts, sc.workloads, sc.faults, sc.operations) == ((), (), (), (), ())
     std = sc.infrastructure.host_profiles["std"]
     assert (std.cores, std.memory, std.dimms, std.nic, std.boot_time, std.reserved_memory) == (

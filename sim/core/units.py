@@ -2,7 +2,7 @@
 
 Every quantity becomes a float in base units: seconds, bytes, bytes per second,
 events per second. A plain number is already in base units. The accepted forms
-are SPEC.md's: durations ``250ms 30s 5m 2h 7d 1y`` (a year is 365 days), sizes
+of the scenario file (docs/model.md): durations ``250ms 30s 5m 2h 7d 1y`` (a year is 365 days), sizes
 ``512MiB 16GiB 500GB``, rates ``25Gbps 400Mbps`` (bits) or ``800MB/s 2GiB/s``
 (bytes), event rates ``2/s 30/min 4/h 2/d``. A duration may also be compound: two or
 more terms, each a plain number and a time unit, summed (``1h30m`` = 5,400 s,

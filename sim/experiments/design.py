@@ -1,6 +1,6 @@
 """Sweep files: read, check and expand into points and runs, before any run starts.
 
-A sweep file (SPEC.md, "Sweep file")::
+A sweep file (docs/experiments.md)::
 
     name: downtime-vs-dirty-rate
     scenario: ../live_migration.yaml       # relative to the sweep file

@@ -1,4 +1,4 @@
-"""DRAM error injection: the ``dimm_errors`` fault kind (MECHANISMS.md §8).
+"""DRAM error injection: the ``dimm_errors`` fault kind (docs/migration.md).
 
 Each DIMM of each host an entry selects (``hosts`` globs) is error-prone with
 probability ``error_prone_fraction``. Only error-prone DIMMs log correctable errors
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from sim.core.context import Context
     from sim.infra.datacenter import Datacenter, Host
 
-YEAR = 365 * 86400.0  # SPEC.md: 1y = 365 d; rates are per DIMM-year
+YEAR = 365 * 86400.0  # 1y = 365 d (sim.core.units); rates are per DIMM-year
 _CE, _UE = 0, 1
 
 

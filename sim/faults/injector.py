@@ -12,7 +12,7 @@ matches (a drawn repair per target, from the same stream). A ``trace`` entry rep
 (``sim.faults.trace``, read and checked when the run is built): each target's merged outages as
 one chain of timeouts. Faults after the scenario's duration never happen.
 
-Effects (MECHANISMS.md, Fault effects): ``host_crash`` stops a host and its VMs;
+Effects (docs/model.md, Faults): ``host_crash`` stops a host and its VMs;
 ``broadcast_domain_outage`` and ``site_outage`` stop every host in them;
 ``link_failure`` sets a link's capacity to 0 (its flows stall until repair);
 ``disk_failure`` destroys what the host's disk stores and sends the host to repair;
@@ -25,7 +25,7 @@ them on its failure bus (``sim.infra.events``); nothing here reads a mechanism.
 
 VMs created by a mechanism with an ``mtbf`` of their own fail here too, through the same path:
 an alternating renewal on the clock (stream ``faults/vm/<vm>``) of exponential times to failure
-(mean ``vm.mtbf``) and exponential repairs (mean ``vm.repair``, MECHANISMS.md "Fault effects").
+(mean ``vm.mtbf``) and exponential repairs (mean ``vm.repair``), as for any ``vm_crash``.
 The failure epochs and draws do not depend on the VM's state: at an epoch a running VM crashes
 (a ``vm_crash`` row, then ``vm`` ``up`` on the bus after the repair: its owner decides what the
 repaired VM does); a VM that is not running is left alone and the schedule goes on as if it had

@@ -70,7 +70,7 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
 
 def _images(sc, dc: Datacenter) -> None:
     """Each cluster host runs its cluster's image at time 0; a standalone host runs the base and
-    add-on of the cluster it derives from plus its own components (MECHANISMS.md §1)."""
+    add-on of the cluster it derives from plus its own components (a standalone host's desired image derives from a cluster's)."""
     names = list(dc.hosts)
     by_cluster = {}
     for c in sc.clusters:

@@ -1,6 +1,6 @@
 """Network topology: sites, broadcast domains, hosts, storage and WAN links, as solver resources.
 
-Model (MECHANISMS.md, "Topology"). Every link is full duplex: each direction is its
+Model (docs/model.md, Infrastructure). Every link is full duplex: each direction is its
 own resource of the link's capacity. A host has a NIC (``tx`` and ``rx``) and a disk
 (``read`` and ``write``); a broadcast domain has an uplink to its site core (``up``
 and ``down``, with an optional one-way latency); a site has one switching core

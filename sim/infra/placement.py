@@ -1,6 +1,6 @@
 """Placement: where a VM goes, at build time, at restart and when it is moved; and waiting for room.
 
-Policies (MECHANISMS.md, Placement):
+Policies (the workload's ``spread``):
 
 - ``broadcast_domain`` (default): deal VMs round-robin over the domains of the allowed
   hosts, then to the least-used host of the domain. For a single VM placed later
@@ -16,8 +16,8 @@ One ``Placement`` service per run (``dc.placement``) answers every choice. A ``R
 is an interned set of hosts with a spread, in the datacenter's host order (``host.index``:
 the scenario's order of sites and domains, name order inside a domain, which is the
 order ``select`` gives, so choices are those of the brute-force scan), grouped by
-broadcast domain in order of first appearance. The index (STYLE.md, Hot paths: no
-per-choice scan of all hosts):
+broadcast domain in order of first appearance. The index (a hot path: no per-choice
+scan of all hosts):
 
 - per host tuple used by a ``pack`` or ``random`` rule, a max segment tree over the free
   memory of its hosts (``-inf`` for a host that is not up): first fit is one descent,

@@ -1,6 +1,6 @@
 """Fluid bandwidth solver: flows share capacity resources by max-min fairness.
 
-Model (SimGrid's flow-level model, MECHANISMS.md "Bandwidth"). A *resource* is a
+Model (SimGrid's flow-level model; docs/model.md, "Bandwidth: the fluid model"). A *resource* is a
 capacity in bytes/s: one direction of a link, a NIC direction, a disk's read or
 write bandwidth, a switching core. A *flow* moves ``size`` bytes across a set of
 distinct resources. Concurrent flows share by max-min fairness, computed by
@@ -19,7 +19,7 @@ its own cap (up to a relative 1e-8, ``CHK``). Results are deterministic: arrays
 are indexed by slot in operation order, nothing iterates a hash-ordered set, and
 flows finishing at the same instant complete in flow id order.
 
-How it runs (STYLE.md, "Hot paths"). Per-flow state (rate, bytes remaining at the
+How it runs (the solver is a hot path, updated on every flow event). Per-flow state (rate, bytes remaining at the
 time of the last rate change, completion time) lives in numpy arrays indexed by a
 compact slot; a Python list mirrors the rates for the incremental paths. Solving only
 ever sees *active* resources (crossed by a moving flow), by a dense index given at a

@@ -12,8 +12,8 @@ The owner chooses per failure kind what a failure does: ``on_host`` (an endpoint
 ``on_storage`` (an endpoint storage system) and ``on_link`` (a link on the path), each
 ``"fail"`` or ``"stall"``. A disk failure at a disk endpoint always fails the transfer: it
 destroys the source's bytes, or those already written to the destination, so nothing is
-left to resume (a host crash keeps its disk: ``on_host`` decides). Defaults: hosts and storage fail (MECHANISMS.md:
-"storage_outage fails the storage system's flows"), links stall (their flows stall
+left to resume (a host crash keeps its disk: ``on_host`` decides). Defaults: hosts and storage fail (a
+``storage_outage`` fails the storage system's flows), links stall (their flows stall
 until repair). A stalled transfer keeps the bytes it has sent, holds no bandwidth, and
 resumes with the rest when every failure that stalled it has ended (the path latency is
 paid once, at the start). A transfer started while an endpoint is down or a link on its

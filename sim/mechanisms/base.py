@@ -129,7 +129,8 @@ class Mechanism:
     reads: ClassVar[tuple[str, ...]] = ()
     # Its build/wire/start run when disabled too, carrying out the naive behaviour.
     naive: ClassVar[bool] = False
-    # Available with its defaults when its section is absent (only live_migration, MECHANISMS.md).
+    # Available with its defaults when its section is absent (only live_migration, the
+    # service every mechanism migrates through).
     always_on: ClassVar[bool] = False
 
     # -- class-level hooks, called on the validated scenario before anything is built ------------

@@ -4,7 +4,7 @@ Trigger: a ``migrate`` operation, or another mechanism (memory-error evacuation,
 remediation, charging) calling ``ctx.services["live_migration"].migrate(vm, target,
 trigger)``, which returns a SimPy process whose value is a ``MigrationResult``.
 
-Pre-copy (MECHANISMS.md, Live migration; Clark et al. NSDI 2005): round 0 sends the
+Pre-copy (Clark et al. NSDI 2005; docs/migration.md): round 0 sends the
 VM's memory M; round i sends ``min(working_set, dirty_rate x T(i-1))``, T(i-1) being
 the previous round's measured duration. Before each round, if its bytes would take
 <= ``downtime_target`` at the current rate (the previous round's achieved average
@@ -72,7 +72,7 @@ COMPLETED, FAILED = "completed", "failed"
 
 
 class Migrate(OperationBase):
-    """``migrate`` operation: live-migrate one VM to a host (MECHANISMS.md, live migration)."""
+    """``migrate`` operation: live-migrate one VM to a host."""
 
     refs: ClassVar[dict[str, str]] = {"vm": "vm", "to": "host"}
     kind: Literal["migrate"]
@@ -83,23 +83,23 @@ class Migrate(OperationBase):
 class Config(MechanismConfig):
     """``mechanisms.live_migration``; always available with these defaults."""
 
-    mode: Literal["precopy", "postcopy"] = "precopy"  # MECHANISMS.md: QEMU/KVM, Xen and vMotion default to pre-copy
-    # QEMU DEFAULT_MIGRATE_SET_DOWNTIME = 300 ms (migration/options.c), VALIDATION.md §6.
+    mode: Literal["precopy", "postcopy"] = "precopy"  # QEMU/KVM, Xen and vMotion default to pre-copy
+    # QEMU DEFAULT_MIGRATE_SET_DOWNTIME = 300 ms (migration/options.c).
     downtime_target: Duration = 0.3
-    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_ITERS = 29, "limit us to 30 times round loop" (VALIDATION.md §2).
+    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_ITERS = 29, "limit us to 30 times round loop".
     max_rounds: PositiveInt = 30
-    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_FACTOR = 3, "never send more than 3x" (VALIDATION.md §2).
+    # Xen tools/libxc/xc_domain_save.c: DEF_MAX_FACTOR = 3, "never send more than 3x".
     max_factor: NonNegFloat = 3.0
-    # MECHANISMS.md default. vCPU registers and emulated-device state are hundreds of KiB to a few MiB;
-    # post-copy downtime is "CPU/device state only: tens of ms" (Hines & Gopalan 2009, VALIDATION.md §7).
+    # A choice. vCPU registers and emulated-device state are hundreds of KiB to a few MiB; a post-copy
+    # pause moves only CPU and device state, tens of ms (Hines, Deshpande & Gopalan 2009).
     device_state: Size = 1 * MiB
-    # MECHANISMS.md default. Clark et al. (NSDI 2005) measured 9 ms (SPECweb99) to 40 ms (Quake 3) between
-    # the last byte and the VM running on the target (VALIDATION.md §4).
+    # A choice. Clark et al. (NSDI 2005) measured 9 ms (SPECweb99) to 40 ms (Quake 3) between
+    # the last byte and the VM running on the target.
     switchover: Duration = 0.02
     bandwidth_limit: PositiveRate | None = None  # no cap (QEMU's max-bandwidth is a knob, not a default here)
-    # MECHANISMS.md: a VM keeps its IP only inside its broadcast domain unless an overlay spans domains.
+    # A VM keeps its IP only inside its broadcast domain unless an overlay spans domains.
     scope: Literal["broadcast_domain", "site", "any"] = "broadcast_domain"
-    # vSphere: 8 concurrent vMotions per host on 10 GbE ("Limits on Simultaneous Migrations"), MECHANISMS.md.
+    # vSphere: 8 concurrent vMotions per host on 10 GbE ("Limits on Simultaneous Migrations").
     max_per_host: PositiveInt = 8
 
     @model_validator(mode="after")
@@ -469,7 +469,7 @@ class _Migration:
             self._check()
             self.result.start_s = self.env.now
             if source.site is not target.site:
-                # MECHANISMS.md, Topology: cross-site moves carry the disk (one pass, writes mirrored).
+                # VM disks live on site storage: a cross-site move carries the disk (one pass, writes mirrored).
                 yield from self._send(vm.spec.disk, "disk")
             if self.mode == "postcopy":
                 yield from self._postcopy()

@@ -1,11 +1,11 @@
-"""Live migration on uncorrectable memory errors (MECHANISMS.md §8).
+"""Live migration on uncorrectable memory errors (docs/migration.md).
 
 Trigger: an uncorrectable DRAM error drawn by ``sim.faults.dimm`` on a host. Story:
 the hypervisor is signalled after ``signal_latency`` (the machine check is handled
 and reported to the management plane); it maps the faulty physical address to its
 owner, in proportion to use: the hypervisor's reserved memory, a VM's memory, or free
 memory. An error in hypervisor memory crashes the host. Otherwise the page is retired
-(Linux hwpoison: the page is never used again, mm/hwpoison docs, VALIDATION.md §6); a
+(Linux hwpoison: the page is never used again, kernel docs mm/hwpoison); a
 VM whose page held the error crashes with ``guest_crash_probability`` (the poisoned
 page held guest-kernel or otherwise fatal data) and restarts through the default
 recovery, else it loses the page and keeps running. The host enters maintenance (no
@@ -62,15 +62,15 @@ _ATTEMPTS = 3  # migration attempts per VM (a failed target is replaced by anoth
 class Config(MechanismConfig):
     """``mechanisms.memory_error_evacuation``."""
 
-    # MECHANISMS.md §8 default. A UE raises a machine check at once; the 1 s covers the hypervisor's
+    # A choice (docs/sources.md). A UE raises a machine check at once; the 1 s covers the hypervisor's
     # handler and the report to the management plane (GCE gives VMs a 60 s notice for *predicted*
-    # failures, VALIDATION.md §8; an uncorrectable error is handled reactively, well within that).
+    # failures, GCE live-migration docs; an uncorrectable error is handled reactively, well within that).
     signal_latency: Duration = 1.0
-    # MECHANISMS.md §8 default. Linux hwpoison kills the processes mapping a poisoned user page and
-    # the guest survives, but a poisoned guest-kernel page panics it (kernel docs mm/hwpoison,
-    # VALIDATION.md §6); with no published split, an even chance.
+    # A choice (docs/sources.md). Linux hwpoison kills the processes mapping a poisoned user page and
+    # the guest survives, but a poisoned guest-kernel page panics it (kernel docs mm/hwpoison);
+    # with no published split, an even chance.
     guest_crash_probability: Fraction = 0.5
-    # MECHANISMS.md §8 default: the hosts of the failing host's cluster (vSphere HA/DRS evacuate within
+    # Default: the hosts of the failing host's cluster (vSphere HA/DRS evacuate within
     # the cluster). A host in no cluster falls back to its broadcast domain.
     target_hosts: Literal["same_cluster", "same_domain", "any"] = "same_cluster"
 

@@ -1,7 +1,7 @@
 """Pure summary functions: result tables in, ``{metric name: number}`` out.
 
 Names are dotted ``area.quantity_unit`` with ``_mean``, ``_p50``, ``_p95``, ``_max``,
-``_total`` suffixes (SPEC.md). A metric with nothing to aggregate is 0 for counts and
+``_total`` suffixes (docs/reference/metrics.md). A metric with nothing to aggregate is 0 for counts and
 totals and omitted (not NaN) for means and percentiles; a ratio with nothing to divide
 by is omitted. Percentiles are numpy's linear ones. Nothing here reads wall time.
 """

@@ -45,7 +45,7 @@ RESTARTS = _t(
 # Operations as carried out: outcome "done" or "failed" with a reason.
 OPERATIONS = _t("operations", "time_s", "kind:str", "subject:str", "outcome:str", "detail:str")
 
-# Where each VM ran (SPEC.md): one row per initial placement, restart, migration or move.
+# Where each VM ran (the ``placements`` table): one row per initial placement, restart, migration or move.
 # reason: "initial", "restart", "migration", "move" (a mechanism relocated it), "build" (a
 # mechanism's own VM placed before time 0).
 PLACEMENTS = _t("placements", "time_s", "vm:str", "host:str", "reason:str")

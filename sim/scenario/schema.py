@@ -1,4 +1,4 @@
-"""The scenario schema (SPEC.md, "Scenario file"): frozen pydantic models, unknown keys rejected.
+"""The scenario schema (docs/reference/scenario.md): frozen pydantic models, unknown keys rejected.
 
 Quantities are floats in base units (seconds, bytes, bytes/s, events/s); see
 ``sim.scenario.types``. Defaults that depend on other fields (``sample_interval``,
@@ -124,27 +124,28 @@ class Model(BaseModel):
 
 # --------------------------------------------------------------------------- infrastructure
 class DiskSpec(Model):
-    """A host's local disk. Defaults: SPEC.md's example ``std`` profile (a datacenter NVMe SSD class)."""
+    """A host's local disk. Defaults: a datacenter NVMe SSD class."""
 
-    capacity: Capacity = 8 * TiB  # SPEC.md example profile
-    read: Bandwidth = 2 * GB  # SPEC.md example profile: 2GB/s
-    write: Bandwidth = 1.5 * GB  # SPEC.md example profile: 1.5GB/s
+    capacity: Capacity = 8 * TiB  # a choice within vendors' data sheets (docs/sources.md)
+    read: Bandwidth = 2 * GB  # 2GB/s
+    write: Bandwidth = 1.5 * GB  # 1.5GB/s
 
 
 class HostProfile(Model):
     """The hardware of a class of hosts."""
 
-    # SPEC.md example ``std`` profile: a two-socket server with 64 cores and 512 GiB.
+    # A common two-socket virtualisation server: 64 cores and 512 GiB (a choice, docs/sources.md).
     cores: Cores = 64
     memory: Memory = 512 * GiB
-    # SPEC.md example; 16 x 32 GiB fills 512 GiB, and 16 DIMMs x 0.0008 UE/DIMM-year gives
-    # ~1.3 % of hosts a year with an uncorrectable error, Schroeder 2009 (VALIDATION.md §9).
+    # 16 x 32 GiB fills 512 GiB, and 16 DIMMs x 0.0008 UE/DIMM-year gives
+    # ~1.3 % of hosts a year with an uncorrectable error (Schroeder, Pinheiro, Weber, SIGMETRICS 2009).
     dimms: DimmCount = 16
-    nic: Bandwidth = 25 * Gbps  # SPEC.md example profile; the common 25 GbE server NIC
+    nic: Bandwidth = 25 * Gbps  # the common 25 GbE server NIC
     disk: DiskSpec = Field(default_factory=DiskSpec)
-    # SPEC.md; POST ~3-5 min + hypervisor boot 1-3 min without Quick Boot (VALIDATION.md §16).
+    # Large-memory servers spend minutes in POST before the hypervisor boots; practitioners report
+    # about 3 extra minutes that VMware Quick Boot skips (anecdotal; docs/sources.md).
     boot_time: Duration = 180.0
-    reserved_memory: Size = 16 * GiB  # SPEC.md: the hypervisor's share, never given to VMs
+    reserved_memory: Size = 16 * GiB  # the hypervisor's share, never given to VMs
 
 
 class BroadcastDomain(Model):
@@ -153,16 +154,16 @@ class BroadcastDomain(Model):
     name: Name
     hosts: NonNegInt
     profile: str
-    uplink: Bandwidth = 100 * Gbps  # SPEC.md example (a 100 GbE top-of-rack uplink)
-    latency: Duration = 0.0  # SPEC.md: links inside a site have no latency unless given
+    uplink: Bandwidth = 100 * Gbps  # a 100 GbE top-of-rack uplink (a choice)
+    latency: Duration = 0.0  # links inside a site have no latency unless given
 
 
 class Site(Model):
     name: Name
-    # Pricing region (charging). Default: the site's own name, so a file without regions
-    # still prices per site (dcsim's choice; SPEC.md gives no default).
+    # Pricing region (read by a pricing mechanism). Default: the site's own name, so a file without regions
+    # still prices per site (dcsim's choice).
     region: str = Field(default=None, validate_default=False)
-    core: Bandwidth = 800 * Gbps  # SPEC.md example: site core switching capacity
+    core: Bandwidth = 800 * Gbps  # site core switching capacity (a choice)
     broadcast_domains: tuple[BroadcastDomain, ...]
 
     @model_validator(mode="after")
@@ -183,7 +184,7 @@ class WanLink(Model):
 
     sites: Annotated[tuple[str, str], BeforeValidator(_two_sites)]
     bandwidth: Bandwidth
-    latency: Duration  # SPEC.md: WAN links carry their latency (no default)
+    latency: Duration  # WAN links carry their latency (no default)
 
 
 class Storage(Model):
@@ -198,8 +199,8 @@ class Storage(Model):
 
 class Infrastructure(Model):
     host_profiles: dict[str, HostProfile]
-    detection: Duration = 30.0  # SPEC.md / MECHANISMS.md: HA heartbeat detection, default 30s
-    repair: Duration = 4 * 3600.0  # SPEC.md: default repair time wherever none is given
+    detection: Duration = 30.0  # HA heartbeat detection (a round figure, docs/sources.md)
+    repair: Duration = 4 * 3600.0  # the repair time wherever none is given
     sites: tuple[Site, ...]
     wan: tuple[WanLink, ...] = ()
     storage: tuple[Storage, ...] = ()
@@ -210,12 +211,12 @@ class Image(Model):
     """A host image: base, optional vendor add-on, and component versions."""
 
     base: str
-    addon: str | None = None  # MECHANISMS.md §1: optional
+    addon: str | None = None  # optional
     components: dict[str, str] = Field(default_factory=dict)
 
 
 class Cluster(Model):
-    """Hosts under one desired image (MECHANISMS.md §1)."""
+    """Hosts under one desired image."""
 
     name: Name
     hosts: Globs
@@ -223,7 +224,7 @@ class Cluster(Model):
 
 
 class StandaloneHost(Model):
-    """A host outside every cluster whose desired image derives from a cluster's (MECHANISMS.md §1)."""
+    """A host outside every cluster whose desired image derives from a cluster's."""
 
     host: str
     derive_from: str
@@ -235,10 +236,10 @@ class VmSpec(Model):
     vcpus: PositiveInt
     memory: VmMemory
     disk: Size
-    dirty_rate: Rate = 20e6  # MECHANISMS.md "Defaults": 20MB/s
-    # MECHANISMS.md "Defaults": the VM's memory (filled below).
+    dirty_rate: Rate = 20e6  # 20MB/s, an idle-to-light server (docs/sources.md)
+    # Default: the VM's memory (filled below).
     working_set: Size = Field(default=None, validate_default=False)
-    # SPEC.md / MECHANISMS.md: 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey 2012, VALIDATION.md §22).
+    # 1m; Linux VMs booted in ~44-100 s in 2012's public clouds (Mao & Humphrey, IEEE CLOUD 2012).
     boot_time: Duration = 60.0
 
     @model_validator(mode="after")
@@ -250,7 +251,7 @@ class VmSpec(Model):
 
 class Placement(Model):
     hosts: Globs = ("*",)  # every host (dcsim's choice: a workload may go anywhere unless told)
-    spread: Literal["broadcast_domain", "pack", "random"] = "broadcast_domain"  # MECHANISMS.md "Placement"
+    spread: Literal["broadcast_domain", "pack", "random"] = "broadcast_domain"  # sim.infra.placement
 
 
 class Workload(Model):
@@ -260,7 +261,7 @@ class Workload(Model):
     count: NonNegInt
     vm: VmSpec
     placement: Placement = Field(default_factory=Placement)
-    service: str = Field(default=None, validate_default=False)  # MECHANISMS.md "Defaults": the workload's name
+    service: str = Field(default=None, validate_default=False)  # default: the workload's name
 
     @model_validator(mode="after")
     def _service(self) -> Workload:
@@ -424,7 +425,7 @@ class _FaultForm(Model):
 
 
 class _RepairableFault(_FaultForm):
-    # A fixed duration (MECHANISMS.md "Fault effects"); None: infrastructure.repair at run time.
+    # A fixed duration; None: infrastructure.repair at run time.
     repair: Duration | None = None
     time_to_repair: Distribution | None = None  # a distribution instead of the fixed repair
 
@@ -478,7 +479,7 @@ class VmCrash(_RepairableFault):
 
 
 class ImageDrift(_FaultForm):
-    """A random component of a host's running image changes (MECHANISMS.md §1). Targets: hosts."""
+    """A random component of a host's running image changes. Targets: hosts."""
 
     kind: Literal["image_drift"]
 
@@ -529,24 +530,24 @@ TRACE_SELECTORS = {
 
 
 class DimmErrors(Model):
-    """DRAM errors, rates per DIMM-year (MECHANISMS.md §8). Not scheduled: driven by the rates."""
+    """DRAM errors, rates per DIMM-year. Not scheduled: driven by the rates."""
 
     kind: Literal["dimm_errors"]
-    # MECHANISMS.md §8; "more than 8 % of DIMMs" see a correctable error a year, Schroeder,
-    # Pinheiro, Weber, "DRAM Errors in the Wild", SIGMETRICS 2009 (VALIDATION.md §9).
+    # "More than 8 % of DIMMs" see a correctable error a year: Schroeder, Pinheiro, Weber,
+    # "DRAM Errors in the Wild", SIGMETRICS 2009.
     error_prone_fraction: Fraction = 0.08
-    # MECHANISMS.md §8: fleet mean of *first* correctable errors modelled as events. Schroeder
+    # A choice: fleet mean of *first* correctable errors modelled as events. Schroeder
     # 2009's mean of 3,751 CE/DIMM-year is dominated by a few DIMMs with hard errors; later
     # correctable errors of a DIMM are counted, not simulated one by one.
     correctable_per_dimm_year: NonNegFloat = 4.0
-    # MECHANISMS.md §8 base rate. Alone, x16 DIMMs per host gives 1.28 % of machines a year with
-    # an uncorrectable error (Schroeder 2009: ~1.3 %, VALIDATION.md §9); with the x10 raise after
+    # Base rate. Alone, x16 DIMMs per host gives 1.28 % of machines a year with
+    # an uncorrectable error (Schroeder 2009: ~1.3 %); with the x10 raise after
     # a first correctable error on the 8 % error-prone DIMMs the default fleet sees
     # 16 x (0.92 x 0.0008 + 0.08 x 0.008) = 2.2 % a year, inside Schroeder's "2-4 % on some
     # platforms". (Per-DIMM error-proneness also makes 1 - 0.92^16 = 74 % of 16-DIMM hosts log a
     # correctable error a year, against Schroeder's 32 % of machines with fewer DIMMs each.)
     uncorrectable_per_dimm_year: NonNegFloat = 0.0008
-    # MECHANISMS.md §8: a correctable error strongly predicts an uncorrectable one
+    # A correctable error strongly predicts an uncorrectable one
     # (Schroeder 2009; Sridharan et al., ASPLOS 2015; Meza et al., DSN 2015).
     uncorrectable_after_correctable: NonNegFloat = 10.0
     hosts: Globs = ("*",)  # every host
@@ -577,7 +578,7 @@ class _Operation(Model):
 
     refs: ClassVar[dict[str, str]] = {}
     kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
-    at: Duration  # seconds from the start; operations after ``duration`` are ignored (SPEC.md)
+    at: Duration  # seconds from the start; operations after ``duration`` are ignored
 
     @property
     def subject(self) -> str:
@@ -598,7 +599,7 @@ OperationBase = _Operation
 # e.g. ``migrate`` by live migration); a mechanism that declares a reserved kind replaces its
 # model here, and the kind then leaves this list when that mechanism lands.
 class PublishImage(_Operation):
-    """Publish a new desired image for a cluster (MECHANISMS.md §1)."""
+    """Publish a new desired image for a cluster."""
 
     refs: ClassVar[dict[str, str]] = {"cluster": "cluster"}
     kind: Literal["publish_image"]
@@ -607,7 +608,7 @@ class PublishImage(_Operation):
 
 
 class Instantiate(_Operation):
-    """Realise a workload's point in time as new resources at a site (MECHANISMS.md §2)."""
+    """Realise a workload's point in time as new resources at a site."""
 
     refs: ClassVar[dict[str, str]] = {"workload": "workload", "site": "site"}
     kind: Literal["instantiate"]
@@ -617,7 +618,7 @@ class Instantiate(_Operation):
 
 
 class Restore(_Operation):
-    """Return a workload's point in time to production (MECHANISMS.md §2)."""
+    """Return a workload's point in time to production."""
 
     refs: ClassVar[dict[str, str]] = {"workload": "workload"}
     kind: Literal["restore"]
@@ -626,7 +627,7 @@ class Restore(_Operation):
 
 
 class MigrateWorkload(_Operation):
-    """Realise a workload at a remote site over the WAN (MECHANISMS.md §2)."""
+    """Realise a workload at a remote site over the WAN."""
 
     refs: ClassVar[dict[str, str]] = {"workload": "workload", "to": "site"}
     kind: Literal["migrate_workload"]
@@ -635,7 +636,7 @@ class MigrateWorkload(_Operation):
 
 
 class Recover(_Operation):
-    """Live recovery of one VM from its newest complete backup point (MECHANISMS.md §10)."""
+    """Live recovery of one VM from its newest complete backup point."""
 
     refs: ClassVar[dict[str, str]] = {"vm": "vm"}
     kind: Literal["recover"]
@@ -679,11 +680,11 @@ class MechanismsBase(Model):
 class Scenario(Model):
     """A whole scenario file. Use ``build_scenario_model(registry)`` for the class with mechanisms."""
 
-    name: Name  # SPEC.md: required; the default output folder
+    name: Name  # required; names the default output folder
     description: str = ""
-    seed: NonNegInt = 0  # SPEC.md
-    duration: Interval  # SPEC.md: required (at least 1 ms)
-    sample_interval: Interval = Field(default=None, validate_default=False)  # SPEC.md: duration/500
+    seed: NonNegInt = 0
+    duration: Interval  # required (at least 1 ms)
+    sample_interval: Interval = Field(default=None, validate_default=False)  # default: duration/500
     infrastructure: Infrastructure
     clusters: tuple[Cluster, ...] = ()
     standalone_hosts: tuple[StandaloneHost, ...] = ()

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 GiB = 1024.0**3
-YEAR = 365 * 86400.0  # SPEC.md: 1y = 365 d; dimm_errors rates are per DIMM-year
+YEAR = 365 * 86400.0  # 1y = 365 d (sim.core.units); dimm_errors rates are per DIMM-year
 
 
 def expected_name(what: str, names: Sequence[str], got: str, *, suggest: bool = True) -> str:
