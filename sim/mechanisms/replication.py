@@ -1,4 +1,4 @@
-"""Replica replacement across broadcast domains (MECHANISMS.md §6): ``mechanisms.replication``.
+"""Replica replacement across broadcast domains (docs/availability.md, part II): ``mechanisms.replication``.
 
 A managed virtual network overlays the substrate. Each of its ``primaries`` is a node
 VM owned by this mechanism with ``replicas`` replica node VMs; the primary's virtual
@@ -111,35 +111,36 @@ NETWORKS = table("replication_networks", "time_s", "network:str", "primaries:i8"
 class Node(Model):
     """The shape of every node VM of a network."""
 
-    vcpus: PositiveInt = 2  # MECHANISMS.md §6 example
-    memory: PositiveSize = 4 * GiB  # MECHANISMS.md §6 example
-    disk: Size = 50 * GiB  # MECHANISMS.md §6 example; copied at each rebuild
-    # SPEC.md / MECHANISMS.md VM default 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey 2012,
-    # VALIDATION.md §22). Paid by a restart (disabled, or a lost primary), not by a promotion.
+    vcpus: PositiveInt = 2  # the project's example node (docs/availability.md)
+    memory: PositiveSize = 4 * GiB  # the example node
+    disk: Size = 50 * GiB  # the example node; copied at each rebuild
+    # The VM default, 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey, "A performance study on the
+    # VM startup time in the cloud", IEEE CLOUD 2012). Paid by a restart (disabled, or a lost
+    # primary), not by a promotion.
     boot_time: Duration = 60.0
 
 
 class NetworkSpec(Model):
     name: Name
     primaries: NonNegInt
-    replicas: NonNegInt = 1  # MECHANISMS.md §6 example
-    placement: Literal["distinct_domains", "same_domain", "random"] = "distinct_domains"  # MECHANISMS.md §6
+    replicas: NonNegInt = 1  # the example network: one replica per primary
+    placement: Literal["distinct_domains", "same_domain", "random"] = "distinct_domains"  # survives a domain outage
     hosts: Globs = ("*",)  # every host, like a workload's placement
     node: Node = Field(default_factory=Node)
 
 
 class Config(MechanismConfig):
     """``mechanisms.replication``. Detection defaults: VRRP's Master_Down_Interval is 3 x the 1 s
-    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew, VALIDATION.md §15);
+    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew at priority 100);
     corosync's token timeout was 1 s (RHEL 7); BFD detects after Detect Mult (3) x interval."""
 
     networks: tuple[NetworkSpec, ...] = ()
     heartbeat_interval: PositiveDuration = 1.0  # VRRP Advertisement_Interval default 1 s (RFC 3768)
     missed_heartbeats: PositiveInt = 3  # VRRP: 3 x advertisement; BFD Detect Mult 3 (RFC 5880 §6.8.4)
-    # MECHANISMS.md §6 default: the overlay controller pushes the new mapping (a VRRP backup
+    # The overlay controller pushes the new mapping (a VRRP backup
     # takes over after the skew, 0.609 s at priority 100; a GARP burst follows at once, keepalived).
     mapping_update: Duration = 0.2
-    # MECHANISMS.md §6 default: asynchronous replication shipping writes ~100 ms behind.
+    # Asynchronous replication shipping writes ~100 ms behind.
     replication_lag: Duration = 0.1
 
     def check_references(self, scenario, path: str) -> list[Problem]:

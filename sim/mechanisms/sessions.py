@@ -1,4 +1,4 @@
-"""Session clusters with 1:1 and N:K redundancy (MECHANISMS.md §5).
+"""Session clusters with 1:1 and N:K redundancy (docs/availability.md, part I).
 
 A cluster is ``active`` (N) session VMs, each taking ``capacity`` concurrent sessions,
 plus backups: a "1:1" cluster pairs every active with a hot backup that holds its
@@ -92,7 +92,7 @@ _METRIC_CLASS = {ONE_TO_ONE: "one_to_one", N_TO_K: "n_to_k"}
 
 # --------------------------------------------------------------------------- config
 def _default_vm() -> VmSpec:
-    # MECHANISMS.md §5 default shape of a session VM.
+    # The default shape of a session VM (docs/availability.md).
     return VmSpec(vcpus=4, memory=8 * GiB, disk=40 * GiB)
 
 
@@ -104,17 +104,17 @@ class ClusterSpec(Model):
     active: PositiveInt
     # K spares of an N:K cluster (required there; a 1:1 cluster has one backup per active).
     backup: NonNegInt | None = None
-    # Concurrent sessions per active VM: VALIDATION.md case 14 ("each session VM holds C = 100
-    # sessions"), the MECHANISMS.md §5 example.
+    # Concurrent sessions per active VM: 100 (the project's example and its validation case,
+    # docs/availability.md).
     capacity: PositiveInt = 100
-    hosts: Globs = ("*",)  # every host, as a workload's placement default (SPEC.md)
+    hosts: Globs = ("*",)  # every host, as a workload's placement default (docs/model.md)
     # VRRPv2 Master_Down_Interval with 1 s advertisements and priority 100: 3 x 1 + 156/256 =
-    # 3.609 s (RFC 3768; VALIDATION.md case 15). BFD (RFC 5880, 3 x 50 ms = 150 ms) is the fast
+    # 3.609 s (RFC 3768 §6.1). BFD (RFC 5880, 3 x 50 ms = 150 ms) is the fast
     # alternative a scenario may give.
     failover_time: Duration = 3.609
     vm_mtbf: Interval | None = None  # exponential mean time between a VM's own failures; None: never
     # Mean of the exponential repair of a VM's own failure; None: infrastructure.repair (4 h,
-    # SPEC.md: "default repair time wherever a fault or mechanism gives none").
+    # the default repair time wherever a fault or mechanism gives none, docs/model.md).
     repair: Duration | None = None
     vm: VmSpec = Field(default_factory=_default_vm)
 
