@@ -131,7 +131,7 @@ class NetworkSpec(Model):
 
 class Config(MechanismConfig):
     """``mechanisms.replication``. Detection defaults: VRRP's Master_Down_Interval is 3 x the 1 s
-    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew at priority 100);
+    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew);
     corosync's token timeout was 1 s (RHEL 7); BFD detects after Detect Mult (3) x interval."""
 
     networks: tuple[NetworkSpec, ...] = ()
