@@ -1,4 +1,4 @@
-"""Replica replacement across broadcast domains (MECHANISMS.md §6): detection windows from the
+"""Replica replacement across broadcast domains (docs/availability.md, part II): detection windows from the
 heartbeat phase, promotions and losses under a domain outage, data loss measured from the
 replication stream, the disabled counterfactual, and bad input."""
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 
-HB, M, MAP, LAG = 1.0, 3, 0.2, 0.1  # the defaults (VRRP 3 x 1 s advertisements; MECHANISMS.md §6)
+HB, M, MAP, LAG = 1.0, 3, 0.2, 0.1  # the defaults (VRRP 3 x 1 s advertisements; mapping 0.2 s, lag 0.1 s)
 
 
 def domains(*sizes: int) -> list[dict]:

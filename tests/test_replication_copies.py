@@ -161,21 +161,24 @@ def test_a_replica_promoted_mid_rebuild_is_missing_the_bytes_its_copy_had_not_de
 
 
 def test_an_evacuated_replica_never_joins_its_primary_so_a_later_crash_is_a_promotion(tmp_path):
-    """Issue 12 §1.3, end to end (needs the owner-decided placement hook, ``Datacenter.rule_for``, which
-    every mover consults: skipped without it). One domain of 3 hosts (256 GiB, nothing reserved),
-    ``same_domain``: a-p000 (4 GiB) on h00, its replica on h01, a 100 GiB workload VM on h02. An
-    uncorrectable error on h01 at 100 s (no guest crash, no hypervisor memory) evacuates the replica in
-    its domain. By the VM's own rule the least-used host is h00 (4 of 256 GiB used, against 100 on
-    h02): the primary's host. The owner's rule (off the other copies' hosts) leaves h02. Then h00
-    crashes at 1 h: the replica on h02 is promoted after detection + mapping in (2.2, 3.2] s, losing
-    replication_lag (0.1 s); nothing is lost. (With the replica on h00, both copies would stop: a loss
-    and a restart after the 1 h repair, 3,660 s unavailable; checked by hand with the hook removed.)"""
-    from sim.infra.datacenter import Datacenter
+    """Issue 12 §1.3, end to end: every mover asks the owner (``Datacenter.rule_for``). One domain of 3
+    hosts (256 GiB, nothing reserved), ``same_domain``: a-p000 (4 GiB) on h00, its replica on h01, a
+    100 GiB workload VM on h02. An uncorrectable error on h01 at 100 s (no guest crash, no hypervisor
+    memory) evacuates the replica in its domain. By the VM's own rule the least-used host is h00 (4 of
+    256 GiB used, against 100 on h02): the primary's host. The owner's rule (off the other copies'
+    hosts) leaves h02. Then h00 crashes at t = 3,600 s: the replica on h02 is promoted. By hand: the
+    primary's heartbeat phase φ is the first draw of the stream ``replication/heartbeat/a-p000`` (seed
+    1) × I (I = 1 s, M = 3); its last beat at or before t is b = φ + I⌊(t − φ)/I⌋, detection is
+    b + M·I − t, and the address moves after mapping_update (0.2 s): unavailable = b + 3 + 0.2 − t, in
+    (2.2, 3.2] s whatever φ. Here φ = 0.49373 s, b = 3,599.49373 s: detection 2.49373 s, unavailable
+    2.69373 s; it loses replication_lag (0.1 s) of writes; nothing is lost.
+    (With the replica on h00, both copies would stop: a loss and a restart after the 1 h repair,
+    3,660 s unavailable; checked by hand with the hook removed.)"""
+    import math
 
-    if not hasattr(Datacenter, "rule_for"):
-        pytest.skip("the placement hook (Datacenter.rule_for) is not in this tree")
     from conftest import load
 
+    from sim.core.streams import Streams
     from sim.runner import Simulation
 
     sc = scenario([{"name": "a", "primaries": 1, "replicas": 1, "placement": "same_domain"}], sizes=(3,),
@@ -201,5 +204,11 @@ def test_an_evacuated_replica_never_joins_its_primary_so_a_later_crash_is_a_prom
     r = out.tables["replacements"]
     promo = r[r["kind"] == "promotion"]
     assert len(promo) == 1 and out.metrics["replication.lost"] == 0
+    assert promo["node"].iloc[0] == "a-p000-r1" and promo["to_host"].iloc[0] == "east/bd1/h02"
+    phi = Streams(1).get("replication/heartbeat/a-p000").random() * HB
+    t = HOUR
+    last = phi + HB * math.floor((t - phi) / HB)
+    assert promo["detection_s"].iloc[0] == pytest.approx(last + M * HB - t, abs=1e-9)
+    assert promo["unavailable_s"].iloc[0] == pytest.approx(last + M * HB + 0.2 - t, abs=1e-9)
     assert HB * (M - 1) + 0.2 < promo["unavailable_s"].iloc[0] <= HB * M + 0.2
     assert promo["data_loss_s"].iloc[0] == pytest.approx(0.1)

@@ -1,5 +1,5 @@
-"""Long-run availability of a replicated primary against the k-of-n closed form (VALIDATION.md
-case 11; Kullstam, IEEE Trans. Reliability 1981).
+"""Long-run availability of a replicated primary against the k-of-n closed form (Kullstam, IEEE
+Trans. Reliability 1981).
 
 Set-up: one primary with one replica (1-of-2), exactly two eligible hosts in two domains, so
 each copy lives with its host: a rebuild waits for the failed host to return, and a copy of
@@ -24,8 +24,8 @@ term is 14 % of U and is checked too), m = 0.2 s: U = 0.04 + 0.00668 = 0.046676.
 
 Tolerance: the simulated U is the mean of per-batch unavailabilities (the run cut into 30
 batches by outage start); the check is against the batch-means confidence interval (99.9 %
-in the fast test; the slow test, with ≥ 10^4 outages, also asserts ±5 % relative, VALIDATION.md
-case 11's tolerance).
+in the fast test; the slow test, with ≥ 10^4 outages, also asserts ±5 % relative, the tolerance
+docs/availability.md states).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Session clusters (MECHANISMS.md §5): hand-derived micro-scenarios, conservation, the counterfactual,
+"""Session clusters (docs/availability.md, part I): hand-derived micro-scenarios, conservation, the counterfactual,
 the table's shape, and bad input. The closed-form validations are in test_sessions_validation.py."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sim.core.streams import Streams
 from sim.runner import Simulation
 
 HOUR = 3600.0
-VRRP = 3.609  # VALIDATION.md case 15: VRRPv2 master-down interval, 1 s adverts, priority 100
+VRRP = 3.609  # VRRPv2 Master_Down_Interval, 1 s adverts, priority 100: 3 + 156/256 (RFC 3768 §6.1)
 
 
 def scenario(clusters, types=(), *, duration="1d", faults=(), enabled=True, seed=1) -> dict:

@@ -1,4 +1,4 @@
-"""Session clusters against closed forms (VALIDATION.md cases 11, 12, 14) and metamorphic relations.
+"""Session clusters against closed forms (Erlang B, k-of-n; docs/availability.md) and metamorphic relations.
 
 - Erlang B: with no failures a cluster of N VMs x C sessions is an M/M/NC/NC loss system;
   the blocking simulated over independent replications (Student-t CI on the replication
@@ -6,7 +6,7 @@
 - N:K shortfall: each of the N+K VMs alternates exponential up (vm_mtbf) and down (repair)
   times independently, and a repaired VM takes a short position (failover 1 ms), so the
   cluster is short exactly while more than K are down: P(D > K), D ~ Binomial(N+K, p),
-  p = MTTR / (MTBF + MTTR) (case 11, k-out-of-n with independent repair); the positions short
+  p = MTTR / (MTBF + MTTR) (k-out-of-n with independent repair, Kullstam 1981); the positions short
   on average are E[(D - K)+].
 - Metamorphic, paired seeds: more backups never raise the mean shortfall, more capacity
   per VM never raises the mean blocking.
@@ -66,7 +66,7 @@ def replicate(sc: dict, tmp_path, seeds, tables: bool = False) -> list:
 
 # --------------------------------------------------------------------------- Erlang B
 def test_the_erlang_b_recursion_matches_the_published_points():
-    """VALIDATION.md case 12 [V]/[C]: 15 lines carry 8.108 E at 1 %; B(10, 10), B(10, 15), B(55, 50)."""
+    """Published Erlang B table points: 15 lines carry 8.108 E at 1 %; B(10, 10), B(10, 15), B(55, 50)."""
     assert erlang_b(8.108, 15) == pytest.approx(0.01, rel=2e-3)
     assert erlang_b(10, 10) == pytest.approx(0.21458, rel=1e-4)
     assert erlang_b(10, 15) == pytest.approx(0.03650, rel=1e-3)

@@ -1,4 +1,4 @@
-"""Replica replacement across broadcast domains (MECHANISMS.md §6): ``mechanisms.replication``.
+"""Replica replacement across broadcast domains (docs/availability.md, part II): ``mechanisms.replication``.
 
 A managed virtual network overlays the substrate. Each of its ``primaries`` is a node
 VM owned by this mechanism with ``replicas`` replica node VMs; the primary's virtual
@@ -111,35 +111,36 @@ NETWORKS = table("replication_networks", "time_s", "network:str", "primaries:i8"
 class Node(Model):
     """The shape of every node VM of a network."""
 
-    vcpus: PositiveInt = 2  # MECHANISMS.md §6 example
-    memory: PositiveSize = 4 * GiB  # MECHANISMS.md §6 example
-    disk: Size = 50 * GiB  # MECHANISMS.md §6 example; copied at each rebuild
-    # SPEC.md / MECHANISMS.md VM default 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey 2012,
-    # VALIDATION.md §22). Paid by a restart (disabled, or a lost primary), not by a promotion.
+    vcpus: PositiveInt = 2  # the project's example node (docs/availability.md)
+    memory: PositiveSize = 4 * GiB  # the example node
+    disk: Size = 50 * GiB  # the example node; copied at each rebuild
+    # The VM default, 1m; Linux VMs boot in ~30-100 s (Mao & Humphrey, "A performance study on the
+    # VM startup time in the cloud", IEEE CLOUD 2012). Paid by a restart (disabled, or a lost
+    # primary), not by a promotion.
     boot_time: Duration = 60.0
 
 
 class NetworkSpec(Model):
     name: Name
     primaries: NonNegInt
-    replicas: NonNegInt = 1  # MECHANISMS.md §6 example
-    placement: Literal["distinct_domains", "same_domain", "random"] = "distinct_domains"  # MECHANISMS.md §6
+    replicas: NonNegInt = 1  # the example network: one replica per primary
+    placement: Literal["distinct_domains", "same_domain", "random"] = "distinct_domains"  # survives a domain outage
     hosts: Globs = ("*",)  # every host, like a workload's placement
     node: Node = Field(default_factory=Node)
 
 
 class Config(MechanismConfig):
     """``mechanisms.replication``. Detection defaults: VRRP's Master_Down_Interval is 3 x the 1 s
-    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew, VALIDATION.md §15);
+    advertisement interval (RFC 3768 / RFC 5798; 3.609 s with the skew);
     corosync's token timeout was 1 s (RHEL 7); BFD detects after Detect Mult (3) x interval."""
 
     networks: tuple[NetworkSpec, ...] = ()
     heartbeat_interval: PositiveDuration = 1.0  # VRRP Advertisement_Interval default 1 s (RFC 3768)
     missed_heartbeats: PositiveInt = 3  # VRRP: 3 x advertisement; BFD Detect Mult 3 (RFC 5880 §6.8.4)
-    # MECHANISMS.md §6 default: the overlay controller pushes the new mapping (a VRRP backup
+    # The overlay controller pushes the new mapping (a VRRP backup
     # takes over after the skew, 0.609 s at priority 100; a GARP burst follows at once, keepalived).
     mapping_update: Duration = 0.2
-    # MECHANISMS.md §6 default: asynchronous replication shipping writes ~100 ms behind.
+    # Asynchronous replication shipping writes ~100 ms behind.
     replication_lag: Duration = 0.1
 
     def check_references(self, scenario, path: str) -> list[Problem]:
@@ -231,21 +232,21 @@ METRICS = (
 
 # --------------------------------------------------------------------------- runtime state
 class _Net:
-    """One network at run time: its spec, eligible hosts and the placement rules derived from them."""
+    """One network at run time: its spec, eligible hosts and their placement rule."""
 
-    def __init__(self, index: int, spec: NetworkSpec, hosts: list[Host]):
+    def __init__(self, index: int, spec: NetworkSpec, hosts: list[Host], rule):
         self.index = index
         self.spec = spec
         self.name = spec.name
         self.hosts = hosts
-        self.rules: dict[object, object] = {}  # (excluded domains or hosts) -> interned placement rule
+        self.rule = rule  # the eligible hosts, spread random (placement random) or by domain; held for the run
 
 
 class _Node:
     """A node VM and the state of the data it holds."""
 
     __slots__ = ("vm", "group", "index", "phase", "state", "base", "data", "failed_at", "cause", "gen", "proc",
-                 "transfer", "got")
+                 "transfer", "got", "rule", "rule_key")
 
     def __init__(self, vm: VM, group: _Group, index: int, phase: float | None = None):
         self.vm = vm
@@ -261,6 +262,8 @@ class _Node:
         self.proc: simpy.Process | None = None
         self.transfer = None
         self.got = 0.0  # COPY: bytes of the disk received when its copy's source failed
+        self.rule = None  # where it may go given where the other copies were when last asked (one use held)
+        self.rule_key: object = None  # what that rule was made from
 
 
 class _Group:
@@ -279,8 +282,8 @@ class _Group:
         self.cause = ""
         self.detection = 0.0
         self.changed: simpy.Event | None = None  # fires when the primary serves again
-        # fires when a copy leaves its host or a disk destroys one: a wait whose rule or choice came
-        # from where the copies were re-chooses
+        # fires when a copy leaves its host or a disk destroys one: a lost primary waiting for a host
+        # holding a copy re-chooses (a replica waiting for room follows its owner's rule instead)
         self.moved: simpy.Event | None = None
         self.stale: dict[Host, float] = {}  # host -> data a failed node left on its disk
         self.lost = False
@@ -322,17 +325,16 @@ class Replication(Mechanism):
         self.groups: list[_Group] = []
         self.stale_at: dict[Host, dict[_Group, None]] = {}  # host -> groups with a copy left on its disk
         self.down: dict[_Group, None] = {}  # groups whose primary is unavailable
-        if config is not None:
-            self.interval = config.heartbeat_interval
-            self.window = config.heartbeat_interval * config.missed_heartbeats
-            self.mapping = config.mapping_update
-            self.lag = config.replication_lag
+        cfg = self.config  # the defaults, disabled, when the section is absent
+        self.interval = cfg.heartbeat_interval
+        self.window = cfg.heartbeat_interval * cfg.missed_heartbeats
+        self.mapping = cfg.mapping_update
+        self.lag = cfg.replication_lag
+        self.engine = None  # the live migration engine, for where a copy is moving (start)
         self.detection = ctx.scenario.infrastructure.detection
 
     # -- build -----------------------------------------------------------------------------------
     def build(self, builder: Builder) -> None:
-        if self.config is None:
-            return
         dc = self.dc
         rec = self.ctx.recorder
         path = f"mechanisms.{KEY}.networks"
@@ -340,7 +342,9 @@ class Replication(Mechanism):
             rec.record("replication_networks", network=spec.name, primaries=spec.primaries,
                        replicas=spec.replicas if self.enabled else 0, placement=spec.placement,
                        enabled=self.enabled)
-            net = _Net(ni, spec, [dc.hosts[n] for n in builder.hosts(spec.hosts)])
+            hosts = [dc.hosts[n] for n in builder.hosts(spec.hosts)]
+            spread = "random" if spec.placement == "random" else "broadcast_domain"
+            net = _Net(ni, spec, hosts, dc.placement.rule(hosts, spread))
             n = spec.node
             shape = VMSpec(vcpus=n.vcpus, memory=n.memory, disk=n.disk, dirty_rate=0.0, working_set=n.memory,
                            boot_time=n.boot_time)
@@ -388,18 +392,17 @@ class Replication(Mechanism):
             return vm
         if spec.placement == "same_domain":
             domain = g.primary.vm.host.domain
-            eligible = self._eligible(net)
+            eligible = set(net.hosts)
             names = tuple(h.name for h in domain.hosts if h in eligible)
             return builder.vm(KEY, name, shape, names, path, group=group, avoid=taken)
         vm = builder.vm(KEY, name, shape, spec.hosts, path, group=group, spread="random")
         if vm is not None and vm.host in taken:  # random never puts two copies on one host
-            self.dc.unplace(vm)
             host = self._choose(g, None, vm, net)
             if host is None:
                 builder.problems.append(Problem(path, f"expected room for {name} on a host apart from its other "
                                                       f"copies (hosts {list(spec.hosts)}), got none"))
                 return None
-            self.dc.place(vm, host, RUNNING, reason="build")
+            self.dc.move(vm, host, 0.0, reason="build")
         return vm
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -408,8 +411,8 @@ class Replication(Mechanism):
             self.dc.bus.subscribe(ev.DISK, self._disk_failed)
 
     def start(self) -> None:
-        if self.config is not None:
-            self.ctx.finalizers.append(self._finish)
+        self.engine = self.ctx.services.get("live_migration")
+        self.ctx.finalizers.append(self._finish)
 
     def _finish(self, now: float) -> None:
         """Primaries still unavailable at the end: one ``open`` row each (their outage so far)."""
@@ -418,83 +421,89 @@ class Replication(Mechanism):
                       0.0, now, time_s=g.down_since)
 
     # -- placement rules -------------------------------------------------------------------------------
-    def _rule(self, g: _Group, node: _Node | None, net: _Net):
-        """The placement rule for ``node`` of ``g``: the eligible hosts its placement allows, given where
-        the group's other copies are (None for random: chosen by rejection from the network's rule)."""
-        spec = net.spec
-        others = [n.vm.host for n in (g.primary, *g.replicas) if n is not node and n.vm.host is not None]
-        if spec.placement == "distinct_domains":
-            away = frozenset(h.domain for h in others)
-            rule = net.rules.get(away)
-            if rule is None:
-                rule = net.rules[away] = self.dc.placement.rule(
-                    [h for h in net.hosts if h.domain not in away], "broadcast_domain")
-            return rule
-        if spec.placement == "same_domain":
-            domain = g.primary.vm.host.domain if g.primary.vm.host is not None else None
-            if domain is None:
-                return None
-            key = (domain, frozenset(others))
-            rule = net.rules.get(key)
-            if rule is None:
-                rule = net.rules[key] = self.dc.placement.rule(
-                    [h for h in domain.hosts if h not in key[1] and h in self._eligible(net)], "broadcast_domain")
-            return rule
-        return None
+    def _away(self, g: _Group, node: _Node | None) -> list[Host]:
+        """The hosts of the group's copies other than ``node`` (those with a host), and the hosts they are
+        migrating to: two moves at one instant never pick one host for two copies."""
+        engine = self.engine
+        out = []
+        for n in (g.primary, *g.replicas):
+            host = n.vm.host
+            if n is node or host is None:
+                continue
+            out.append(host)
+            target = engine.target_of(n.vm) if engine is not None else None
+            if target is not None:
+                out.append(target)
+        return out
+
+    def _rule(self, node: _Node):
+        """Where ``node`` may go now (the placement service's rule, kept on the node with one use until
+        the other copies move): the network's eligible hosts (``_Net.rule``) that its placement
+        allows given the other copies' hosts and migration targets (``_away``): ``distinct_domains``
+        outside their domains; ``same_domain`` the primary's domain off their hosts; ``random`` (or
+        ``same_domain`` with the primary nowhere) off their hosts."""
+        g = node.group
+        kind = g.net.spec.placement
+        away = self._away(g, node)
+        primary = g.primary.vm.host
+        if kind == "distinct_domains":
+            key: object = frozenset(h.domain for h in away)
+        elif kind == "same_domain" and primary is not None:
+            key = (primary.domain, frozenset(away))
+        else:
+            key = frozenset(away)
+        if node.rule is not None and node.rule_key == key:
+            return node.rule
+        place = self.dc.placement
+        own = g.net.rule
+        if kind == "distinct_domains":
+            rule = place.without(own, domains=key)  # type: ignore[arg-type]
+        elif isinstance(key, tuple):
+            domain = place.within(own, primary.domain.hosts)
+            rule = place.without(domain, hosts=away)
+            place.release(domain)
+        else:
+            rule = place.without(own, hosts=away)
+        if node.rule is not None:
+            place.release(node.rule)
+        node.rule, node.rule_key = rule, key
+        return rule
 
     def placement_rule(self, vm: VM):
         """Where a node VM of this mechanism may go now (every mover asks; None = its own rule): the
         eligible hosts its network's placement allows given where the other copies of its group are
-        now: ``distinct_domains`` outside their domains, ``same_domain`` the primary's domain off their
-        hosts, ``random`` off their hosts. Never a host holding another copy."""
+        now and where they are migrating to (``_rule``). Never a host holding or receiving another copy."""
         node = self.nodes.get(vm.name)
         if node is None or not self.enabled:
             return None
-        g = node.group
-        net = g.net
-        rule = self._rule(g, node, net) if net.spec.placement != "random" else None
-        if rule is None:  # random, or same_domain with the primary nowhere: off the other copies' hosts
-            others = frozenset(n.vm.host for n in (g.primary, *g.replicas)
-                               if n is not node and n.vm.host is not None)
-            key = ("off", others)
-            rule = net.rules.get(key)
-            if rule is None:
-                spread = "random" if net.spec.placement == "random" else "broadcast_domain"
-                rule = net.rules[key] = self.dc.placement.rule([h for h in net.hosts if h not in others], spread)
-        return rule
-
-    def _eligible(self, net: _Net) -> frozenset:
-        key = "eligible"
-        got = net.rules.get(key)
-        if got is None:
-            got = net.rules[key] = frozenset(net.hosts)
-        return got  # type: ignore[return-value]
-
-    def _random_rule(self, net: _Net):
-        rule = net.rules.get("random")
-        if rule is None:
-            rule = net.rules["random"] = self.dc.placement.rule(net.hosts, "random")
-        return rule
+        return self._rule(node)
 
     def _choose(self, g: _Group, node: _Node | None, vm: VM, net: _Net) -> Host | None:
+        """A host for ``vm`` (``node``, or a replica being built when None) by the placement service."""
         place = self.dc.placement
         if net.spec.placement != "random":
-            rule = self._rule(g, node, net)
-            return place.choose(vm, rule) if rule is not None and len(rule) else None
-        rule = self._random_rule(net)
-        others = {n.vm.host for n in (g.primary, *g.replicas) if n is not node and n.vm is not vm}
+            rule = self._rule(node)  # type: ignore[arg-type]  # built by the builder, chosen here only at run time
+            return place.choose(vm, rule) if len(rule) else None
+        rule = net.rule
+        others = set(self._away(g, node))
         rng = self.ctx.streams.get(f"placement/{KEY}/{net.name}")
         for _ in range(64):  # rejection: uniform over the fitting hosts that hold no other copy
             host = place.choose(vm, rule, rng=rng)
             if host is None or host not in others:
                 return host
-        fits = [h for h in net.hosts if h not in others and h.fits(vm)]  # rare: nearly all fitting hosts taken
-        return fits[int(rng.random() * len(fits))] if fits else None
+        apart = place.without(rule, hosts=others)  # rare: nearly all fitting hosts taken
+        host = place.choose(vm, apart, rng=rng)
+        place.release(apart)
+        return host
 
-    def _wait_rule(self, g: _Group, node: _Node, net: _Net):
-        if net.spec.placement == "random":
-            return self._random_rule(net)
-        return self._rule(g, node, net)
+    def _follow(self, g: _Group, node: _Node) -> None:
+        """``node`` left its host: every other replica waiting for room waits under its owner's rule as it
+        is now (``Placement.follow``: the host left may be allowed now), keeping its place in the queue.
+        A primary waits only as a lost primary, for a host holding a copy (``_when_moved``)."""
+        place = self.dc.placement
+        for r in g.replicas:
+            if r is not node:
+                place.follow(r.vm)
 
     # -- failures -----------------------------------------------------------------------------------------
     def vm_stopped(self, vm: VM, cause: Cause) -> None:
@@ -533,6 +542,7 @@ class Replication(Mechanism):
                 g.stale[host] = max(data, g.stale.get(host, -math.inf))
                 self.stale_at.setdefault(host, {})[g] = None
             self._moved(g)
+            self._follow(g, node)
         gen = node.gen
         delay = self._detection_delay(node, now)
         node.proc = self.env.process(self._detected(node, gen, delay))
@@ -728,11 +738,8 @@ class Replication(Mechanism):
                     host = self._choose(g, node, vm, net)
                     if host is None:
                         t0 = self.env.now
-                        rule = self._wait_rule(g, node, net)
-                        events = [self._when_serving(g), self._when_moved(g)]
-                        if rule is not None:
-                            events.append(place.wait(vm, rule))
-                        yield self.env.any_of(events)
+                        # under its owner's rule (``rule_for``), which ``_follow`` keeps current
+                        yield self.env.any_of([self._when_serving(g), place.wait(vm)])
                         place.cancel(vm)  # a promise not taken (or a wait no longer needed) goes back
                         waited += self.env.now - t0
                         continue
@@ -778,16 +785,19 @@ class Replication(Mechanism):
         t0 = self.env.now
         try:
             while True:
-                if g.stale:  # the most recent copy among the hosts up with room
+                if g.stale:  # the most recent copy among the hosts up with room (``prefer``: that host if it fits)
                     ranked = sorted(g.stale.items(), key=lambda kv: (-kv[1], kv[0].index))
-                    host = next((h for h, _ in ranked if h.fits(vm)), None)
                     rule = place.rule([h for h, _ in ranked], "pack")
+                    host = next((h for h, _ in ranked if place.choose(vm, rule, prefer=h) is h), None)
+                    room = place.wait(vm, rule) if host is None else None
+                    place.release(rule)
                 else:  # every copy's disk was destroyed: anywhere eligible, with nothing
                     rule = place.rule_of(vm)
                     host = place.choose(vm, rule)
+                    room = place.wait(vm, rule) if host is None else None
                 if host is not None:
                     break
-                yield self.env.any_of([place.wait(vm, rule), self._when_moved(g)])
+                yield self.env.any_of([room, self._when_moved(g)])
                 place.cancel(vm)
                 if p.gen != gen:
                     return

@@ -1,4 +1,4 @@
-"""Session clusters with 1:1 and N:K redundancy (MECHANISMS.md §5).
+"""Session clusters with 1:1 and N:K redundancy (docs/availability.md, part I).
 
 A cluster is ``active`` (N) session VMs, each taking ``capacity`` concurrent sessions,
 plus backups: a "1:1" cluster pairs every active with a hot backup that holds its
@@ -52,7 +52,6 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import simpy
 from pydantic import Field, model_validator
 
 from sim.core.causes import VmCrash
@@ -93,7 +92,7 @@ _METRIC_CLASS = {ONE_TO_ONE: "one_to_one", N_TO_K: "n_to_k"}
 
 # --------------------------------------------------------------------------- config
 def _default_vm() -> VmSpec:
-    # MECHANISMS.md §5 default shape of a session VM.
+    # The default shape of a session VM (docs/availability.md).
     return VmSpec(vcpus=4, memory=8 * GiB, disk=40 * GiB)
 
 
@@ -105,17 +104,17 @@ class ClusterSpec(Model):
     active: PositiveInt
     # K spares of an N:K cluster (required there; a 1:1 cluster has one backup per active).
     backup: NonNegInt | None = None
-    # Concurrent sessions per active VM: VALIDATION.md case 14 ("each session VM holds C = 100
-    # sessions"), the MECHANISMS.md §5 example.
+    # Concurrent sessions per active VM: 100 (the project's example and its validation case,
+    # docs/availability.md).
     capacity: PositiveInt = 100
-    hosts: Globs = ("*",)  # every host, as a workload's placement default (SPEC.md)
+    hosts: Globs = ("*",)  # every host, as a workload's placement default (docs/model.md)
     # VRRPv2 Master_Down_Interval with 1 s advertisements and priority 100: 3 x 1 + 156/256 =
-    # 3.609 s (RFC 3768; VALIDATION.md case 15). BFD (RFC 5880, 3 x 50 ms = 150 ms) is the fast
+    # 3.609 s (RFC 3768 §6.1). BFD (RFC 5880, 3 x 50 ms = 150 ms) is the fast
     # alternative a scenario may give.
     failover_time: Duration = 3.609
     vm_mtbf: Interval | None = None  # exponential mean time between a VM's own failures; None: never
     # Mean of the exponential repair of a VM's own failure; None: infrastructure.repair (4 h,
-    # SPEC.md: "default repair time wherever a fault or mechanism gives none").
+    # the default repair time wherever a fault or mechanism gives none, docs/model.md).
     repair: Duration | None = None
     vm: VmSpec = Field(default_factory=_default_vm)
 
@@ -650,7 +649,10 @@ class _Member:
     pos: int | None = None  # the position it serves or is taking over
     down: bool = False
     repairing: bool = False  # its own failure's repair (sim.faults) is under way
-    wake: simpy.Event | None = None  # while it waits for room: fires when its partner leaves its host
+    # 1:1: where it may go given where its partner was when last asked (``placement_rule``): the partner's
+    # host and migration target, and the two rules made from them (one use of each held)
+    rule_key: tuple = ()
+    rules: tuple = ()
 
 
 @dataclass(eq=False)
@@ -723,15 +725,13 @@ class Sessions(Mechanism):
         self.clusters: list[_Cluster] = []
         self.pools: dict[str, _Pool] = {}
         self._members: dict[str, _Member] = {}
-        self._rules: dict[tuple, tuple] = {}  # (VM's rule, partner's host) -> (outside its domain, off it)
         self._types: dict[str, list[SessionType]] = {}
+        self.engine = None  # the live migration engine, for where a partner is moving (start)
         self.detection = ctx.scenario.infrastructure.detection
 
     # -- build ---------------------------------------------------------------------------------------
     def build(self, builder: Builder) -> None:
         cfg = self.config
-        if cfg is None:
-            return
         default_repair = self.ctx.scenario.infrastructure.repair
         for cls in CLASSES:
             specs = [(i, c) for i, c in enumerate(cfg.clusters) if c.redundancy == cls]
@@ -798,6 +798,7 @@ class Sessions(Mechanism):
         self.ctx.finalizers.append(self._finish)
 
     def start(self) -> None:
+        self.engine = self.ctx.services.get("live_migration")
         for cl in self.clusters:
             for p in range(cl.n):
                 cl.pool.serve(cl.gp(p), True)
@@ -927,17 +928,13 @@ class Sessions(Mechanism):
             self.dc.reboot(vm)
         else:
             place = self.dc.placement
-            rule = self._restart_rule(vm)
-            host = place.choose(vm, rule)
+            host = place.choose(vm)  # where its owner lets it go now (``rule_for``: ``placement_rule``)
             while host is None:
-                mem.wake = self.env.event()
-                yield self.env.any_of([place.wait(vm, rule), mem.wake])
-                mem.wake = None
+                yield place.wait(vm)  # ``_moved`` makes it follow its partner
                 place.cancel(vm)  # a promise is given back and chosen again below
                 if vm.epoch != epoch:
                     return
-                rule = self._restart_rule(vm)
-                host = place.choose(vm, rule)
+                host = place.choose(vm)
             self.dc.place(vm, host, BOOTING, reason="restart")
         yield self.env.timeout(vm.spec.boot_time)
         if vm.epoch != epoch:
@@ -946,9 +943,9 @@ class Sessions(Mechanism):
 
     def placement_rule(self, vm: VM):
         """Where a VM of this mechanism may go now (every mover asks; None = its own rule). A 1:1 VM whose
-        partner runs on a host: never that host, and outside the partner's broadcast domain while a host
-        there has room for it (other than the one it is on); else anywhere in its own rule but the
-        partner's host. Other VMs (N:K, disabled, a partner with no host): None."""
+        partner runs on a host: never that host nor the one the partner is migrating to, and outside
+        their broadcast domains while a host there has room for it (other than the one it is on); else
+        anywhere in its own rule but those hosts. Other VMs (N:K, disabled, a partner with no host): None."""
         mem = self._members.get(vm.name)
         if mem is None or mem.home is None or not mem.cluster.pairs:
             return None
@@ -956,33 +953,30 @@ class Sessions(Mechanism):
         away = partner.vm.host
         if away is None:
             return None
+        engine = self.engine
+        target = engine.target_of(partner.vm) if engine is not None else None
+        key = (away, target)
         place = self.dc.placement
-        base = place.rule_of(vm)
-        key = (base, away)
-        rules = self._rules.get(key)
-        if rules is None:
-            strict = place.rule([h for h in base if h.domain is not away.domain], base.spread)
-            loose = place.rule([h for h in base if h is not away], base.spread)
-            rules = self._rules[key] = (strict, loose)
-        strict, loose = rules
+        if mem.rule_key != key:
+            own = place.rule_of(vm)
+            hosts = (away,) if target is None else (away, target)
+            rules = (place.without(own, domains={h.domain for h in hosts}), place.without(own, hosts=hosts))
+            for old in mem.rules:
+                place.release(old)
+            mem.rule_key, mem.rules = key, rules
+        strict, loose = mem.rules
         if len(strict) and place.choose(vm, strict, exclude=vm.host) is not None:
             return strict
         return loose
 
-    def _restart_rule(self, vm: VM):
-        rule = self.placement_rule(vm)  # an empty rule is falsy: compare with None
-        return self.dc.placement.rule_of(vm) if rule is None else rule
-
     def _moved(self, mem: _Member) -> None:
-        """``mem`` left its host: its 1:1 partner, if it waits for room by a rule built from that host,
-        chooses again."""
+        """``mem`` left its host: its 1:1 partner, if it waits for room, waits under its owner's rule as it
+        is now (``Placement.follow``: the host left may be allowed now), keeping its place in the queue."""
         cl = mem.cluster
         if mem.home is None or not cl.pairs:
             return
         partner = next(m for m in cl.pairs[mem.home] if m is not mem)
-        wake, partner.wake = partner.wake, None
-        if wake is not None:
-            wake.succeed()
+        self.dc.placement.follow(partner.vm)
 
     def _back(self, mem: _Member) -> None:
         """A VM runs again: it rejoins as a backup, or takes a short position."""
