@@ -36,12 +36,12 @@ segment of the whole size), where it stays; its exposure is exactly 1.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import simpy
 from pydantic import AfterValidator, BeforeValidator
 
-from sim.core.errors import Problem
+from sim.core.errors import OperationFailed, Problem
 from sim.infra import events as ev
 from sim.infra.network import Endpoint
 from sim.infra.transfer import STALL, TransferFailed
@@ -50,7 +50,7 @@ from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
 from sim.scenario.names import pattern
-from sim.scenario.schema import Model
+from sim.scenario.schema import Model, OperationBase
 from sim.scenario.types import EventRate, Globs, Name, PositiveDuration, PositiveInt, PositiveSize
 
 if TYPE_CHECKING:
@@ -241,12 +241,25 @@ def _dec(d: dict[int, int], k: int) -> None:
         del d[k]
 
 
+class RetrieveFile(OperationBase):
+    """``{kind: retrieve_file, at, file}``: one retrieval of a file (``<name>-NNN``) by its VM, as a
+    Poisson arrival would make it (micro-scenarios; the ``retrievals`` row records it)."""
+
+    kind: Literal["retrieve_file"]
+    file: str
+
+    @property
+    def subject(self) -> str:
+        return self.file
+
+
 class RoamingStorage(Mechanism):
     key = KEY
     Config = Config
     tables = (SEGMENT_MOVES, RETRIEVALS, ROAMING_FILES)
     summaries = (roaming_metrics,)
     metrics = METRICS
+    operations = {"retrieve_file": RetrieveFile}
     naive = True  # disabled: files are stored whole where first placed
 
     @classmethod
@@ -488,6 +501,16 @@ class RoamingStorage(Mechanism):
             landed, seg.landed = seg.landed, None
             landed.succeed()
 
+    def carry_out(self, op: RetrieveFile):
+        f = next((f for f in self.files if f.name == op.file), None)
+        if f is None:
+            names = [f.name for f in self.files]
+            raise OperationFailed(f"no file {op.file!r} (files: {', '.join(names[:3]) or 'none'})")
+        outcome = yield self.env.process(self._retrieve(f))
+        if outcome != COMPLETED:
+            raise OperationFailed(f"retrieval {outcome}")
+        return "retrieved"
+
     # -- retrievals ----------------------------------------------------------------------------------------
     def _arrivals(self, f: _File, rng):
         rate = self.config.retrieval_rate
@@ -512,10 +535,10 @@ class RoamingStorage(Mechanism):
 
         if f.lost_s is not None:
             row(LOST)
-            return
+            return LOST
         if host is None:
             row(NO_REQUESTER)
-            return
+            return NO_REQUESTER
         dst = Endpoint.nic(host.name)
         f.holds += 1
         if f.released is None:
@@ -528,7 +551,7 @@ class RoamingStorage(Mechanism):
                     waited += self.env.now - w0
                 if f.lost_s is not None:
                     row(LOST)
-                    return
+                    return LOST
                 t = self.dc.transfers.start(self.ends[seg.loc], dst, f.seg_size, on_host=STALL, on_storage=STALL,
                                             on_link=STALL, tag=f"retrieve {f.name}/{seg.index}")
                 try:
@@ -538,10 +561,11 @@ class RoamingStorage(Mechanism):
                     if f.lost_s is None:
                         self._lose(f)
                     row(LOST)
-                    return
+                    return LOST
                 fetched += 1
                 got += f.seg_size
             row(COMPLETED)
+            return COMPLETED
         finally:
             f.holds -= 1
             if f.holds == 0 and f.released is not None:
