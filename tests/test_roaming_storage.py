@@ -202,3 +202,39 @@ def test_bad_input_names_its_dotted_path(tmp_path, mech, path):
     lines = check(tmp_path, scenario(files, **({"locations": ["east/*"]} | mech)))
     assert len(lines) == 1, lines
     assert path in lines[0], lines
+
+
+def test_segments_hold_still_during_a_retrieval(tmp_path):
+    """Hand-derived, the micro-scenario above: all timers fire at t_p + T. A retrieval starting at
+    t_p + T - 1 runs 4S / 1.25e9 = 3.436 s, so the timers fire during it and the four moves start when
+    it ends, at t_p + T - 1 + 4S / 1.25e9, instead of at t_p + T."""
+    S = GiB
+    t_p = 4 * S / NIC
+    T = 3600.0
+    t_r = t_p + T - 1.0
+    sc = scenario([{"name": "f", "size": "4GiB", "segments": 4}], duration="2h", roam_interval="1h", jitter=0,
+                  retrieval_rate=0, ops=[{"kind": "retrieve_file", "at": t_r, "file": "f-000"}])
+    out = run(sc, tmp_path)
+    r = out.tables["retrievals"].iloc[0]
+    assert r["outcome"] == "completed" and r["latency_s"] == pytest.approx(4 * S / NIC)
+    m = out.tables["segment_moves"]
+    roam = m[m["kind"] == "roam"]
+    assert roam["time_s"].to_numpy() == pytest.approx([t_r + 4 * S / NIC] * 4)
+
+
+def test_a_storage_location_too_few_to_spread_keeps_segments_together(tmp_path):
+    """One location, a storage system, for 2 segments of S = 1 GiB: both go there at once (two flows
+    sharing the requester's 1.25 GB/s NIC; the store writes 3 GB/s): they land at 2S / 1.25e9 = 1.718 s;
+    with no free location they never move, and the file's exposure is 2/2 = 1 (warned by check)."""
+    sc = scenario([{"name": "f", "size": "2GiB", "segments": 2}], locations=["vault"], duration="3h",
+                  retrieval_rate=0)
+    sc["infrastructure"]["storage"] = [{"name": "vault", "site": "east", "capacity": "1PiB", "read": "4GB/s",
+                                        "write": "3GB/s"}]
+    out = run(sc, tmp_path)
+    m = out.tables["segment_moves"]
+    assert list(m["kind"]) == ["place", "place"] and set(m["to_location"]) == {"vault"}
+    assert m["end_s"].to_numpy() == pytest.approx([2 * GiB / NIC] * 2)
+    assert out.metrics["roaming.exposure_max"] == 1.0 and out.metrics["roaming.moves"] == 0
+    path = write_yaml(tmp_path / "few.yaml", sc)
+    res = CliRunner().invoke(app, ["check", str(path)])
+    assert res.exit_code == 0 and "mechanisms.roaming_storage.locations: 1 locations" in res.output
