@@ -103,7 +103,7 @@ def _not_bool(value):
     return value
 
 
-Segments = Annotated[PositiveInt, AfterValidator(_segments)]
+Segments = Annotated[int, BeforeValidator(_not_bool), AfterValidator(_segments)]
 Jitter = Annotated[float, BeforeValidator(_not_bool), AfterValidator(_jitter)]
 
 
