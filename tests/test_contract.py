@@ -165,8 +165,16 @@ def test_an_unknown_operation_kind_lists_the_mechanisms_kinds_first(tmp_path):
     path = write_yaml(tmp_path / "s.yaml", base_scenario(operations=[{"kind": "nope", "at": "1h"}]))
     with pytest.raises(InputError) as err:
         load_scenario(str(path))
-    assert "expected one of migrate, publish_image, instantiate, restore, migrate_workload, recover" in \
-        err.value.lines()[0]
+    from typing import get_args
+
+    from sim.mechanisms.registry import REGISTRY
+    from sim.scenario.schema import RESERVED_OPERATIONS
+
+    declared = list(REGISTRY.operation_models())  # every registered mechanism's kinds, migrate first
+    reserved = [get_args(m.model_fields["kind"].annotation)[0] for m in RESERVED_OPERATIONS]
+    assert declared[0] == "migrate" and reserved[0] == "publish_image"
+    kinds = declared + [k for k in reserved if k not in declared]
+    assert f"expected one of {', '.join(kinds)}, got" in err.value.lines()[0]
 
 
 # --------------------------------------------------------------------------- absent / disabled / enabled
