@@ -109,8 +109,8 @@ Jitter = Annotated[float, BeforeValidator(_not_bool), AfterValidator(_jitter)]
 
 class FileSpec(Model):
     name: Name
-    size: PositiveSize = 10 * GiB  # MECHANISMS.md §7 example
-    segments: Segments = 8  # MECHANISMS.md §7 example
+    size: PositiveSize = 10 * GiB  # a choice (docs/operations.md)
+    segments: Segments = 8  # a choice (docs/operations.md)
     count: PositiveInt = 1
 
 
@@ -120,9 +120,9 @@ class Config(MechanismConfig):
 
     files: tuple[FileSpec, ...] = ()
     locations: Globs = ("*",)  # host names (their disks) or storage names; every host by default
-    roam_interval: PositiveDuration = 3600.0  # MECHANISMS.md §7 example (1 h)
-    jitter: Jitter = 0.2  # MECHANISMS.md §7 example
-    retrieval_rate: EventRate = 2.0 / DAY  # MECHANISMS.md §7 example (2/d per file)
+    roam_interval: PositiveDuration = 3600.0  # a choice: hourly roaming (docs/operations.md)
+    jitter: Jitter = 0.2  # a choice (docs/operations.md)
+    retrieval_rate: EventRate = 2.0 / DAY  # a choice: two retrievals a day per file (docs/operations.md)
 
     def check_references(self, scenario, path: str) -> list[Problem]:
         from sim.scenario.validate import Namespaces, glob_problems, unique_problems
