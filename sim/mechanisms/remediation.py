@@ -114,11 +114,12 @@ def flat(image: Image) -> dict[str, str]:
 
 
 def derive(cluster_image: dict[str, str], cluster_only, components: dict[str, str]) -> dict[str, str]:
-    """A standalone host's desired image from its cluster's (flat): the cluster's entries minus the
-    ``cluster_only`` components, plus the host's own components."""
-    drop = set(cluster_only)
-    out = {k: v for k, v in cluster_image.items() if k not in drop or k in ("base", "addon")}
-    out.update({k: v for k, v in components.items()})
+    """A standalone host's desired image from its cluster's (flat): the cluster's base, add-on and
+    components minus the ``cluster_only`` ones, plus the host's own components (a cluster-only one
+    among them is left out too: a standalone host cannot run it)."""
+    drop = set(cluster_only) - {"base", "addon"}
+    out = {k: v for k, v in cluster_image.items() if k not in drop}
+    out.update({k: v for k, v in components.items() if k not in drop})
     return out
 
 
@@ -220,6 +221,7 @@ class Remediation(Mechanism):
         self.queues: dict[str, deque[Host]] = {}
         self.active: dict[str, int] = {}
         self.fix_at: dict[str, object] = {}  # disabled: host -> its pending manual fix
+        self.attempts: dict[str, _Attempt] = {}  # host -> its remediation under way
         self.scan = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -309,6 +311,9 @@ class Remediation(Mechanism):
                 self.pending.pop(host.name, None)  # down: scanned when back up; compliant: nothing to do
                 continue
             self.active[cluster] += 1
+            # In maintenance now, before any host of this instant evacuates: no VM is moved onto a
+            # host about to be remediated.
+            self.dc.enter_maintenance(host, KEY)
             self.env.process(self._rolling(host, cluster))
 
     # -- publish --------------------------------------------------------------------------------
@@ -336,10 +341,9 @@ class Remediation(Mechanism):
     def _rolling(self, host: Host, cluster: str):
         proc = self.env.active_process
         watch = self.dc.bus.watch(proc, [(ev.HOST, host.name)])
-        rec = _Attempt(host, cluster, "cluster", self.pending[host.name])
+        rec = self.attempts[host.name] = _Attempt(host, cluster, "cluster", self.pending[host.name])
         outcome = COMPLIANT
         try:
-            self.dc.enter_maintenance(host, KEY)
             rec.maintenance = self.env.now
             outcome = yield from self._evacuate(host, cluster, rec)
             if outcome == COMPLIANT:
@@ -408,7 +412,7 @@ class Remediation(Mechanism):
     def _standalone(self, host: Host):
         proc = self.env.active_process
         watch = self.dc.bus.watch(proc, [(ev.HOST, host.name)])
-        rec = _Attempt(host, self.origin[host.name], "standalone", self.pending[host.name])
+        rec = self.attempts[host.name] = _Attempt(host, self.origin[host.name], "standalone", self.pending[host.name])
         c = self.config
         paused: dict[VM, float] = {}  # VM -> when it paused
         transfer = None
@@ -471,6 +475,7 @@ class Remediation(Mechanism):
     def _end(self, rec: _Attempt, outcome: str) -> None:
         name = rec.host.name
         self.pending.pop(name, None)
+        self.attempts.pop(name, None)
         since = self.since.get(name, rec.detected)
         if outcome == COMPLIANT:
             self.since.pop(name, None)
@@ -497,11 +502,17 @@ class Remediation(Mechanism):
         )
 
     def _finish(self, now: float) -> None:
-        """Hosts still noncompliant at the end: one ``open`` row each (their time counts to the end)."""
+        """Hosts still noncompliant at the end: one ``open`` row each (their time counts to the end),
+        with what a remediation under way has done so far (waits for room, VMs moved)."""
         for name in sorted(self.since):
             host = self.dc.hosts[name]
-            self._row(host, self.origin[name], "open", OPEN, self.since[name], self.pending.get(name, float("nan")),
-                      float("nan"), 0, 0, 0, 0.0)
+            rec = self.attempts.get(name)
+            if rec is None:
+                self._row(host, self.origin[name], "open", OPEN, self.since[name], self.pending.get(name, float("nan")),
+                          float("nan"), 0, 0, 0, 0.0)
+            else:
+                self._row(host, rec.cluster, rec.kind, OPEN, self.since[name], rec.detected, rec.maintenance,
+                          rec.vms, rec.migrations, rec.waits, rec.downtime)
 
 
 class _Attempt:
