@@ -375,20 +375,24 @@ class Remediation(Mechanism):
             left = [vm for vm in sorted(host.vms.values(), key=lambda v: v.name) if vm.host is host]
             if not left:
                 return COMPLIANT
-            rules: dict[int, object] = {}
+            # Hosts already at their desired image first (a VM put there is not moved again when
+            # the rest of the cluster rolls), then any host of the cluster.
+            done = [h for h in candidates if self.compliant(h.name)]
+            rules: dict[int, tuple] = {}
             procs = []
             for vm in left:
                 if vm.state != RUNNING or vm.migrating:
                     continue
                 base = self.dc.rule_for(vm)
-                rule = rules.get(id(base))
-                if rule is None:
-                    rule = rules[id(base)] = placement.within(base, candidates)
-                target = placement.choose(vm, rule, exclude=host)
+                pair = rules.get(id(base))
+                if pair is None:
+                    pair = rules[id(base)] = (placement.within(base, done), placement.within(base, candidates))
+                target = placement.choose(vm, pair[0], exclude=host) or placement.choose(vm, pair[1], exclude=host)
                 if target is not None:
                     procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
-            for rule in rules.values():
-                placement.release(rule)
+            for pair in rules.values():
+                for rule in pair:
+                    placement.release(rule)
             if procs:
                 results = yield simpy.AllOf(self.env, procs)
                 failed = False
