@@ -177,6 +177,27 @@ def test_a_cluster_without_room_waits_and_never_overcommits(tmp_path):
     assert math.isclose(out.metrics["remediation.noncompliant_host_s_total"], 2 * (86400 - 1800))
 
 
+def test_hosts_waiting_on_each_other_leave_maintenance_and_all_end_compliant(tmp_path):
+    """max_concurrent 4 on a 4-host cluster, one 16 GiB VM each: at 1 h all four enter maintenance.
+    h00 evacuates first and finds every other host in maintenance: it leaves maintenance (keeping
+    its slot) and waits 300 s. h01-h03 then send their VMs to h00, the only up host: three flows
+    into its NIC, each at R/3, done after 3M/R + 3 DEV/R + SW; they are compliant at
+    3,600 + 3M/R + 3 DEV/R + SW + 1,680 = 5,321.25 s. h00 tries again at 3,900 and 4,500 (others
+    still in maintenance) and at 5,700 sends its four VMs out over its NIC (R/4 each): compliant at
+    5,700 + 4M/R + 4 DEV/R + SW + 1,680 s, after 3 waits.
+    Regression: a host used to wait in maintenance, so all four waited forever (4 open rows)."""
+    M = 16 * GiB
+    sc = scenario(cluster_hosts=["east/bd1/*"], workloads=[vms("w", 4, "16GiB", ["east/bd1/*"])],
+                  operations=[publish()], max_concurrent=4)
+    out = run(sc, tmp_path)
+    r = out.tables["remediations"].set_index("host")
+    assert list(r["outcome"]) == ["compliant"] * 4
+    for h in ("h01", "h02", "h03"):
+        assert math.isclose(r.loc[f"east/bd1/{h}", "time_s"], 3600 + 3 * M / R + 3 * DEV / R + SW + 1680, abs_tol=1e-6)
+    assert math.isclose(r.loc["east/bd1/h00", "time_s"], 5700 + 4 * M / R + 4 * DEV / R + SW + 1680, abs_tol=1e-6)
+    assert r.loc["east/bd1/h00", "waits"] == 3 and r["waits"].sum() == 3
+
+
 # -- defined ends -------------------------------------------------------------------------------------
 def test_a_host_failure_during_remediation_ends_it_and_the_host_is_rescanned_when_back(tmp_path):
     """h00 (no VMs) starts at 3,600 s and crashes at 3,700 s (staging): the row says host_failed and

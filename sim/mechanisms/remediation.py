@@ -16,8 +16,9 @@ Cluster remediation (rolling): a detected host queues in its cluster; at most
 ``max_concurrent`` hosts of a cluster are remediated at once. Each enters maintenance,
 live-migrates its VMs to other hosts of its cluster with room (where each VM's owner lets it
 go, ``Datacenter.rule_for``, and within ``live_migration.scope``), stages, installs,
-reboots (its profile's ``boot_time``) and exits maintenance. A VM with no room waits and is
-retried after ``RETRY_DELAY`` (doubling up to ``RETRY_MAX``): nothing is overcommitted.
+reboots (its profile's ``boot_time``) and exits maintenance. A host whose VMs find no room
+leaves maintenance (keeping its slot) and tries again after ``RETRY_DELAY`` (doubling up to
+``RETRY_MAX``): nothing is overcommitted, and hosts waiting on each other make progress.
 Standalone remediation: the host stages while its VMs run, then suspends them (their memory
 written to the host's disk and read back after the reboot, by transfers at disk speed) or
 shuts them down (each boots after the reboot); the VMs' pause is an incident of cause
@@ -407,9 +408,12 @@ class Remediation(Mechanism):
                 if failed:
                     return MIGRATION_FAILED
                 delay = RETRY_DELAY
-            else:
+            else:  # no room: leave maintenance while waiting (keeping the slot), so that the hosts it
+                # waits on may evacuate into it, and try again (vLCM: enter maintenance failed, retry)
                 rec.waits += 1
+                self.dc.exit_maintenance(host, KEY)
                 yield self.env.timeout(delay)
+                self.dc.enter_maintenance(host, KEY)
                 delay = min(2 * delay, RETRY_MAX)
 
     # -- standalone remediation ----------------------------------------------------------------
