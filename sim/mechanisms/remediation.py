@@ -315,6 +315,7 @@ class Remediation(Mechanism):
             # In maintenance now, before any host of this instant evacuates: no VM is moved onto a
             # host about to be remediated.
             self.dc.enter_maintenance(host, KEY)
+            self.attempts[host.name] = _Attempt(host, cluster, "cluster", self.pending[host.name])
             self.env.process(self._rolling(host, cluster))
 
     # -- publish --------------------------------------------------------------------------------
@@ -342,7 +343,7 @@ class Remediation(Mechanism):
     def _rolling(self, host: Host, cluster: str):
         proc = self.env.active_process
         watch = self.dc.bus.watch(proc, [(ev.HOST, host.name)])
-        rec = self.attempts[host.name] = _Attempt(host, cluster, "cluster", self.pending[host.name])
+        rec = self.attempts[host.name]
         outcome = COMPLIANT
         try:
             rec.maintenance = self.env.now
@@ -377,22 +378,27 @@ class Remediation(Mechanism):
             if not left:
                 return COMPLIANT
             # Hosts already at their desired image first (a VM put there is not moved again when
-            # the rest of the cluster rolls), then any host of the cluster.
-            done = [h for h in candidates if self.compliant(h.name)]
-            rules: dict[int, tuple] = {}
+            # the rest of the cluster rolls), then hosts no remediation holds. Only when every host
+            # in reach is under remediation, hosts waiting for room (out of maintenance meanwhile):
+            # otherwise waiting hosts would pass VMs back and forth.
+            idle = [h for h in candidates if h.name not in self.attempts]
+            tiers = ([h for h in idle if self.compliant(h.name)], idle) if idle else (candidates,)
+            rules: dict[int, list] = {}
             procs = []
             for vm in left:
                 if vm.state != RUNNING or vm.migrating:
                     continue
                 base = self.dc.rule_for(vm)
-                pair = rules.get(id(base))
-                if pair is None:
-                    pair = rules[id(base)] = (placement.within(base, done), placement.within(base, candidates))
-                target = placement.choose(vm, pair[0], exclude=host) or placement.choose(vm, pair[1], exclude=host)
-                if target is not None:
-                    procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
-            for pair in rules.values():
-                for rule in pair:
+                mine = rules.get(id(base))
+                if mine is None:
+                    mine = rules[id(base)] = [placement.within(base, tier) for tier in tiers]
+                for rule in mine:
+                    target = placement.choose(vm, rule, exclude=host)
+                    if target is not None:
+                        procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
+                        break
+            for mine in rules.values():
+                for rule in mine:
                     placement.release(rule)
             if procs:
                 results = yield simpy.AllOf(self.env, procs)
