@@ -127,7 +127,7 @@ def test_image_drift_warns_until_a_mechanism_that_reads_images_is_enabled(tmp_pa
         return [p.format("s") for p in advisories(load_scenario(str(path), [], reg), reg)]
 
     assert warnings() == ["s: faults.0: image_drift changes running images, but nothing measures or fixes them "
-                          "unless mechanisms.imager is enabled"]
+                          "unless mechanisms.imager or mechanisms.remediation is enabled"]
     assert warnings(imager={"enabled": False}) == warnings()
     assert warnings(imager={}) == []
 

@@ -313,7 +313,7 @@ def test_image_drift_without_remediation_warns(tmp_path):
     code, lines, path = check(tmp_path, sc)
     assert code == 0
     assert lines == [f"warning: {path}: faults.0: image_drift changes running images, but nothing measures "
-                     "or fixes them while no mechanism that reads images is enabled"]
+                     "or fixes them unless mechanisms.remediation is enabled"]
 
 
 def test_resolved_output_of_check_is_still_yaml_with_a_warning(tmp_path):

@@ -458,11 +458,12 @@ class Datacenter:
             self.bus.down(ev.VM, vm.name, cause)
         self.bus.offer(ev.VM_STOPPED, vm.name, (vm, cause), vm.owner)
 
-    def pause(self, vm: VM, mechanism: str) -> None:
-        """A running VM pauses on ``mechanism``'s behalf (a migration's stop-and-copy): an incident
-        (cause ``migration``) opens; nothing is published, a pause is not a stop. ``resume`` ends it."""
+    def pause(self, vm: VM, mechanism: str, cause: str = "migration") -> None:
+        """A running VM pauses on ``mechanism``'s behalf (a migration's stop-and-copy, a host's
+        remediation): an incident (``cause``, default ``migration``) opens; nothing is published, a
+        pause is not a stop. ``resume`` ends it."""
         if vm.incident is None:
-            vm.incident = self.ctx.recorder.open(vm.name, "migration", mechanism)
+            vm.incident = self.ctx.recorder.open(vm.name, cause, mechanism)
         self.set_state(vm, PAUSED)
 
     def settle(self, vm: VM, outcome: str) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sim.mechanisms.base import Mechanism, MechanismType
 from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
+from sim.mechanisms.remediation import Remediation
 from sim.mechanisms.replication import Replication
 from sim.mechanisms.roaming_storage import RoamingStorage
 from sim.mechanisms.sessions import Sessions
@@ -21,7 +22,8 @@ from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
-MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication, RoamingStorage, Sessions)
+MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Remediation, Replication, RoamingStorage,
+                                          Sessions)
 
 
 class WiringError(Exception):
