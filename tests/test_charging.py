@@ -156,3 +156,60 @@ def test_bad_input_unpriced_region_and_negative_price(tmp_path):
     # disabled: an unpriced region is fine
     res = _cli(tmp_path, scenario({"enabled": False}, prices={"us-east": PRICES["us-east"]}))
     assert res.exit_code == 0, res.output
+
+
+HOSTS = [f"{s}/bd{d}/h{h:02d}" for s in ("east", "west") for d in (1, 2) for h in range(2)]
+
+
+def _mixed(faults):
+    """Two services of four 32 GiB VMs each, packed into east; eu-west cheaper, egress free: every VM
+    would move, and each west domain may take one VM of each service."""
+    prices = {r: {**p, "egress_gb": 0.0} for r, p in PRICES.items()}
+    sc = scenario({"evaluate_every": "12h", "policy": "cheapest"}, faults=faults, duration="3d",
+                  prices=prices, west_domains=2)
+    sc["infrastructure"]["sites"][0]["broadcast_domains"] = [
+        {"name": f"bd{k}", "hosts": 2, "profile": "std", "uplink": "100Gbps"} for k in (1, 2)]
+    sc["workloads"] = [{"name": n, "count": 4, "service": n,
+                        "vm": {"vcpus": 2, "memory": "32GiB", "disk": "20GiB", "boot_time": "1m"},
+                        "placement": {"hosts": ["*"], "spread": "pack"}} for n in ("a", "b")]
+    return sc
+
+
+@given(st.lists(st.tuples(st.sampled_from(["host_crash", "broadcast_domain_outage"]), st.integers(0, 8),
+                          st.sampled_from(HOSTS), st.sampled_from(["30m", "2h", "12h"])), max_size=6))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_cheapest_never_puts_two_likely_redundant_vms_in_one_domain(tmp_path_factory, monkeypatch, faults):
+    """Property over random host crashes and domain outages (times on a 6 h grid, so many coincide with
+    each other and with the 12 h evaluations): whenever ``cheapest`` decides a move, the target domain
+    holds no VM of the same service (or shape and name stem), and none is on its way there; and the
+    savings metric is minus the sum of ``delta_per_h`` over the rows whose migration completed."""
+    from sim.mechanisms.charging import Charging
+
+    decisions = []
+
+    def decided(self, vm, host, banned):
+        def peer(u):  # same service, or same shape and name stem ("a-003" -> "a")
+            return u is not vm and (u.service == vm.service or (u.spec.vcpus, u.spec.memory, u.spec.disk)
+                                    == (vm.spec.vcpus, vm.spec.memory, vm.spec.disk) and u.name[0] == vm.name[0])
+
+        peers = [u.name for h in host.domain.hosts for u in h.vms.values() if peer(u)]
+        incoming = [self.vms[j].name for j, (d, _, _) in self.pending.items()
+                    if d == self.domain_index[host.domain.name] and peer(self.vms[j])]
+        decisions.append((vm.name, host.name, peers, incoming, host.domain in banned))
+
+    monkeypatch.setattr(Charging, "decided", decided)
+    fs = []
+    for kind, k, host, repair in faults:
+        target = host if kind == "host_crash" else host.rsplit("/", 1)[0]
+        fs.append({"kind": kind, "at": f"{6 * k}h", "target": target, "repair": repair})
+    out = run(_mixed(fs), tmp_path_factory.mktemp("p"))
+    for vm, host, peers, incoming, was_banned in decisions:
+        assert not peers and not incoming and not was_banned, (vm, host, peers, incoming)
+    c = out.tables["charges"]
+    mig = out.tables["migrations"]
+    done = mig[(mig["trigger"] == "charging") & (mig["outcome"] == "completed")]
+    rows = c.merge(done[["time_s", "vm"]], on=["time_s", "vm"])
+    assert len(rows) == len(done) == out.metrics["charging.migrations"]
+    assert out.metrics["charging.savings_per_h_total"] == pytest.approx(-rows["delta_per_h"].sum(), abs=1e-12)
+    if not faults:  # two west domains: at most one VM of each service in each
+        assert len(decisions) == 4

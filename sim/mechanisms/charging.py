@@ -42,7 +42,7 @@ from sim.metrics.tables import table
 from sim.scenario.types import Duration, NonNegFloat
 
 if TYPE_CHECKING:
-    from sim.infra.datacenter import VM
+    from sim.infra.datacenter import VM, Host
 
 KEY = "charging"
 HOUR = 3600.0
@@ -190,7 +190,7 @@ class Charging(Mechanism):
         self.since = np.full(n, np.nan)  # start of the open metered interval
         self.msite = np.full(n, -1, dtype=np.int64)  # its site
         self.last = {}  # report: VM index -> (to_site, delta) of its last recorded proposal
-        self.pending: dict[int, tuple[int, int]] = {}  # VM index -> (service, domain id) of a move in flight
+        self.pending: dict[int, tuple[int, int, int]] = {}  # VM index -> (domain, service, shape+stem) moving in
         for i, vm in enumerate(vms):
             if vm.host is not None and not vm.out:
                 self._open(i, vm)
@@ -290,43 +290,51 @@ class Charging(Mechanism):
         idx = np.flatnonzero(propose)
         if cheapest:  # largest saving first; ties by name (index)
             idx = idx[np.lexsort((idx, delta[idx]))]
+        hosts = self._choose(idx, target, dom) if cheapest and len(idx) else {}
         svc_before = ev_["service_before"]
-        rows = []
         for i in idx:
             i = int(i)
+            # A proposal is recorded once (again when its figures change), and whenever it is carried out.
             key = (int(target[i]), float(delta[i]), int(site[i]))
-            if not cheapest:
-                if self.last.get(i) == key:
-                    continue
-                self.last[i] = key
+            if self.last.get(i) == key and i not in hosts:
+                continue
+            self.last[i] = key
             vm = self.vms[i]
             self.ctx.recorder.record(
                 "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
                 to_site=self.sites[target[i]].name, redundancy_possibility=float(score[i]),
                 charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
                 migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
-            rows.append(i)
-        if cheapest and rows:
-            self._migrate(rows, target, dom)
+        if hosts:
+            engine = self.ctx.services["live_migration"]
+            for i, host in hosts.items():
+                proc = engine.migrate(self.vms[i], host, KEY, mechanism=KEY, scope="any")
+                self.env.process(self._await(i, proc))
 
     # -- policy cheapest ----------------------------------------------------------------------------
-    def _migrate(self, rows: list[int], target: np.ndarray, dom: np.ndarray) -> None:
+    def _choose(self, rows: np.ndarray, target: np.ndarray, dom: np.ndarray) -> dict[int, Host]:
+        """A host for each proposal, in order, or none: in the target site, where the VM's owner lets
+        it go (``dc.rule_for``), in a broadcast domain holding (or receiving) no peer it may be
+        redundant with: same service, or same shape and name stem."""
         placed = dom >= 0
-        # Peers a moved VM may be redundant with: same service, or same shape and name stem.
-        by_service = set(zip(dom[placed].tolist(), self.service[placed].tolist(), strict=True))
         hn = self.shape * (int(self.stem.max()) + 1) + self.stem
+        by_service = set(zip(dom[placed].tolist(), self.service[placed].tolist(), strict=True))
         by_shape = set(zip(dom[placed].tolist(), hn[placed].tolist(), strict=True))
-        for d, s in self.pending.values():
-            by_service.add((d, s))
-        engine = self.ctx.services["live_migration"]
+        for d, svc, key in self.pending.values():
+            by_service.add((d, svc))
+            by_shape.add((d, key))
         placement = self.dc.placement
+        out: dict[int, Host] = {}
         for i in rows:
+            i = int(i)
             vm = self.vms[i]
             site = self.sites[int(target[i])]
             svc, key = int(self.service[i]), int(hn[i])
             banned = [d for d in site.domains
                       if (self.domain_index[d.name], svc) in by_service
                       or (self.domain_index[d.name], key) in by_shape]
+            if len(banned) == len(site.domains):
+                continue
             rule = self.dc.rule_for(vm)
             inside = placement.within(rule, site.hosts)
             allowed = placement.without(inside, domains=banned)
@@ -339,9 +347,9 @@ class Charging(Mechanism):
             self.decided(vm, host, banned)
             by_service.add((d, svc))
             by_shape.add((d, key))
-            self.pending[i] = (d, svc)
-            proc = engine.migrate(vm, host, KEY, mechanism=KEY, scope="any")
-            self.env.process(self._await(i, proc))
+            self.pending[i] = (d, svc, key)
+            out[i] = host
+        return out
 
     def decided(self, vm: VM, host, banned) -> None:
         """A move of ``vm`` to ``host`` was decided (``banned``: the domains its peers hold)."""
