@@ -368,10 +368,13 @@ def _codes(values: list) -> np.ndarray:
 
 
 def _group_counts(*keys: np.ndarray) -> np.ndarray:
-    """For each row, how many rows share its values of ``keys``."""
-    stacked = np.stack(keys, axis=1)
-    _, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return counts[inverse.reshape(-1)]
+    """For each row, how many rows share its values of ``keys`` (non-negative integer codes): the
+    keys are folded into one dense code, two at a time, then counted with one bincount."""
+    code = keys[0]
+    for k in keys[1:]:
+        code = code * (int(k.max()) + 1) + k
+        code = np.unique(code, return_inverse=True)[1].reshape(-1)
+    return np.bincount(code)[code]
 
 
 def redundancy(service: np.ndarray, shape: np.ndarray, stem: np.ndarray, dom: np.ndarray) -> np.ndarray:
