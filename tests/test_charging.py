@@ -213,3 +213,48 @@ def test_cheapest_never_puts_two_likely_redundant_vms_in_one_domain(tmp_path_fac
     assert out.metrics["charging.savings_per_h_total"] == pytest.approx(-rows["delta_per_h"].sum(), abs=1e-12)
     if not faults:  # two west domains: at most one VM of each service in each
         assert len(decisions) == 4
+
+
+def test_backup_storage_is_priced_per_gb_month_where_it_is_stored_and_absent_is_zero():
+    """A backup of 50e9 bytes on vault (us-east, 0.023 per GB-month) taken at day 10 of a 40-day run is
+    held 30 days = 1 month: 50 x 1 x 0.023 = 1.15, added to the metered 2.0. Without a backups table
+    (no backup mechanism yet) only the 2.0."""
+    import pandas as pd
+
+    from sim.mechanisms.charging import CHARGES, Config, charging_metrics
+    from sim.metrics.summary import RunInfo
+
+    cfg = Config(prices={"us-east": {"vcpu_hour": 0.04, "storage_gb_month": 0.023}},
+                 storage_regions={"vault": "us-east"})
+    tables = {
+        "metered": pd.DataFrame({"cost": [1.5, 0.5]}),
+        "charges": pd.DataFrame(columns=list(CHARGES.names)),
+        "migrations": pd.DataFrame({"time_s": [], "vm": [], "trigger": [], "outcome": []}),
+    }
+    info = RunInfo(duration_s=40 * 86400.0, hosts=1, vm_names=frozenset(), configs={"charging": cfg})
+    assert charging_metrics(tables, info)["charging.cost_total"] == pytest.approx(2.0)
+    tables["backups"] = pd.DataFrame({"time_s": [10 * 86400.0], "vm": ["db-000"], "storage": ["vault"],
+                                      "bytes": [50e9]})
+    assert charging_metrics(tables, info)["charging.cost_total"] == pytest.approx(3.15)
+
+
+def test_budget_counts_evaluations_and_scale_keeps_prices():
+    """A 30-day run evaluated every 12 h: 60 evaluations; the section does not grow with the fleet."""
+    from types import SimpleNamespace
+
+    from sim.mechanisms.charging import Charging, Config
+
+    need = Charging.budget(Config(evaluate_every=43200.0), SimpleNamespace(duration=30 * 86400.0))
+    assert [(n.limit, n.path, n.amount) for n in need] == [("events", "evaluate_every", 60.0)]
+    section = {"prices": PRICES, "evaluate_every": "1d"}
+    assert Charging.scale(section, 10.0) == section
+
+
+def test_same_seed_same_numbers(tmp_path):
+    sc = _mixed([{"kind": "host_crash", "mtbf": "2d", "repair": "1h"}])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = run(sc, tmp_path / "a")
+    b = run(sc, tmp_path / "b")
+    assert a.metrics == b.metrics
+    assert a.tables["charges"].equals(b.tables["charges"]) and a.tables["metered"].equals(b.tables["metered"])
