@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pydantic import BaseModel
 
 from sim.mechanisms.base import Mechanism, MechanismType
+from sim.mechanisms.charging import Charging
 from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 from sim.mechanisms.remediation import Remediation
@@ -22,8 +23,8 @@ from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
-MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Remediation, Replication, RoamingStorage,
-                                          Sessions)
+MECHANISMS: tuple[type[Mechanism], ...] = (Charging, LiveMigration, MemoryErrorEvacuation, Remediation, Replication,
+                                          RoamingStorage, Sessions)
 
 
 class WiringError(Exception):

@@ -1,0 +1,425 @@
+"""mechanisms.charging: per-region prices, metered charges, and periodic evaluation of moves to
+cheaper sites (docs/operations.md, "charging").
+
+Metering: every VM accrues ``vcpus x vcpu_hour + memory(GiB) x gib_hour`` per hour while it is
+in service (from time 0 or ``vm up`` to ``vm down`` on the bus), at the price of the region of the
+site it runs in. A metered interval closes when the VM stops, when it changes site, and at the end
+of the run: one ``metered`` row each (O(1) per event, never an event per VM per hour). A move to
+another site by this mechanism re-prices at the migration's end; a move by another mover
+(``live_migration.scope: any``, a ``migrate`` operation) is re-priced at the next evaluation, stop
+or end of run (the interval keeps its old price until then).
+
+Evaluation (every ``evaluate_every``, ``sim.core.schedule``), vectorised over all VMs with numpy:
+for each VM in service the cheapest other priced site its placement allows, its service's charge
+per hour before and after the move, the egress of the bytes the move carries (memory + disk,
+GB = 1e9 bytes, at the source region's ``egress_gb``) and its redundancy possibility (the
+largest weighted sum of signals it shares with one other VM: same service 0.4, same shape 0.2,
+same name stem 0.2, in another broadcast domain 0.2 (only together with one of the others)).
+A proposal is a move with ``delta_per_h`` < 0. ``report`` records each proposal once (again
+when its figures change); ``cheapest`` records the proposals whose saving over one evaluation
+period exceeds the egress cost and migrates them (live migration, ``scope: any``, memory and
+disk over the WAN) to a host its owner allows (``dc.rule_for``) in a broadcast domain holding no
+peer it may be redundant with (same service, or same shape and name stem).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sim.core.errors import Problem, show
+from sim.core.schedule import every
+from sim.infra import events as ev
+from sim.infra.datacenter import RUNNING
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need
+from sim.metrics.meta import Metric
+from sim.metrics.summary import count
+from sim.metrics.tables import table
+from sim.scenario.types import Duration, NonNegFloat
+
+if TYPE_CHECKING:
+    from sim.infra.datacenter import VM, Host
+
+KEY = "charging"
+HOUR = 3600.0
+GiB = 1024.0**3
+GB = 1e9
+MONTH = 30 * 86400.0  # storage_gb_month: a 30-day month (cloud storage price sheets)
+# Redundancy signals and weights (docs/operations.md): a score >= LIKELY means likely redundant.
+W_SERVICE, W_SHAPE, W_NAME, W_SPREAD = 0.4, 0.2, 0.2, 0.2
+LIKELY = 0.5
+_STEM = re.compile(r"[-_.]?\d+$")
+
+
+class Price(BaseModel):
+    """One region's prices (money per vCPU-hour, per GiB-hour of memory, per GB of egress, per GB-month
+    of backup storage)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    vcpu_hour: NonNegFloat = 0.0
+    gib_hour: NonNegFloat = 0.0
+    egress_gb: NonNegFloat = 0.0
+    storage_gb_month: NonNegFloat | None = None
+
+
+class Config(MechanismConfig):
+    # Per region (sites carry a region). No default prices: an enabled section prices every region
+    # its sites use (the example figures in docs/operations.md are list-price magnitudes).
+    prices: dict[str, Price] = Field(default_factory=dict)
+    evaluate_every: Duration = 86400.0  # daily: cloud bills are itemised per day
+    policy: Literal["report", "cheapest"] = "report"
+    # Filled by resolve: storage system -> region (backup storage is priced where it is stored).
+    storage_regions: dict[str, str] = Field(default_factory=dict)
+
+    def check_references(self, scenario, path: str) -> list[Problem]:
+        if not self.enabled:
+            return []
+        out = []
+        for i, site in enumerate(scenario.infrastructure.sites):
+            if site.region not in self.prices:
+                have = ", ".join(sorted(self.prices)) or "none"
+                out.append(Problem(f"infrastructure.sites.{i}.region",
+                                   f"expected a region priced in {path}.prices ({have}), got {show(site.region)}"))
+        return out
+
+
+CHARGES = table(
+    "charges", "time_s", "vm:str", "service:str", "from_site:str", "to_site:str", "redundancy_possibility",
+    "charge_before_per_h", "charge_after_per_h", "migration_cost", "delta_per_h",
+)
+# One row per metered interval (closed when the VM stops, changes site, or the run ends).
+METERED = table("metered", "time_s", "vm:str", "site:str", "region:str", "start_s", "hours", "cost")
+
+
+def charging_metrics(t, info) -> dict[str, float]:
+    cfg = info.configs.get(KEY)
+    m = t["metered"]
+    total = float(m["cost"].sum()) if len(m) else 0.0
+    backups = t.get("backups")
+    if cfg is not None and backups is not None and len(backups) and "bytes" in backups:
+        total += _storage_cost(backups, cfg, info.duration_s)
+    c = t["charges"]
+    mig = t["migrations"]
+    done = mig[(mig["trigger"] == KEY) & (mig["outcome"] == "completed")]
+    moved = c.merge(done[["time_s", "vm"]], on=["time_s", "vm"]) if len(c) and len(done) else c.iloc[:0]
+    return {
+        "charging.cost_total": total,
+        "charging.proposals": count(c),
+        "charging.migrations": count(done),
+        "charging.savings_per_h_total": float(-moved["delta_per_h"].sum()) if len(moved) else 0.0,
+    }
+
+
+def _storage_cost(backups, cfg, duration_s: float) -> float:
+    """Backup storage held from each backup's time to the end of the run, GB-months at the price of
+    the storage system's region (``storage`` column), or the highest storage price without one."""
+    prices = {r: p.storage_gb_month for r, p in cfg.prices.items() if p.storage_gb_month is not None}
+    if not prices:
+        return 0.0
+    held = np.maximum(duration_s - backups["time_s"].to_numpy(float), 0.0) / MONTH
+    gb = backups["bytes"].to_numpy(float) / GB
+    if "storage" in backups:
+        price = np.array([prices.get(cfg.storage_regions.get(s, ""), 0.0) for s in backups["storage"]])
+    else:
+        price = np.full(len(gb), max(prices.values()))
+    return float((gb * held * price).sum())
+
+
+class Charging(Mechanism):
+    key = KEY
+    Config = Config
+    tables = (CHARGES, METERED)
+    summaries = (charging_metrics,)
+    metrics = (
+        Metric("charging.cost_total", "money",
+               "charges of every VM while in service (and backup storage when priced)", False, headline=True),
+        Metric("charging.proposals", "count", "moves to a cheaper site proposed (charges rows)"),
+        Metric("charging.migrations", "count", "moves to a cheaper site carried out (policy cheapest)"),
+        Metric("charging.savings_per_h_total", "money/h", "charge per hour saved by the moves carried out", True),
+    )
+    needs = ("live_migration",)
+    naive = True  # metering runs disabled too (charges are metered, nothing is proposed)
+
+    @classmethod
+    def resolve(cls, config: Config, scenario) -> Config:
+        regions = {s.name: s.region for s in scenario.infrastructure.sites}
+        st = {s.name: regions.get(s.site, s.site) for s in scenario.infrastructure.storage}
+        return config.model_copy(update={"storage_regions": st})
+
+    @classmethod
+    def budget(cls, config: Config, scenario) -> list[Need]:
+        return [Need("events", "evaluate_every", float(scenario.duration) / config.evaluate_every,
+                     "a longer evaluate_every")]
+
+    @classmethod
+    def scale(cls, section, factor):
+        # Prices and the evaluation period do not grow with the fleet; the evaluation is vectorised.
+        return section
+
+    # -- build ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        dc = self.dc
+        prices = self.config.prices
+        self.sites = sorted(dc.sites.values(), key=lambda s: s.name)
+        self.site_index = {s.name: i for i, s in enumerate(self.sites)}
+        zero = Price()
+        ps = [prices.get(s.region, zero) for s in self.sites]
+        self.priced = np.array([s.region in prices for s in self.sites], dtype=bool)
+        if not self.priced.any():
+            return  # nothing priced (section absent): nothing to meter
+        self.p_vcpu = np.array([p.vcpu_hour for p in ps])
+        self.p_gib = np.array([p.gib_hour for p in ps])
+        self.p_egress = np.array([p.egress_gb for p in ps])
+        vms = sorted(dc.vms.values(), key=lambda v: v.name)
+        self.vms = vms
+        self.index = {v.name: i for i, v in enumerate(vms)}
+        n = len(vms)
+        self.vcpus = np.array([v.spec.vcpus for v in vms], dtype=float)
+        self.mem_gib = np.array([v.spec.memory / GiB for v in vms], dtype=float)
+        self.move_bytes = np.array([v.spec.memory + v.spec.disk for v in vms], dtype=float)
+        self.service = _codes([v.service for v in vms])
+        self.shape = _codes([(v.spec.vcpus, v.spec.memory, v.spec.disk) for v in vms])
+        self.stem = _codes([_STEM.sub("", v.name) for v in vms])
+        self.allowed = self._allowed_sites(vms)
+        # rate[i, s]: VM i's charge per hour at site s.
+        self.rate = self.vcpus[:, None] * self.p_vcpu[None, :] + self.mem_gib[:, None] * self.p_gib[None, :]
+        self.since = np.full(n, np.nan)  # start of the open metered interval
+        self.msite = np.full(n, -1, dtype=np.int64)  # its site
+        self.last = {}  # report: VM index -> (to_site, delta) of its last recorded proposal
+        self.pending: dict[int, tuple[int, int, int]] = {}  # VM index -> (domain, service, shape+stem) moving in
+        for i, vm in enumerate(vms):
+            if vm.host is not None and not vm.out:
+                self._open(i, vm)
+        dc.bus.subscribe(ev.VM, self._on_down, phase=ev.DOWN)
+        dc.bus.subscribe(ev.VM, self._on_up, phase=ev.UP)
+        self.ctx.finalizers.append(self._finish)
+        self.domain_index = {d: k for k, d in enumerate(sorted(dc.domains))}
+        if self.enabled:
+            period = self.config.evaluate_every
+            self.schedule = every(self.env, period, self.evaluate, start=period)
+
+    def _allowed_sites(self, vms: list[VM]) -> np.ndarray:
+        """allowed[i, s]: VM i's placement selector matches a host of site s (one scan per selector)."""
+        hosts = self.dc.hosts
+        cache: dict[tuple[str, ...], np.ndarray] = {}
+        out = np.zeros((len(vms), len(self.sites)), dtype=bool)
+        for i, vm in enumerate(vms):
+            row = cache.get(vm.allowed)
+            if row is None:
+                row = np.zeros(len(self.sites), dtype=bool)
+                for h in vm.allowed:
+                    host = hosts.get(h)
+                    if host is not None:
+                        row[self.site_index[host.site.name]] = True
+                cache[vm.allowed] = row
+            out[i] = row
+        return out
+
+    # -- metering ---------------------------------------------------------------------------------
+    def _open(self, i: int, vm: VM) -> None:
+        self.since[i] = self.env.now
+        self.msite[i] = self.site_index[vm.host.site.name]
+
+    def _close(self, i: int, now: float) -> None:
+        since = self.since[i]
+        if math.isnan(since):
+            return
+        s = int(self.msite[i])
+        site = self.sites[s]
+        hours = (now - since) / HOUR
+        self.ctx.recorder.record("metered", time_s=now, vm=self.vms[i].name, site=site.name, region=site.region,
+                                 start_s=float(since), hours=hours, cost=float(self.rate[i, s] * hours))
+        self.since[i] = np.nan
+        self.msite[i] = -1
+
+    def _on_down(self, failure) -> None:
+        i = self.index.get(failure.subject)
+        if i is not None:
+            self._close(i, self.env.now)
+
+    def _on_up(self, failure) -> None:
+        i = self.index.get(failure.subject)
+        if i is None:
+            return
+        vm = self.vms[i]
+        self._close(i, self.env.now)
+        if vm.host is not None:
+            self._open(i, vm)
+
+    def _reprice(self, i: int) -> None:
+        """VM i changed site while in service: close its interval and open one where it runs now."""
+        self._close(i, self.env.now)
+        vm = self.vms[i]
+        if vm.host is not None and not vm.out:
+            self._open(i, vm)
+
+    def _finish(self, now: float) -> None:
+        for i in np.flatnonzero(~np.isnan(self.since)):
+            self._close(int(i), now)
+
+    # -- evaluation (vectorised) -----------------------------------------------------------------
+    def locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Current site and domain index of every VM (-1 when not placed) and whether it runs."""
+        si, di = self.site_index, self.domain_index
+        hosts = [v.host for v in self.vms]
+        site = np.fromiter((si[h.site.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
+        dom = np.fromiter((di[h.domain.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
+        running = np.fromiter((v.state == RUNNING for v in self.vms), bool, len(hosts))
+        return site, dom, running
+
+    def evaluate(self, now: float) -> None:
+        site, dom, running = self.locate()
+        moved = np.flatnonzero((self.msite >= 0) & (site >= 0) & (self.msite != site))
+        for i in moved:  # another mover changed its site since it was priced
+            self._reprice(int(i))
+        score = redundancy(self.service, self.shape, self.stem, dom)
+        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running,
+                             self.allowed & self.priced[None, :])
+        target, before, after, cost = ev_["target"], ev_["before"], ev_["after"], ev_["cost"]
+        delta = after - before
+        propose = (target >= 0) & (delta < 0)
+        if self.pending:
+            propose[list(self.pending)] = False
+        cheapest = self.config.policy == "cheapest"
+        if cheapest:
+            propose &= delta * (self.config.evaluate_every / HOUR) + cost < 0
+        idx = np.flatnonzero(propose)
+        if cheapest:  # largest saving first; ties by name (index)
+            idx = idx[np.lexsort((idx, delta[idx]))]
+        hosts = self._choose(idx, target, dom) if cheapest and len(idx) else {}
+        svc_before = ev_["service_before"]
+        for i in idx:
+            i = int(i)
+            # A proposal is recorded once (again when its figures change), and whenever it is carried out.
+            key = (int(target[i]), float(delta[i]), int(site[i]))
+            if self.last.get(i) == key and i not in hosts:
+                continue
+            self.last[i] = key
+            vm = self.vms[i]
+            self.ctx.recorder.record(
+                "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
+                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[i]),
+                charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
+                migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
+        if hosts:
+            engine = self.ctx.services["live_migration"]
+            for i, host in hosts.items():
+                proc = engine.migrate(self.vms[i], host, KEY, mechanism=KEY, scope="any")
+                self.env.process(self._await(i, proc))
+
+    # -- policy cheapest ----------------------------------------------------------------------------
+    def _choose(self, rows: np.ndarray, target: np.ndarray, dom: np.ndarray) -> dict[int, Host]:
+        """A host for each proposal, in order, or none: in the target site, where the VM's owner lets
+        it go (``dc.rule_for``), in a broadcast domain holding (or receiving) no peer it may be
+        redundant with: same service, or same shape and name stem."""
+        placed = dom >= 0
+        hn = self.shape * (int(self.stem.max()) + 1) + self.stem
+        by_service = set(zip(dom[placed].tolist(), self.service[placed].tolist(), strict=True))
+        by_shape = set(zip(dom[placed].tolist(), hn[placed].tolist(), strict=True))
+        for d, svc, key in self.pending.values():
+            by_service.add((d, svc))
+            by_shape.add((d, key))
+        placement = self.dc.placement
+        out: dict[int, Host] = {}
+        for i in rows:
+            i = int(i)
+            vm = self.vms[i]
+            site = self.sites[int(target[i])]
+            svc, key = int(self.service[i]), int(hn[i])
+            banned = [d for d in site.domains
+                      if (self.domain_index[d.name], svc) in by_service
+                      or (self.domain_index[d.name], key) in by_shape]
+            if len(banned) == len(site.domains):
+                continue
+            rule = self.dc.rule_for(vm)
+            inside = placement.within(rule, site.hosts)
+            allowed = placement.without(inside, domains=banned)
+            host = placement.choose(vm, allowed)
+            placement.release(allowed)
+            placement.release(inside)
+            if host is None:
+                continue
+            d = self.domain_index[host.domain.name]
+            self.decided(vm, host, banned)
+            by_service.add((d, svc))
+            by_shape.add((d, key))
+            self.pending[i] = (d, svc, key)
+            out[i] = host
+        return out
+
+    def decided(self, vm: VM, host, banned) -> None:
+        """A move of ``vm`` to ``host`` was decided (``banned``: the domains its peers hold)."""
+
+    def _await(self, i: int, proc):
+        result = yield proc
+        self.pending.pop(i, None)
+        if result.completed:
+            self._reprice(i)
+
+
+def _codes(values: list) -> np.ndarray:
+    """Dense integer codes of hashable values (equal values, equal codes)."""
+    seen: dict = {}
+    return np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
+
+
+def _group_counts(*keys: np.ndarray) -> np.ndarray:
+    """For each row, how many rows share its values of ``keys`` (non-negative integer codes): the
+    keys are folded into one dense code, two at a time, then counted with one bincount."""
+    code = keys[0]
+    for k in keys[1:]:
+        code = code * (int(k.max()) + 1) + k
+        code = np.unique(code, return_inverse=True)[1].reshape(-1)
+    return np.bincount(code)[code]
+
+
+def redundancy(service: np.ndarray, shape: np.ndarray, stem: np.ndarray, dom: np.ndarray) -> np.ndarray:
+    """Redundancy possibility of every placed VM (``dom`` >= 0; others 0): the largest, over the other
+    placed VMs, of 0.4 [same service] + 0.2 [same shape] + 0.2 [same name stem] + 0.2 [in another
+    broadcast domain, counted only with one of the others]. Vectorised: for each subset A of
+    {service, shape, stem}, the VMs sharing A with it (group counts) and, of those, whether one is in
+    another domain (count of A less count of A + domain)."""
+    n = len(service)
+    score = np.zeros(n)
+    placed = dom >= 0
+    if placed.sum() < 2:
+        return score
+    sig = [(service[placed], W_SERVICE), (shape[placed], W_SHAPE), (stem[placed], W_NAME)]
+    d = dom[placed]
+    best = np.zeros(int(placed.sum()))
+    for mask in range(1, 8):
+        keys = [sig[k][0] for k in range(3) if mask >> k & 1]
+        w = sum(sig[k][1] for k in range(3) if mask >> k & 1)
+        same = _group_counts(*keys) - 1
+        apart = same - (_group_counts(*keys, d) - 1)
+        cand = np.where(apart > 0, w + W_SPREAD, np.where(same > 0, w, 0.0))
+        best = np.maximum(best, cand)
+    score[placed] = np.round(best, 12)
+    return score
+
+
+def evaluate_moves(rate: np.ndarray, p_egress: np.ndarray, move_bytes: np.ndarray, service: np.ndarray,
+                   site: np.ndarray, running: np.ndarray, allowed: np.ndarray) -> dict[str, np.ndarray]:
+    """For every VM: the cheapest other allowed site (``target``, -1 if none or not running), its
+    charge per hour where it is (``before``) and there (``after``), the egress cost of the move and its
+    service's charge per hour now (every running VM of the service)."""
+    n, s = rate.shape
+    live = running & (site >= 0)
+    rows = np.arange(n)
+    here = np.where(live, site, 0)
+    before = np.where(live, rate[rows, here], 0.0)
+    masked = np.where(allowed, rate, np.inf)
+    masked[rows, here] = np.inf
+    target = np.argmin(masked, axis=1)
+    after = masked[rows, target]
+    ok = live & np.isfinite(after)
+    target = np.where(ok, target, -1)
+    after = np.where(ok, after, before)
+    cost = np.where(ok, move_bytes / GB * p_egress[here], 0.0)
+    totals = np.bincount(service, weights=before, minlength=int(service.max()) + 1 if n else 0)
+    return {"target": target, "before": before, "after": after, "cost": cost,
+            "service_before": totals[service] if n else before}
