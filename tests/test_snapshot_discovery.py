@@ -200,6 +200,19 @@ def test_a_resource_created_between_discoveries_is_backed_up_live_until_discover
     assert out.metrics["snapshot.tagged"] == 2 and out.metrics["snapshot.snapshots"] == 12
 
 
+def test_a_host_down_at_a_discovery_reports_at_the_next_one(tmp_path):
+    """As above (discovery every 4 h, hourly backups, a zfs file system created at 0:30), but its
+    host crashes at 3:50 for 1 h: the backup at 4 h finds the host down (skipped), and the
+    discovery at 4 h hears nothing from it, so the backups at 5, 6 and 7 h still stream live; the
+    discovery at 8 h tags it."""
+    res = [{"kind": "late", "hosts": "east/bd1/h00", "size": "1GiB", "filesystem": "zfs", "created_at": "30m"}]
+    out = run(scenario(res, faults=[{"kind": "host_crash", "at": "230m", "target": "east/bd1/h00", "repair": "1h"}],
+                       duration="10h", discovery_interval="4h", backup_every="1h"), tmp_path)
+    b = rows(out)
+    assert b["mode"].tolist() == ["live"] * 3 + ["skipped"] + ["live"] * 3 + ["snapshot"] * 2
+    assert b["tagged"].tolist() == [False] * 7 + [True] * 2
+
+
 def test_a_host_crash_fails_the_copy_and_a_down_host_is_skipped(tmp_path):
     """A 10 GiB ext4 volume on h00, backed up hourly (live, 21.47 s alone). h00 crashes at 10 s
     for 2 h: the copy at 0 fails after 10 s x 500 MB/s = 5 GB (impact 10 s); at 1 h and 2 h the
@@ -275,6 +288,9 @@ def test_every_existing_resource_has_one_row_per_backup_and_rows_are_consistent(
     skipped = b["mode"] == "skipped"
     assert (b.loc[skipped, "impact_s"] == 0).all() and (b.loc[skipped, "outcome"] == "skipped").all()
     assert set(b.loc[b["kind"] == "fs", "mode"]) <= {"live", "skipped"}  # ext4: never tagged
+    for _, r in b.sort_values("time_s").groupby("resource"):  # once reported, tagged for good
+        tags = r["tagged"].tolist()
+        assert tags == sorted(tags)
 
 
 def test_same_seed_same_table(tmp_path):

@@ -10,9 +10,13 @@ Discovery: every ``discovery_interval`` each host evaluates the rules on its res
 resource matching any rule is snapshot capable) and reports identifiers and tags to the
 backup server. Discoveries happen at ``k x discovery_interval`` (time 0 = 00:00 of day 0)
 and are computed from that phase, never simulated one event per host: a resource is tagged
-at time t when it is capable and a discovery fell between its creation and t (both ends
-included: at equal timestamps a discovery counts before a backup). Attributes never change
-during a run, so the rules are evaluated once, vectorised over the resources.
+at time t when it is capable and its host reported it at a discovery between its creation and
+t (both ends included: at equal timestamps a discovery counts before a backup). A host down or
+in repair at a discovery reports nothing (one failing at that instant is down, one repaired
+then reports); its outages are heard on the bus (O(1) per host failure) and the first
+discovery it was up for is found when a backup needs it. Once reported, a resource stays
+tagged: attributes never change during a run, so the rules are evaluated once, vectorised
+over the resources.
 
 Backups: every ``backup_every`` (``k x backup_every``, through ``sim.core.schedule``) the
 server backs up every resource created by then to the ``storage`` target through
@@ -46,6 +50,7 @@ from pydantic import BeforeValidator, Field
 
 from sim.core.errors import Problem
 from sim.core.schedule import every
+from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL
@@ -177,11 +182,10 @@ def last_discovery(t: float, interval: float) -> float:
 # --------------------------------------------------------------------------- summaries
 def snapshot_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     b = t["snapshot_backups"]
-    config = info.configs[KEY]
-    resources = [r for r in config.resources if r.created_at < info.duration_s]
+    resources = [r for r in info.configs[KEY].resources if r.created_at < info.duration_s]
     out: dict[str, float] = {
         "snapshot.resources": sum(r.count for r in resources),
-        "snapshot.tagged": _tagged_at_end(config, info.duration_s) if config.enabled else 0,
+        "snapshot.tagged": int(b.loc[b["tagged"], "resource"].nunique()),
         "snapshot.snapshots": count(b, b["mode"] == SNAPSHOT),
         "snapshot.app_impact_s_total": float(b["impact_s"].sum()),
     }
@@ -190,20 +194,9 @@ def snapshot_metrics(t: Tables, info: RunInfo) -> dict[str, float]:
     return out
 
 
-def _tagged_at_end(config: Config, duration: float) -> int:
-    """Resources tagged by the last discovery before the end of the run."""
-    if not config.resources:
-        return 0
-    last = last_discovery(math.nextafter(duration, -math.inf), config.discovery_interval)
-    rs = config.resources
-    cap = capable(config.rules, [r.storage for r in rs], [r.filesystem for r in rs], [r.volume_manager for r in rs],
-                  [math.nan if r.free_fraction is None else r.free_fraction for r in rs])
-    return sum(r.count for r, c in zip(rs, cap, strict=True) if c and r.created_at <= last)
-
-
 METRICS = (
     Metric("snapshot.resources", "count", "resources on hosts that backups cover (created before the end)"),
-    Metric("snapshot.tagged", "count", "resources reported snapshot capable by the last discovery of the run"),
+    Metric("snapshot.tagged", "count", "resources the backup server knew as snapshot capable at a backup of the run"),
     Metric("snapshot.snapshots", "count", "backups taken from a snapshot (the app quiesced only)"),
     Metric("snapshot.app_impact_s_total", "s",
            "time apps were impacted by backups (quiesce, or the whole live copy), summed over backups", False,
@@ -248,6 +241,8 @@ class SnapshotDiscovery(Mechanism):
         super().__init__(ctx, dc, config)
         self.running: dict[int, Transfer] = {}  # resource index -> its copy in progress
         self.rows: dict[int, dict] = {}  # resource index -> the row of its copy in progress
+        self.down_since: dict[str, float] = {}  # host -> when it went down (while down)
+        self.downs: dict[str, list[tuple[float, float]]] = {}  # host -> its past [down, up) intervals
 
     def build(self, builder) -> None:
         from sim.scenario.names import all_host_names, select
@@ -273,11 +268,28 @@ class SnapshotDiscovery(Mechanism):
         self.names, self.kinds, self.hosts = names, kinds, on
         self.sizes = np.asarray(sizes, dtype=float)
         self.created = np.asarray(created, dtype=float)
+        self.discovered = np.zeros(len(names), dtype=bool)  # reported by its host (stays: attributes are static)
         if self.enabled:
             self.capable = capable(self.config.rules, attrs["storage"], attrs["filesystem"],
                                    attrs["volume_manager"], free)
         else:
             self.capable = np.zeros(len(names), dtype=bool)
+
+    def wire(self) -> None:
+        if not self.enabled:
+            return  # nothing is discovered: everything streams live
+        bus = self.dc.bus
+        for h in dict.fromkeys(self.hosts):
+            bus.subscribe(ev.HOST, self._host_down, h, ev.DOWN)
+            bus.subscribe(ev.HOST, self._host_up, h, ev.UP)
+
+    def _host_down(self, failure) -> None:
+        self.down_since.setdefault(failure.subject, self.env.now)
+
+    def _host_up(self, failure) -> None:
+        since = self.down_since.pop(failure.subject, None)
+        if since is not None:
+            self.downs.setdefault(failure.subject, []).append((since, self.env.now))
 
     def start(self) -> None:
         if not self.names:
@@ -288,8 +300,8 @@ class SnapshotDiscovery(Mechanism):
 
     # -- one backup round ------------------------------------------------------------------------
     def backup(self, now: float) -> None:
-        discovered = self.created <= last_discovery(now, self.config.discovery_interval)
-        tagged = self.capable & discovered
+        self._discover(now)
+        tagged = self.capable & self.discovered
         exists = self.created <= now
         snap: list[int] = []
         for i in np.flatnonzero(exists).tolist():
@@ -311,6 +323,25 @@ class SnapshotDiscovery(Mechanism):
                 self.env.timeout(self.config.quiesce_time).callbacks.append(lambda _ev: self._after_quiesce(snap))
             else:
                 self._after_quiesce(snap)
+
+    def _discover(self, now: float) -> None:
+        """Mark the capable resources some discovery up to ``now`` has reported: the first discovery
+        at or after a resource's creation at which its host was up (a host down at a discovery
+        reports nothing; one that fails at that instant is down, one repaired then reports)."""
+        interval = self.config.discovery_interval
+        last = last_discovery(now, interval)
+        pending = self.capable & ~self.discovered & (self.created <= last)
+        for i in np.flatnonzero(pending).tolist():
+            host = self.hosts[i]
+            d = math.ceil(self.created[i] / interval) * interval  # the first discovery since its creation
+            for a, b in self.downs.get(host, ()):  # past outages, in time order
+                if a <= d < b:
+                    d = math.ceil(b / interval) * interval
+            since = self.down_since.get(host)
+            if since is not None and d >= since:
+                continue  # down since before that discovery: not reported yet
+            if d <= last:
+                self.discovered[i] = True
 
     def _row(self, i: int, now: float, tagged: bool) -> dict:
         return {"time_s": now, "resource": self.names[i], "kind": self.kinds[i], "host": self.hosts[i],
