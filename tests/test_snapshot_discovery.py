@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sim.cli import app
+from sim.core.streams import Streams
 from sim.mechanisms.snapshot_discovery import ATTRIBUTES, Rule, capable
 
 GiB = 1024.0**3
@@ -179,38 +180,72 @@ def test_a_snapshot_and_a_live_copy_share_the_vault(tmp_path):
     assert out.metrics["snapshot.backup_window_s_max"] == pytest.approx(2 * S / R)
 
 
+def phase(host: str, interval: float, seed: int = 1) -> float:
+    """A host's discovery phase, drawn as documented: uniform in [0, I) from its own stream."""
+    return float(Streams(seed).get(f"{KEY}/discovery/{host}").random()) * interval
+
+
+def first_discovery(t: float, host: str, interval: float, seed: int = 1) -> float:
+    """The host's first discovery at or after ``t`` (phase + k I)."""
+    p = phase(host, interval, seed)
+    return p + math.ceil((t - p) / interval) * interval
+
+
 def test_a_resource_created_between_discoveries_is_backed_up_live_until_discovered(tmp_path):
-    """Discovery every 4 h, backups hourly, a 1 GiB zfs file system created at 0:30. Backups at
-    1, 2, 3 h find it undiscovered (the last discovery, at 0, came before it): live, impact
-    = 1 GiB / 500 MB/s = 2.147... s. The discovery at 4 h tags it: backups at 4..9 h are
-    snapshots (impact 5 s). One created at 4 h exactly is tagged at the 4 h backup (a discovery
-    at the same instant counts first); neither exists at the backup at 0."""
-    res = [{"kind": "late", "hosts": "east/bd1/h00", "size": "1GiB", "filesystem": "zfs", "created_at": "30m"},
-           {"kind": "edge", "hosts": "east/bd1/h01", "size": "1GiB", "filesystem": "zfs", "created_at": "4h"}]
-    out = run(scenario(res, duration="10h", discovery_interval="4h", backup_every="1h"), tmp_path)
-    b = rows(out)
-    late = b[b["kind"] == "late"]
-    assert late["time_s"].tolist() == [h * 3600.0 for h in range(1, 10)]
-    assert late["mode"].tolist() == ["live"] * 3 + ["snapshot"] * 6
-    assert np.allclose(late["impact_s"].iloc[:3], GiB / R)
-    assert np.allclose(late["impact_s"].iloc[3:], Q)
-    edge = b[b["kind"] == "edge"]
-    assert edge["time_s"].tolist() == [h * 3600.0 for h in range(4, 10)]
-    assert (edge["mode"] == "snapshot").all()
-    assert out.metrics["snapshot.tagged"] == 2 and out.metrics["snapshot.snapshots"] == 12
+    """Discovery every I = 4 h, backups hourly, a 1 GiB zfs file system created at 0:30 on h00 (one
+    run) or at 4:00 on h01 (another). Each is reported at its host's first discovery at or after its creation,
+    d = phase + ceil((c - phase) / I) I (the phase recomputed here from the host's stream), so
+    0 to 4 h later; backups before d stream it live (impact 1 GiB / 500 MB/s = 2.147... s),
+    from d on (a discovery at a backup's instant counts first) they snapshot it (impact 5 s).
+    Neither exists at the backup at 0."""
+    interval = 4 * 3600.0
+    for host, created in (("east/bd1/h00", 1800.0), ("east/bd1/h01", 14400.0)):  # one run each: alone
+        res = [{"kind": "fs", "hosts": host, "size": "1GiB", "filesystem": "zfs", "created_at": f"{created}s"}]
+        r = rows(run(scenario(res, duration="10h", discovery_interval="4h", backup_every="1h"), tmp_path))
+        d = first_discovery(created, host, interval)
+        assert created <= d < created + interval
+        times = [h * 3600.0 for h in range(10) if h * 3600.0 >= created]
+        assert r["time_s"].tolist() == times
+        assert r["mode"].tolist() == ["snapshot" if t >= d else "live" for t in times]
+        live = r["mode"] == "live"
+        assert np.allclose(r.loc[live, "impact_s"], GiB / R)
+        assert np.allclose(r.loc[~live, "impact_s"], Q)
+        assert np.allclose(r.loc[~live, "reported_s"], d)
+        assert r.loc[live, "reported_s"].isna().all()
+
+
+def test_the_share_discovered_by_the_next_backup_is_the_gap_over_the_interval(tmp_path):
+    """400 zfs file systems, one per host, created at 23:00; discovery every 4 h at independent
+    uniform phases; the backup at 24:00 finds a file system tagged when its host's first
+    discovery after 23:00 fell by 24:00: probability 1 h / 4 h = 1/4. The count tagged is
+    Binomial(400, 1/4): mean 100, sd sqrt(400 x 1/4 x 3/4) = 8.66; allowed 4 sd."""
+    sc = scenario([{"kind": "fs", "hosts": "east/*", "count": 400, "size": "1GiB", "filesystem": "zfs",
+                    "created_at": "23h"}], duration="25h", discovery_interval="4h")
+    sc["infrastructure"]["sites"][0]["broadcast_domains"] = [
+        {"name": f"bd{i + 1}", "hosts": 100, "profile": "std", "uplink": "100Gbps"} for i in range(4)]
+    b = run(sc, tmp_path).tables["snapshot_backups"]
+    assert len(b) == 400 and (b["time_s"] == 86400.0).all()
+    tagged = int(b["tagged"].sum())
+    assert abs(tagged - 100) <= 4 * math.sqrt(400 * 0.25 * 0.75), tagged
 
 
 def test_a_host_down_at_a_discovery_reports_at_the_next_one(tmp_path):
-    """As above (discovery every 4 h, hourly backups, a zfs file system created at 0:30), but its
-    host crashes at 3:50 for 1 h: the backup at 4 h finds the host down (skipped), and the
-    discovery at 4 h hears nothing from it, so the backups at 5, 6 and 7 h still stream live; the
-    discovery at 8 h tags it."""
-    res = [{"kind": "late", "hosts": "east/bd1/h00", "size": "1GiB", "filesystem": "zfs", "created_at": "30m"}]
-    out = run(scenario(res, faults=[{"kind": "host_crash", "at": "230m", "target": "east/bd1/h00", "repair": "1h"}],
-                       duration="10h", discovery_interval="4h", backup_every="1h"), tmp_path)
+    """A zfs file system created at 1 h on h00, which crashes at that instant for 4 h (= I, the
+    discovery interval): every discovery of h00 in the outage is missed, so it is reported at
+    h00's first discovery at or after its return (the faults table's end_s), d; hourly backups
+    skip it while the host is down, stream it live from its return until d, then snapshot it."""
+    interval = 4 * 3600.0
+    res = [{"kind": "late", "hosts": "east/bd1/h00", "size": "1GiB", "filesystem": "zfs", "created_at": "1h"}]
+    out = run(scenario(res, faults=[{"kind": "host_crash", "at": "1h", "target": "east/bd1/h00", "repair": "4h"}],
+                       duration="14h", discovery_interval="4h", backup_every="1h"), tmp_path)
+    up = float(out.tables["faults"]["end_s"].iloc[0])
+    d = first_discovery(up, "east/bd1/h00", interval)
+    assert up <= d < up + interval
     b = rows(out)
-    assert b["mode"].tolist() == ["live"] * 3 + ["skipped"] + ["live"] * 3 + ["snapshot"] * 2
-    assert b["tagged"].tolist() == [False] * 7 + [True] * 2
+    times = [h * 3600.0 for h in range(1, 14)]
+    assert b["time_s"].tolist() == times
+    assert b["mode"].tolist() == ["skipped" if t < up else "snapshot" if t >= d else "live" for t in times]
+    assert b["tagged"].tolist() == [t >= d for t in times]
 
 
 def test_a_host_crash_fails_the_copy_and_a_down_host_is_skipped(tmp_path):

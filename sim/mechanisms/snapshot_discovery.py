@@ -6,17 +6,19 @@ Resources (databases, file systems, volumes) live on hosts and carry attributes:
 round-robin over the hosts its selector matches, in file order; resources are named
 ``<kind>-NNN`` (numbered per kind across entries, in file order).
 
-Discovery: every ``discovery_interval`` each host evaluates the rules on its resources (a
+Discovery: every ``discovery_interval`` I each host evaluates the rules on its resources (a
 resource matching any rule is snapshot capable) and reports identifiers and tags to the
-backup server. Discoveries happen at ``k x discovery_interval`` (time 0 = 00:00 of day 0)
-and are computed from that phase, never simulated one event per host: a resource is tagged
-at time t when it is capable and its host reported it at a discovery between its creation and
-t (both ends included: at equal timestamps a discovery counts before a backup). A host down or
-in repair at a discovery reports nothing (one failing at that instant is down, one repaired
-then reports); its outages are heard on the bus (O(1) per host failure) and the first
-discovery it was up for is found when a backup needs it. Once reported, a resource stays
-tagged: attributes never change during a run, so the rules are evaluated once, vectorised
-over the resources.
+backup server. The hosts' agents are not synchronised: host h discovers at ``phase_h + k x I``,
+its phase drawn once, uniformly in [0, I), from the stream ``snapshot_discovery/discovery/<host>``
+when first needed. Discoveries are computed from the phase, never simulated one event per
+host: a capable resource is tagged from the first discovery of its host at or after its
+creation (so 0 to I after it; at equal timestamps a discovery counts before a backup). A
+resource there when the run starts (``created_at`` 0) is in the server's inventory already. A
+host down or in repair at a discovery reports nothing (one failing at that instant is down,
+one repaired then reports): its outages are heard on the bus (O(1) per host failure) and the
+first discovery it was up for is found when a backup needs it. Once reported, a resource
+stays tagged: attributes never change during a run, so the rules are evaluated once,
+vectorised over the resources.
 
 Backups: every ``backup_every`` (``k x backup_every``, through ``sim.core.schedule``) the
 server backs up every resource created by then to the ``storage`` target through
@@ -73,10 +75,12 @@ ATTRIBUTES = ("storage", "filesystem", "volume_manager")  # the attribute values
 SNAPSHOT, LIVE, SKIPPED = "snapshot", "live", "skipped"  # modes
 COMPLETED, FAILED, OPEN = "completed", "failed", "open"  # outcomes (and SKIPPED)
 
-# time_s: the backup's start. mode: snapshot, live or skipped. bytes: sent (the size when
+# time_s: the backup's start. reported_s: when the resource's host first reported it snapshot
+# capable (NaN while it has not; 0 for a resource there at the start). mode: snapshot, live or skipped. bytes: sent (the size when
 # completed). impact_s: the app's impact (quiesce, or the whole live copy). window_s: from the
 # backup's start to the copy's end (0 when skipped). end_s: the copy's end (the run's for open).
-BACKUPS = table("snapshot_backups", "time_s", "resource:str", "kind:str", "host:str", "tagged:bool", "mode:str",
+BACKUPS = table("snapshot_backups", "time_s", "resource:str", "kind:str", "host:str", "tagged:bool", "reported_s",
+                "mode:str",
                 "outcome:str", "cause:str", "bytes", "impact_s", "window_s", "end_s")
 
 
@@ -174,9 +178,9 @@ def capable(rules, storage, filesystem, volume_manager, free_fraction) -> np.nda
     return out
 
 
-def last_discovery(t: float, interval: float) -> float:
-    """The time of the last discovery at or before ``t`` (discoveries at k x interval)."""
-    return math.floor(t / interval) * interval
+def next_discovery(t: float, phase: float, interval: float) -> float:
+    """The first discovery at or after ``t`` of a host discovering at ``phase + k x interval``."""
+    return phase + math.ceil((t - phase) / interval) * interval
 
 
 # --------------------------------------------------------------------------- summaries
@@ -269,6 +273,8 @@ class SnapshotDiscovery(Mechanism):
         self.sizes = np.asarray(sizes, dtype=float)
         self.created = np.asarray(created, dtype=float)
         self.discovered = np.zeros(len(names), dtype=bool)  # reported by its host (stays: attributes are static)
+        self.reported = np.full(len(names), math.nan)  # when its host first reported it capable
+        self.phases: dict[str, float] = {}  # host -> its discovery phase
         if self.enabled:
             self.capable = capable(self.config.rules, attrs["storage"], attrs["filesystem"],
                                    attrs["volume_manager"], free)
@@ -329,23 +335,38 @@ class SnapshotDiscovery(Mechanism):
         at or after a resource's creation at which its host was up (a host down at a discovery
         reports nothing; one that fails at that instant is down, one repaired then reports)."""
         interval = self.config.discovery_interval
-        last = last_discovery(now, interval)
-        pending = self.capable & ~self.discovered & (self.created <= last)
+        pending = self.capable & ~self.discovered & (self.created <= now)
         for i in np.flatnonzero(pending).tolist():
             host = self.hosts[i]
-            d = math.ceil(self.created[i] / interval) * interval  # the first discovery since its creation
+            created = float(self.created[i])
+            if created <= 0.0:  # there when the run starts: in the inventory already
+                self.discovered[i] = True
+                self.reported[i] = 0.0
+                continue
+            phase = self._phase(host)
+            d = next_discovery(created, phase, interval)
             for a, b in self.downs.get(host, ()):  # past outages, in time order
                 if a <= d < b:
-                    d = math.ceil(b / interval) * interval
+                    d = next_discovery(b, phase, interval)
             since = self.down_since.get(host)
             if since is not None and d >= since:
                 continue  # down since before that discovery: not reported yet
-            if d <= last:
+            if d <= now:
                 self.discovered[i] = True
+                self.reported[i] = d
+
+    def _phase(self, host: str) -> float:
+        """The host's discovery phase in [0, interval): one draw from its own stream, made the first
+        time it is needed (the agents are not synchronised)."""
+        phase = self.phases.get(host)
+        if phase is None:
+            phase = float(self.ctx.streams.get(f"{KEY}/discovery/{host}").random()) * self.config.discovery_interval
+            self.phases[host] = phase
+        return phase
 
     def _row(self, i: int, now: float, tagged: bool) -> dict:
         return {"time_s": now, "resource": self.names[i], "kind": self.kinds[i], "host": self.hosts[i],
-                "tagged": tagged, "mode": "", "outcome": "", "cause": "", "bytes": 0.0, "impact_s": 0.0,
+                "tagged": tagged, "reported_s": float(self.reported[i]), "mode": "", "outcome": "", "cause": "", "bytes": 0.0, "impact_s": 0.0,
                 "window_s": 0.0, "end_s": now}
 
     def _after_quiesce(self, snap: list[int]) -> None:
