@@ -48,7 +48,7 @@ import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from sim.core.errors import Problem
 from sim.core.schedule import every
@@ -93,7 +93,9 @@ def _values(value: Any) -> Any:
     raise ValueError("expected a value like \"zfs\" or a non-empty list of them")
 
 
-Values = Annotated[tuple[str, ...], BeforeValidator(_values)]
+Values = Annotated[tuple[str, ...], BeforeValidator(_values), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+     "description": "a value or a list of values"})]
 
 
 class Rule(Model):
