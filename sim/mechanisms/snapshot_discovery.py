@@ -76,12 +76,12 @@ SNAPSHOT, LIVE, SKIPPED = "snapshot", "live", "skipped"  # modes
 COMPLETED, FAILED, OPEN = "completed", "failed", "open"  # outcomes (and SKIPPED)
 
 # time_s: the backup's start. reported_s: when the resource's host first reported it snapshot
-# capable (NaN while it has not; 0 for a resource there at the start). mode: snapshot, live or skipped. bytes: sent (the size when
-# completed). impact_s: the app's impact (quiesce, or the whole live copy). window_s: from the
-# backup's start to the copy's end (0 when skipped). end_s: the copy's end (the run's for open).
+# capable (NaN while it has not; 0 for a resource there at the start). mode: snapshot, live or
+# skipped. bytes: sent (the size when completed). impact_s: the app's impact (quiesce, or the
+# whole live copy). window_s: from the backup's start to the copy's end (0 when skipped).
+# end_s: the copy's end (the run's for open).
 BACKUPS = table("snapshot_backups", "time_s", "resource:str", "kind:str", "host:str", "tagged:bool", "reported_s",
-                "mode:str",
-                "outcome:str", "cause:str", "bytes", "impact_s", "window_s", "end_s")
+                "mode:str", "outcome:str", "cause:str", "bytes", "impact_s", "window_s", "end_s")
 
 
 def _values(value: Any) -> Any:
@@ -368,8 +368,8 @@ class SnapshotDiscovery(Mechanism):
 
     def _row(self, i: int, now: float, tagged: bool) -> dict:
         return {"time_s": now, "resource": self.names[i], "kind": self.kinds[i], "host": self.hosts[i],
-                "tagged": tagged, "reported_s": float(self.reported[i]), "mode": "", "outcome": "", "cause": "", "bytes": 0.0, "impact_s": 0.0,
-                "window_s": 0.0, "end_s": now}
+                "tagged": tagged, "reported_s": float(self.reported[i]), "mode": "", "outcome": "", "cause": "",
+                "bytes": 0.0, "impact_s": 0.0, "window_s": 0.0, "end_s": now}
 
     def _after_quiesce(self, snap: list[int]) -> None:
         """The snapshots are taken: their copies stream from them."""
