@@ -52,3 +52,38 @@ def test_a_one_byte_vm_is_refused(tmp_path):
         load(base_scenario(), tmp_path, ["workloads.0.vm.memory=1"])
     assert err.value.lines() == [f"{tmp_path / 'scenario.yaml'}: workloads.0.vm.memory: expected a size of at least "
                                  "1MiB (no guest OS boots in less), got 1 (from --set)"]
+
+
+MECHANISM_CASES = [
+    # (scenario, override, what the one line must say)
+    ("replica_replacement.yaml", "mechanisms.replication.heartbeat_interval=1ns",
+     "mechanisms.replication.heartbeat_interval: expected a duration of at least 1ms"),
+    ("replica_replacement.yaml", "mechanisms.replication.heartbeat_interval=1000000y",
+     "mechanisms.replication.heartbeat_interval: expected at most 86400 s"),
+    ("replica_replacement.yaml", "mechanisms.replication.missed_heartbeats=1e30",
+     "mechanisms.replication.missed_heartbeats: expected"),
+    ("replica_replacement.yaml", "mechanisms.replication.missed_heartbeats=1001",
+     "mechanisms.replication.missed_heartbeats: expected at most 1000 heartbeats"),
+    ("session_clusters.yaml", "mechanisms.sessions.clusters.0.capacity=1000001",
+     "mechanisms.sessions.clusters.0.capacity: expected at most 1000000 sessions"),
+    # an empty selector list says so (it said "at most -1 replicas")
+    ("replica_replacement.yaml", "mechanisms.replication.networks.0.hosts=[]",
+     "mechanisms.replication.networks.0.hosts: expected selectors matching at least one host, got []"),
+    # a 1:1 cluster on one host names the rule that fails (it said "no host with room")
+    ("session_clusters.yaml", "mechanisms.sessions.clusters.0.hosts=[east/bd1/h00]",
+     "mechanisms.sessions.clusters.0.hosts: expected at least two hosts for a 1:1 cluster (a backup never "
+     "shares its active's host)"),
+]
+
+
+@pytest.mark.parametrize(("name", "override", "says"), MECHANISM_CASES)
+def test_mechanism_magnitudes_and_messages(name, override, says):
+    from pathlib import Path
+
+    from sim.mechanisms.registry import config_models
+    from sim.scenario.loader import load_scenario
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / name
+    with pytest.raises(InputError) as err:
+        load_scenario(path, [override], config_models())
+    assert len(err.value.lines()) == 1 and says in err.value.lines()[0], err.value.lines()

@@ -52,10 +52,10 @@ name, outcome ``failed_over``, ``restarted`` or ``lost``) and per replica node o
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import simpy
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from sim.core.errors import Problem
 from sim.infra import events as ev
@@ -66,14 +66,15 @@ from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
+from sim.scenario.limits import plausible
 from sim.scenario.names import VM_DIGITS, pattern
 from sim.scenario.schema import Model
 from sim.scenario.types import (
     Duration,
     Globs,
+    Interval,
     Name,
     NonNegInt,
-    PositiveDuration,
     PositiveInt,
     PositiveSize,
     Size,
@@ -135,8 +136,12 @@ class Config(MechanismConfig):
     corosync's token timeout was 1 s (RHEL 7); BFD detects after Detect Mult (3) x interval."""
 
     networks: tuple[NetworkSpec, ...] = ()
-    heartbeat_interval: PositiveDuration = 1.0  # VRRP Advertisement_Interval default 1 s (RFC 3768)
-    missed_heartbeats: PositiveInt = 3  # VRRP: 3 x advertisement; BFD Detect Mult 3 (RFC 5880 §6.8.4)
+    # VRRP Advertisement_Interval default 1 s (RFC 3768); at least 1 ms, at most a day (docs/limits.md)
+    heartbeat_interval: Annotated[Interval, AfterValidator(plausible(
+        "heartbeat_s", "s", "a day: no failure detector waits longer"))] = 1.0
+    # VRRP: 3 x advertisement; BFD Detect Mult 3 (RFC 5880 §6.8.4); at most 1,000 (docs/limits.md)
+    missed_heartbeats: Annotated[PositiveInt, AfterValidator(plausible(
+        "missed_heartbeats", "heartbeats", "detectors declare a failure after a handful"))] = 3
     # The overlay controller pushes the new mapping (a VRRP backup
     # takes over after the skew, 0.609 s at priority 100; a GARP burst follows at once, keepalived).
     mapping_update: Duration = 0.2
@@ -164,6 +169,10 @@ class Config(MechanismConfig):
                 if match(h):
                     d = h.rsplit("/", 1)[0]
                     per_domain[d] = per_domain.get(d, 0) + 1
+            if not per_domain:
+                out.append(Problem(f"{where}.hosts", f"expected selectors matching at least one host, got "
+                                                     f"{list(net.hosts)}"))
+                continue
             copies = 1 + net.replicas
             if net.placement == "distinct_domains" and len(per_domain) < copies:
                 out.append(Problem(

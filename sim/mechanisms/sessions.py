@@ -49,10 +49,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from sim.core.causes import VmCrash
 from sim.core.errors import Problem
@@ -61,7 +61,8 @@ from sim.infra.datacenter import BOOTING, RUNNING, VMSpec
 from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
 from sim.metrics.meta import Metric
 from sim.metrics.tables import table
-from sim.scenario.names import vm_name
+from sim.scenario.limits import plausible
+from sim.scenario.names import pattern, vm_name
 from sim.scenario.schema import Model, VmSpec
 from sim.scenario.types import (
     Duration,
@@ -106,7 +107,8 @@ class ClusterSpec(Model):
     backup: NonNegInt | None = None
     # Concurrent sessions per active VM: 100 (the project's example and its validation case,
     # docs/availability.md).
-    capacity: PositiveInt = 100
+    capacity: Annotated[PositiveInt, AfterValidator(plausible(
+        "session_capacity", "sessions", "a million: beyond any one VM's connection table"))] = 100
     hosts: Globs = ("*",)  # every host, as a workload's placement default (docs/model.md)
     # VRRPv2 Master_Down_Interval with 1 s advertisements and priority 100: 3 x 1 + 156/256 =
     # 3.609 s (RFC 3768 §6.1). BFD (RFC 5880, 3 x 50 ms = 150 ms) is the fast
@@ -152,7 +154,13 @@ class Config(MechanismConfig):
             if c.name in ns.workloads:
                 out.append(Problem(f"{where}.name", f"expected a name no workload has (its VMs are named "
                                                     f"{c.name}-NNN), got {c.name!r}"))
-            out += glob_problems(c.hosts, ns.hosts, f"{where}.hosts", "host")
+            missing = glob_problems(c.hosts, ns.hosts, f"{where}.hosts", "host")
+            out += missing
+            if not missing and c.redundancy == ONE_TO_ONE:
+                match = pattern(c.hosts).match
+                if sum(1 for h in ns.hosts if match(h)) < 2:
+                    out.append(Problem(f"{where}.hosts", f"expected at least two hosts for a 1:1 cluster (a backup "
+                                                         f"never shares its active's host), got {list(c.hosts)}"))
         have = {c.redundancy for c in self.clusters}
         out += unique_problems([t.name for t in self.session_types], f"{path}.session_types.{{}}.name",
                                "session type name")

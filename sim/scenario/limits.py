@@ -46,6 +46,9 @@ LIMITS: dict[str, Limit] = {
     "memory": Limit("DCSIM_MAX_MEMORY", 64 * 1024**4, "bytes of memory in one host or VM"),
     "bandwidth": Limit("DCSIM_MAX_BANDWIDTH", 1.25e15, "bytes/s through one NIC, link, disk or storage system"),
     "capacity": Limit("DCSIM_MAX_CAPACITY", 16 * 1024**6, "bytes in one disk or storage system"),
+    "heartbeat_s": Limit("DCSIM_MAX_HEARTBEAT", 86400, "seconds between two heartbeats"),
+    "missed_heartbeats": Limit("DCSIM_MAX_MISSED_HEARTBEATS", 1000, "heartbeats missed before a failure is declared"),
+    "session_capacity": Limit("DCSIM_MAX_SESSION_CAPACITY", 1_000_000, "concurrent sessions on one VM"),
 }
 MIN_VM_MEMORY = 1024**2  # 1 MiB: below it no guest OS boots (docs/limits.md)
 
