@@ -16,11 +16,13 @@ from sim.mechanisms.live_migration import LiveMigration
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 from sim.mechanisms.replication import Replication
 from sim.mechanisms.sessions import Sessions
+from sim.mechanisms.workload_manager import WorkloadManager
 from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
-MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication, Sessions)
+MECHANISMS: tuple[type[Mechanism], ...] = (LiveMigration, MemoryErrorEvacuation, Replication, Sessions,
+                                           WorkloadManager)
 
 
 class WiringError(Exception):
