@@ -260,3 +260,37 @@ def test_bad_policies_are_input_errors_naming_the_dotted_path(tmp_path, change, 
     lines = check(tmp_path, scenario(policies=[pol]))
     hit = [ln for ln in lines if f": {path}: " in ln]
     assert hit and text in hit[0], lines
+
+
+def test_a_link_failure_stalls_a_backup_which_resumes_at_repair(tmp_path):
+    """One VM's full (100 GB at 0.5 GB/s, 200 s) crosses its domain's uplink. The uplink fails at
+    100 s for 100 s: 50 GB sent, the flow stalls, resumes at 200 s with 50 GB left, ends at 300 s;
+    one attempt, completed, no failure."""
+    sc = scenario(duration="1h")
+    host = run(sc, tmp_path).tables["backups"]["host"].iloc[0]
+    sc["faults"] = [{"kind": "link_failure", "at": 100, "target": host.rsplit("/", 1)[0], "repair": "100s"}]
+    out = run(sc, tmp_path)
+    b = out.tables["backups"]
+    assert list(b["outcome"]) == ["completed"]
+    assert b["end_s"].iloc[0] == pytest.approx(300.0) and out.metrics["backup.failed"] == 0
+
+
+def test_the_catalog_service_gives_the_newest_point_and_a_complete_workload_point(tmp_path):
+    """Through ``ctx.services["catalog"]`` after 2 days of daily backups of 2 VMs (full 0: both
+    share 0.5 GB/s, 400 s; incrementals at 1 d and 2 d, 5 GB each, 20 s): db-000's newest point is
+    as of 2 d, an incremental whose restore moves its full's 100 GB from ``vault``; the workload's
+    latest complete point is the run of 2 d, and the newest at or before 1.5 d is the run of 1 d."""
+    from conftest import load
+
+    from sim.runner import Simulation
+
+    sim = Simulation(load(scenario(count=2, duration="2d1h"), tmp_path))
+    sim.start()
+    sim.ctx.env.run(until=2 * DAY + 3600)
+    cat = sim.ctx.services["catalog"]
+    p = cat.newest("db-000")
+    assert (p.time_s, p.kind, p.location, p.restore_bytes) == (2 * DAY, INCREMENTAL, "vault", DISK)
+    assert p.bytes == pytest.approx(5 * GB)
+    assert cat.newest("db-000", at=DAY + 10).time_s == 0.0  # the incremental of 1 d ends at 1 d + 20 s
+    assert {q.run_s for q in cat.workload_point("db")} == {2 * DAY}
+    assert {q.run_s for q in cat.workload_point("db", 1.5 * DAY)} == {DAY}

@@ -152,6 +152,12 @@ class Pt:
     parent: Pt | None  # the point it is an increment on (None for a full)
     expired_s: float = math.nan
 
+    @property
+    def restore_bytes(self) -> float:
+        """Bytes a restore of this point moves: the VM's disk (its full's bytes), each block once in
+        its newest version."""
+        return self.full.bytes if self.full is not None else self.bytes
+
 
 @dataclass(slots=True)
 class Job:
@@ -287,8 +293,8 @@ class WorkloadManager(Mechanism):
         for w in p.workloads:
             for vm in self.dc.workloads.get(w, ()):
                 job = self.pending.get(vm.name)
-                if job is not None:  # still busy with an earlier run: a full due meanwhile upgrades it
-                    if kind == FULL:
+                if job is not None:  # still busy with an earlier run: a full due before it starts upgrades it
+                    if kind == FULL and job.transfer is None:
                         job.kind = FULL
                     continue
                 self.seq += 1
@@ -440,7 +446,7 @@ class WorkloadManager(Mechanism):
         yield self.env.timeout(self.config.provisioning_time)
         transfers = []
         for p, host in zip(pts, dests, strict=True):
-            size = p.full.bytes  # the restored disk: every block once, in its newest version
+            size = p.restore_bytes
             t = self.dc.transfers.start(Endpoint.storage(p.location), Endpoint.disk(host.name), size,
                                         on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=(op.kind, p.vm))
             transfers.append((p, host, size, t))
