@@ -68,7 +68,7 @@ class Policy(Model):
     workloads: tuple[str, ...] = Field(min_length=1)
     full_every: PositiveDuration = 7 * DAY  # weekly fulls, the common GFS default (Veeam, Commvault)
     incremental_every: PositiveDuration = DAY  # daily incrementals (ibid.)
-    retention: PositiveInt = 14  # points kept per VM (Veeam's default restore points: 14 (7 before v12))
+    retention: PositiveInt = 14  # points kept per VM: two weeks of dailies (dcsim's choice; docs/data_protection.md)
     # daily change of a VM disk: 5 % (Veeam's sizing guideline uses 5-10 % daily change)
     change_rate: Fraction = 0.05
     storage: str | None = None  # None: the mechanism's ``storage``
@@ -76,8 +76,8 @@ class Policy(Model):
 
 class Config(MechanismConfig):
     storage: str | None = None  # None: the scenario's first storage system
-    # backup streams at once per storage target; Veeam's repository default task limit is 4, large
-    # repositories are configured to 16 and more (MECHANISMS.md example: 16)
+    # backup streams at once per storage target (a repository's concurrent-task limit, as in Veeam's
+    # "Limit maximum concurrent tasks"); 16 for a large target is dcsim's choice (docs/data_protection.md)
     max_concurrent: PositiveInt = 16
     # time to create the VMs and networks of a realised point before data moves: 60 s (VM start
     # times of 30-100 s for Linux, Mao & Humphrey, IEEE CLOUD 2012)
