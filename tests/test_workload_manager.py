@@ -148,14 +148,15 @@ def test_a_storage_outage_fails_running_backups_which_retry_after_repair(tmp_pat
     assert out.metrics["backup.failed"] == 2 and out.metrics["backup.count"] == 4
 
 
-def test_a_disk_failure_of_the_source_host_mid_backup_fails_it(tmp_path):
-    """One VM; its full (100 GB, 200 s) starts at 0 on its host. That host's disk fails at 100 s: the
-    backup fails, no point; the VM restarts elsewhere after detection 30 s + boot 60 s (up at 190 s)
+@pytest.mark.parametrize("kind", ["disk_failure", "host_crash"])
+def test_a_disk_failure_or_crash_of_the_source_host_mid_backup_fails_it(tmp_path, kind):
+    """One VM; its full (100 GB, 200 s) starts at 0 on its host. That host's disk fails (or the host
+    crashes) at 100 s: the backup fails, no point; the VM restarts elsewhere after detection 30 s + boot 60 s (up at 190 s)
     and the full runs again from 190 s on the new host, ending at 390 s."""
     sc = scenario(duration="1h")
     out0 = run(sc, tmp_path)
     host = out0.tables["backups"]["host"].iloc[0]
-    sc["faults"] = [{"kind": "disk_failure", "at": 100, "target": host, "repair": "1d"}]
+    sc["faults"] = [{"kind": kind, "at": 100, "target": host, "repair": "1d"}]
     out = run(sc, tmp_path)
     b = out.tables["backups"]
     assert list(b["outcome"]) == ["failed", "completed"]

@@ -38,7 +38,7 @@ from pydantic import Field
 from sim.core.errors import OperationFailed, Problem
 from sim.core.schedule import every
 from sim.infra import events as ev
-from sim.infra.datacenter import DOWN, RUNNING
+from sim.infra.datacenter import DOWN
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.mechanisms.base import Mechanism, MechanismConfig, Need
@@ -312,7 +312,7 @@ class WorkloadManager(Mechanism):
                 return
             job = heapq.heappop(target.queue)[2]
             vm = job.vm
-            if vm.state != RUNNING or vm.host is None:
+            if vm.out or vm.host is None:  # stopped: wait until it serves again
                 self.waiting[vm.name] = job
                 continue
             self._begin(target, job)
@@ -356,9 +356,11 @@ class WorkloadManager(Mechanism):
             st = self.dc.storage[target.name]
             if st.state == DOWN:
                 target.parked.append(job)
-            elif vm.state != RUNNING or vm.host is None:
+            elif vm.out or vm.host is None or vm.host.name == job.host:
+                # its source host failed: the VM stops (now, or at this instant after the host's own
+                # ``down``) and the job waits until it runs again
                 self.waiting[vm.name] = job
-            else:  # the source's host failed and the VM already runs again elsewhere
+            else:  # the VM had moved off the failed host and runs elsewhere
                 heapq.heappush(target.queue, (job.policy, job.seq, job))
         self._pump(target)
 
