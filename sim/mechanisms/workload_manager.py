@@ -18,8 +18,8 @@ Model (docs/data_protection.md, "workload_manager"):
 - A point's ``time_s`` is its backup's start (the data as of then); it is restorable from its
   backup's end. Incrementals chain back to their full through every point in between.
   ``retention: N`` keeps each VM's newest N points and every point their chains need.
-- At every stop of a workload VM (the ``vm`` topic's ``down``), the RPO is the age of the VM's
-  newest restorable point (its time since time 0 when it has none).
+- At every stop of a VM of a workload a policy names (the ``vm`` topic's ``down``), the RPO is
+  the age of the VM's newest restorable point (its time since time 0 when it has none).
 
 Cost: two schedule timeouts per policy firing, then per VM job one transfer (its flow's start and
 end in the solver) and O(1) bookkeeping; one callback per VM stop.
@@ -254,6 +254,8 @@ class WorkloadManager(Mechanism):
 
     # -- life cycle ----------------------------------------------------------------------------------
     def build(self, builder) -> None:
+        # the workloads a policy names: their VMs' RPO is measured (with no backups when disabled)
+        self.covered = {w for p in self.config.policies for w in p.workloads}
         self.points: dict[str, deque] = {}  # vm -> its kept points, oldest first
         self.expired: list[Pt] = []
         self.ops = 0
@@ -391,7 +393,7 @@ class WorkloadManager(Mechanism):
 
     def _vm_down(self, failure) -> None:
         vm = self.dc.vms.get(failure.subject)
-        if vm is None or vm.owner is not None:
+        if vm is None or vm.owner is not None or vm.workload not in self.covered:
             return
         p = self.newest(vm.name)
         now = self.env.now
