@@ -115,8 +115,12 @@ def test_rpo_at_a_failure_is_the_age_of_the_newest_restorable_point(tmp_path):
     point is as of 1 d, so RPO = 30 h - 24 h = 21,600 s. A crash at 86,405 s (mid-incremental, not
     restorable until 86,410) sees the full of 0: RPO 86,405 s."""
     faults = [{"kind": "vm_crash", "at": "30h", "target": "db-000", "repair": "1m"},
-              {"kind": "vm_crash", "at": 86405, "target": "db-000", "repair": "1s"}]
-    out = run(scenario(duration="2d", faults=faults), tmp_path)
+              {"kind": "vm_crash", "at": 86405, "target": "db-000", "repair": "1s"},
+              {"kind": "vm_crash", "at": "30h", "target": "web-000", "repair": "1m"}]  # no policy: not counted
+    sc = scenario(duration="2d", faults=faults)
+    sc["workloads"].append({"name": "web", "count": 1, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GB"}})
+    out = run(sc, tmp_path)
+    assert set(out.tables["incidents"]["subject"]) == {"db-000", "web-000"}
     rpo = out.tables["backup_rpo"].sort_values("time_s")
     assert list(rpo["rpo_s"]) == pytest.approx([86405.0, 21600.0])
     assert list(rpo["point_s"]) == [0.0, 86400.0]
