@@ -165,7 +165,7 @@ def test_an_unknown_operation_kind_lists_the_mechanisms_kinds_first(tmp_path):
     path = write_yaml(tmp_path / "s.yaml", base_scenario(operations=[{"kind": "nope", "at": "1h"}]))
     with pytest.raises(InputError) as err:
         load_scenario(str(path))
-    assert "expected one of migrate, publish_image, instantiate, restore, migrate_workload, recover" in \
+    assert "expected one of migrate, instantiate, restore, migrate_workload, publish_image, recover" in \
         err.value.lines()[0]
 
 
