@@ -299,3 +299,14 @@ def test_the_catalog_service_gives_the_newest_point_and_a_complete_workload_poin
     assert cat.newest("db-000", at=DAY + 10).time_s == 0.0  # the incremental of 1 d ends at 1 d + 20 s
     assert {q.run_s for q in cat.workload_point("db")} == {2 * DAY}
     assert {q.run_s for q in cat.workload_point("db", 1.5 * DAY)} == {DAY}
+
+
+def test_a_restore_before_any_point_is_restorable_fails(tmp_path):
+    """The first full runs from 0 to 200 s: a restore at 100 s finds no restorable point and fails;
+    one at 201 s succeeds, ending at 201 + 60 + 100 = 361 s."""
+    out = run(scenario(duration="1h", operations=[{"kind": "restore", "at": 100, "workload": "db"},
+                                                  {"kind": "restore", "at": 201, "workload": "db"}]), tmp_path)
+    ops = out.tables["operations"].sort_values("time_s")
+    assert list(ops["outcome"]) == ["failed", "done"]
+    assert "no complete backup point" in ops["detail"].iloc[0]
+    assert out.tables["restores"]["end_s"].iloc[0] == pytest.approx(361.0)

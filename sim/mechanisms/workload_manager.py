@@ -442,10 +442,14 @@ class WorkloadManager(Mechanism):
         opno, start = self.ops, self.env.now
         if op.kind == "restore":
             dests = [(vm.host or vm.last_host) for vm in self.dc.workloads[op.workload]]
-            site = dests[0].site.name if dests and dests[0] is not None else ""
+            if any(h is None for h in dests):
+                raise OperationFailed(f"a VM of workload {op.workload!r} has never run: nowhere to restore it")
+            site = dests[0].site.name
         else:
             site = op.site if op.kind == "instantiate" else op.to
             hosts = sorted(self.dc.sites[site].hosts, key=lambda h: h.name)
+            if not hosts:
+                raise OperationFailed(f"site {site!r} has no host to realise the workload on")
             dests = [hosts[i % len(hosts)] for i in range(len(pts))]
         yield self.env.timeout(self.config.provisioning_time)
         transfers = []
