@@ -20,12 +20,13 @@ from sim.mechanisms.replication import Replication
 from sim.mechanisms.roaming_storage import RoamingStorage
 from sim.mechanisms.sessions import Sessions
 from sim.mechanisms.snapshot_discovery import SnapshotDiscovery
+from sim.mechanisms.workload_manager import WorkloadManager
 from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
 MECHANISMS: tuple[type[Mechanism], ...] = (Charging, LiveMigration, MemoryErrorEvacuation, Remediation, Replication,
-                                          RoamingStorage, Sessions, SnapshotDiscovery)
+                                          RoamingStorage, Sessions, SnapshotDiscovery, WorkloadManager)
 
 
 class WiringError(Exception):

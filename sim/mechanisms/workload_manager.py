@@ -1,0 +1,493 @@
+"""mechanisms.workload_manager: backup policies per workload, a catalog of point-in-time copies,
+and the ``instantiate``, ``restore`` and ``migrate_workload`` operations.
+
+Model (docs/data_protection.md, "workload_manager"):
+
+- A policy backs up its workloads' VMs, VM by VM, to a storage target: a full backup every
+  ``full_every`` (the first at t = 0) and an incremental every ``incremental_every`` in between
+  (a firing that falls on a full's time is the full). Each scheduled run is one
+  ``sim.core.schedule.every`` firing; it queues one job per VM.
+- A job is a transfer from the disk of the host that runs the VM (``Endpoint.disk(host)``, read at
+  that disk's read rate) to the storage target: at most ``max_concurrent`` run at once per target,
+  sharing its write rate through the fluid model; the rest wait in policy order (then the order
+  they were queued). A full moves the VM's disk; an incremental moves ``change_rate`` x disk per
+  day since the VM's previous point (at most the disk).
+- A storage outage, a crash of the source host or a disk failure there fails a running backup:
+  no point is recorded and the job waits until the storage serves again and the VM runs again,
+  then queues again (a new attempt, a new point time). A link failure stalls it.
+- A point's ``time_s`` is its backup's start (the data as of then); it is restorable from its
+  backup's end. Incrementals chain back to their full through every point in between.
+  ``retention: N`` keeps each VM's newest N points and every point their chains need.
+- At every stop of a VM of a workload a policy names (the ``vm`` topic's ``down``), the RPO is
+  the age of the VM's newest restorable point (its time since time 0 when it has none).
+
+Cost: two schedule timeouts per policy firing, then per VM job one transfer (its flow's start and
+end in the solver) and O(1) bookkeeping; one callback per VM stop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from sim.core.errors import OperationFailed, Problem
+from sim.core.schedule import every
+from sim.infra import events as ev
+from sim.infra.datacenter import DOWN
+from sim.infra.network import Endpoint
+from sim.infra.transfer import FAIL, STALL, TransferFailed
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need
+from sim.metrics.meta import Metric
+from sim.metrics.summary import count, stats
+from sim.metrics.tables import table
+from sim.scenario.schema import Instantiate, MigrateWorkload, Model, Restore
+from sim.scenario.types import Duration, Fraction, PositiveDuration, PositiveInt
+from sim.scenario.validate import Namespaces, expected_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.infra.datacenter import VM
+    from sim.infra.transfer import Transfer
+    from sim.metrics.summary import RunInfo
+
+KEY = "workload_manager"
+DAY = 86400.0
+FULL, INCREMENTAL = "full", "incremental"
+COMPLETED, FAILED = "completed", "failed"
+
+
+class Policy(Model):
+    """One backup policy: which workloads, how often, how many points kept, how fast disks change."""
+
+    workloads: tuple[str, ...] = Field(min_length=1)
+    full_every: PositiveDuration = 7 * DAY  # weekly fulls, the common GFS default (Veeam, Commvault)
+    incremental_every: PositiveDuration = DAY  # daily incrementals (ibid.)
+    retention: PositiveInt = 14  # points kept per VM: two weeks of dailies (dcsim's choice; docs/data_protection.md)
+    # daily change of a VM disk: 5 % (Veeam's sizing guideline uses 5-10 % daily change)
+    change_rate: Fraction = 0.05
+    storage: str | None = None  # None: the mechanism's ``storage``
+
+
+class Config(MechanismConfig):
+    storage: str | None = None  # None: the scenario's first storage system
+    # backup streams at once per storage target (a repository's concurrent-task limit, as in Veeam's
+    # "Limit maximum concurrent tasks"); 16 for a large target is dcsim's choice (docs/data_protection.md)
+    max_concurrent: PositiveInt = 16
+    # time to create the VMs and networks of a realised point before data moves: 60 s (VM start
+    # times of 30-100 s for Linux, Mao & Humphrey, IEEE CLOUD 2012)
+    provisioning_time: Duration = 60.0
+    policies: tuple[Policy, ...] = ()
+
+    def check_references(self, scenario, path: str) -> list[Problem]:
+        names = Namespaces(scenario)
+        out: list[Problem] = []
+        if self.storage is not None and self.storage not in names.storage:
+            out.append(Problem(f"{path}.storage", expected_name("storage system", names.storage, self.storage)))
+        for i, p in enumerate(self.policies):
+            at = f"{path}.policies.{i}"
+            for j, w in enumerate(p.workloads):
+                if w not in names.workloads:
+                    out.append(Problem(f"{at}.workloads.{j}", expected_name("workload", names.workloads, w)))
+            if p.storage is not None and p.storage not in names.storage:
+                out.append(Problem(f"{at}.storage", expected_name("storage system", names.storage, p.storage)))
+            if p.storage is None and self.storage is None:
+                out.append(Problem(f"{at}.storage", "expected a storage system to back up to (the scenario "
+                                                    "defines none; add one under infrastructure.storage), got none"))
+            if p.incremental_every > p.full_every:
+                out.append(Problem(f"{at}.incremental_every",
+                                   f"expected at most full_every ({p.full_every:g} s), got {p.incremental_every:g} s"))
+        return out
+
+
+BACKUPS = table("backups", "time_s", "vm:str", "workload:str", "policy:i8", "kind:str", "run_s", "bytes",
+                "end_s", "duration_s", "storage:str", "host:str", "outcome:str", "cause:str")
+CATALOG = table("catalog", "time_s", "vm:str", "workload:str", "kind:str", "run_s", "bytes", "end_s",
+                "location:str", "full_s", "parent_s", "kept:bool", "expired_s")
+RESTORES = table("restores", "time_s", "op:i8", "kind:str", "workload:str", "vm:str", "point_s", "bytes",
+                 "storage:str", "site:str", "host:str", "provisioning_s", "end_s", "duration_s", "outcome:str")
+RPO = table("backup_rpo", "time_s", "vm:str", "workload:str", "point_s", "rpo_s")
+
+
+def workload_manager_metrics(t: dict[str, pd.DataFrame], info: RunInfo) -> dict[str, float]:
+    b, c, r, rpo = t["backups"], t["catalog"], t["restores"], t["backup_rpo"]
+    kept = c[c["kept"].astype(bool)] if len(c) else c
+    ok = b[b["outcome"] == COMPLETED] if len(b) else b
+    out: dict[str, float] = {
+        "catalog.points": count(kept),
+        "catalog.bytes": float(kept["bytes"].sum()) if len(kept) else 0.0,
+        "backup.count": count(ok),
+        "backup.failed": count(b, b["outcome"] == FAILED) if len(b) else 0,
+        "backup.bytes_total": float(ok["bytes"].sum()) if len(ok) else 0.0,
+    }
+    out.update(stats("backup.duration_s", ok["duration_s"] if len(ok) else []))
+    out.update(stats("backup.rpo_s", rpo["rpo_s"] if len(rpo) else []))
+    for kind in ("restore", "instantiate", "migrate_workload"):
+        rows = r[(r["kind"] == kind) & (r["outcome"] == COMPLETED)] if len(r) else r
+        per_op = rows.groupby("op")["end_s"].max() - rows.groupby("op")["time_s"].min() if len(rows) else []
+        out.update(stats(f"{kind}.time_s", per_op))
+        if kind == "restore":  # no prioritised restore here: usable when the last byte arrives
+            out.update(stats("restore.time_to_usable_s", per_op))
+    return out
+
+
+@dataclass(slots=True)
+class Pt:
+    """One point in time of one VM."""
+
+    time_s: float
+    vm: str
+    workload: str
+    kind: str
+    run_s: float
+    bytes: float
+    end_s: float
+    location: str
+    full: Pt | None  # the full it chains back to (itself for a full)
+    parent: Pt | None  # the point it is an increment on (None for a full)
+    expired_s: float = math.nan
+
+    @property
+    def restore_bytes(self) -> float:
+        """Bytes a restore of this point moves: the VM's disk (its full's bytes), each block once in
+        its newest version."""
+        return self.full.bytes if self.full is not None else self.bytes
+
+
+@dataclass(slots=True)
+class Job:
+    vm: VM
+    policy: int
+    kind: str
+    run_s: float
+    storage: str
+    seq: int
+    transfer: Transfer | None = None
+    host: str = ""
+    bytes: float = 0.0
+
+
+@dataclass
+class Target:
+    name: str
+    limit: int
+    active: int = 0
+    queue: list = field(default_factory=list)  # heap of (policy, seq, job)
+    parked: list = field(default_factory=list)  # jobs waiting for the storage to serve again
+
+
+def retain(points: deque, n: int, now: float) -> list[Pt]:
+    """Drop from the front of one VM's points (oldest first) those no kept point needs: the newest
+    ``n`` are kept, and every point from the full the oldest of them chains back to. Returns the
+    points dropped."""
+    if len(points) <= n:
+        return []
+    oldest_kept = points[len(points) - n]
+    full = oldest_kept.full
+    dropped = []
+    while points[0] is not full:
+        p = points.popleft()
+        p.expired_s = now
+        dropped.append(p)
+    return dropped
+
+
+class WorkloadManager(Mechanism):
+    key = KEY
+    Config = Config
+    tables = (BACKUPS, CATALOG, RESTORES, RPO)
+    summaries = (workload_manager_metrics,)
+    offers = ("catalog",)
+    metrics = (
+        Metric("catalog.points", "count", "backup points in the catalog at the end of the run"),
+        Metric("catalog.bytes", "bytes", "bytes stored by the catalog's points at the end of the run"),
+        Metric("backup.count", "count", "backups completed (one point each)"),
+        Metric("backup.failed", "count", "backup attempts failed by an outage (each retried)", False),
+        Metric("backup.bytes_total", "bytes", "bytes written by completed backups"),
+        Metric("backup.duration_s_*", "s", "time from a backup's start to its last byte", False),
+        Metric("backup.rpo_s_*", "s", "at a VM's stop, the age of its newest restorable point", False,
+               headline=True),
+        Metric("restore.time_s_*", "s", "from a restore operation to its last byte restored", False),
+        Metric("restore.time_to_usable_s_*", "s",
+               "from a restore operation to a usable VM (its last byte: no block prioritisation)", False),
+        Metric("instantiate.time_s_*", "s", "from an instantiate operation to its last byte", False),
+        Metric("migrate_workload.time_s_*", "s", "from a migrate_workload operation to its last byte", False),
+    )
+    operations = {"instantiate": Instantiate, "restore": Restore, "migrate_workload": MigrateWorkload}
+    naive = True  # disabled: no backups, but the RPO at every VM stop is still measured
+
+    # -- before the run ------------------------------------------------------------------------------
+    @classmethod
+    def resolve(cls, config: Config, scenario) -> Config:
+        storage = scenario.infrastructure.storage
+        if config.storage is None and storage:
+            return config.model_copy(update={"storage": storage[0].name})
+        return config
+
+    @classmethod
+    def budget(cls, config: Config, scenario) -> list[Need]:
+        sizes = {w.name: w.count for w in scenario.workloads}
+        out = []
+        for i, p in enumerate(config.policies):
+            vms = sum(sizes.get(w, 0) for w in p.workloads)
+            runs = float(scenario.duration) / p.incremental_every + 1
+            out.append(Need("events", f"policies.{i}.incremental_every", 4.0 * vms * runs,
+                            "back up less often, fewer workloads, or shorten duration"))
+        return out
+
+    @classmethod
+    def advisories(cls, config: Config | None, scenario) -> list[Problem]:
+        if config is not None and config.enabled and not config.policies:
+            return [Problem(f"mechanisms.{KEY}.policies", "no backup policy: nothing is backed up")]
+        return []
+
+    @classmethod
+    def scale(cls, section: dict[str, Any], factor: float) -> dict[str, Any]:
+        """Policies name workloads, which the bench scales itself; the streams per target stay as
+        configured (a larger fleet has the same repositories, so its backups queue longer)."""
+        return section
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    def build(self, builder) -> None:
+        # the workloads a policy names: their VMs' RPO is measured (with no backups when disabled)
+        self.covered = {w for p in self.config.policies for w in p.workloads}
+        self.points: dict[str, deque] = {}  # vm -> its kept points, oldest first
+        self.expired: list[Pt] = []
+        self.ops = 0
+
+    def wire(self) -> None:
+        bus = self.dc.bus
+        bus.subscribe(ev.VM, self._vm_down)
+        if not self.enabled:
+            return
+        self.ctx.services["catalog"] = self
+        self.targets: dict[str, Target] = {}
+        self.waiting: dict[str, Job] = {}  # vm -> its job waiting for the VM to run again
+        self.pending: dict[str, Job] = {}  # vm -> its job not finished yet (queued, running, waiting)
+        self.seq = 0
+        for p in self.config.policies:
+            name = p.storage or self.config.storage
+            if name not in self.targets:
+                self.targets[name] = Target(name, self.config.max_concurrent)
+                bus.subscribe(ev.STORAGE, self._storage_up, name, ev.UP)
+        bus.subscribe(ev.VM, self._vm_up, phase=ev.UP)
+
+    def start(self) -> None:
+        self.ctx.finalizers.append(self._finish)
+        if not self.enabled:
+            return
+        for i, p in enumerate(self.config.policies):
+            every(self.env, p.full_every, lambda now, i=i: self._run(i, FULL, now))
+            every(self.env, p.incremental_every, lambda now, i=i: self._run(i, INCREMENTAL, now))
+
+    # -- scheduled runs -----------------------------------------------------------------------------
+    def _run(self, i: int, kind: str, now: float) -> None:
+        p = self.config.policies[i]
+        if kind == INCREMENTAL and _on_grid(now, p.full_every):
+            return  # the full's firing at this instant is the run
+        storage = p.storage or self.config.storage
+        target = self.targets[storage]
+        for w in p.workloads:
+            for vm in self.dc.workloads.get(w, ()):
+                job = self.pending.get(vm.name)
+                if job is not None:  # still busy with an earlier run: a full due before it starts upgrades it
+                    if kind == FULL and job.transfer is None:
+                        job.kind = FULL
+                    continue
+                self.seq += 1
+                job = Job(vm, i, kind, now, storage, self.seq)
+                self.pending[vm.name] = job
+                heapq.heappush(target.queue, (i, job.seq, job))
+        self._pump(target)
+
+    def _pump(self, target: Target) -> None:
+        st = self.dc.storage[target.name]
+        while target.active < target.limit and target.queue:
+            if st.state == DOWN:
+                while target.queue:
+                    target.parked.append(heapq.heappop(target.queue)[2])
+                return
+            job = heapq.heappop(target.queue)[2]
+            vm = job.vm
+            if vm.out or vm.host is None:  # stopped: wait until it serves again
+                self.waiting[vm.name] = job
+                continue
+            self._begin(target, job)
+
+    def _begin(self, target: Target, job: Job) -> None:
+        vm, now = job.vm, self.env.now
+        pts = self.points.get(vm.name)
+        last = pts[-1] if pts else None
+        if last is None:
+            job.kind = FULL
+        disk = vm.spec.disk
+        job.bytes = disk if job.kind == FULL else min(disk, self._change(job.policy) * disk * (now - last.time_s) / DAY)
+        job.host = vm.host.name
+        target.active += 1
+        t = self.dc.transfers.start(Endpoint.disk(job.host), Endpoint.storage(target.name), job.bytes,
+                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", vm.name))
+        job.transfer = t
+        if t.outcome != "running":  # failed at once (an endpoint already down)
+            self._ended(target, job, t.done)
+            return
+        t.done.callbacks.append(lambda e, target=target, job=job: self._ended(target, job, e))
+
+    def _change(self, i: int) -> float:
+        return self.config.policies[i].change_rate
+
+    def _ended(self, target: Target, job: Job, event) -> None:
+        target.active -= 1
+        t = job.transfer
+        vm = job.vm
+        row = dict(time_s=t.start_s, vm=vm.name, workload=vm.workload, policy=job.policy, kind=job.kind,
+                   run_s=job.run_s, bytes=job.bytes, end_s=t.end_s, duration_s=t.end_s - t.start_s,
+                   storage=target.name, host=job.host)
+        if event.ok:
+            self.ctx.recorder.record("backups", outcome=COMPLETED, cause="", **row)
+            self._add_point(job, t)
+            del self.pending[vm.name]
+        else:
+            cause = event.value.cause if isinstance(event.value, TransferFailed) else event.value
+            self.ctx.recorder.record("backups", outcome=FAILED, cause=type(cause).__name__, **row)
+            job.transfer = None
+            st = self.dc.storage[target.name]
+            if st.state == DOWN:
+                target.parked.append(job)
+            elif vm.out or vm.host is None or vm.host.name == job.host:
+                # its source host failed: the VM stops (now, or at this instant after the host's own
+                # ``down``) and the job waits until it runs again
+                self.waiting[vm.name] = job
+            else:  # the VM had moved off the failed host and runs elsewhere
+                heapq.heappush(target.queue, (job.policy, job.seq, job))
+        self._pump(target)
+
+    def _add_point(self, job: Job, t: Transfer) -> None:
+        vm = job.vm
+        pts = self.points.setdefault(vm.name, deque())
+        parent = pts[-1] if pts and job.kind == INCREMENTAL else None
+        p = Pt(t.start_s, vm.name, vm.workload, job.kind, job.run_s, job.bytes, t.end_s, job.storage,
+               None, parent)
+        p.full = p if parent is None else parent.full
+        pts.append(p)
+        self.expired.extend(retain(pts, self.config.policies[job.policy].retention, self.env.now))
+
+    # -- the bus --------------------------------------------------------------------------------------
+    def _storage_up(self, failure) -> None:
+        target = self.targets[failure.subject]
+        for job in target.parked:
+            heapq.heappush(target.queue, (job.policy, job.seq, job))
+        target.parked.clear()
+        self._pump(target)
+
+    def _vm_up(self, failure) -> None:
+        job = self.waiting.pop(failure.subject, None)
+        if job is not None:
+            target = self.targets[job.storage]
+            heapq.heappush(target.queue, (job.policy, job.seq, job))
+            self._pump(target)
+
+    def _vm_down(self, failure) -> None:
+        vm = self.dc.vms.get(failure.subject)
+        if vm is None or vm.owner is not None or vm.workload not in self.covered:
+            return
+        p = self.newest(vm.name)
+        now = self.env.now
+        self.ctx.recorder.record("backup_rpo", vm=vm.name, workload=vm.workload,
+                                 point_s=math.nan if p is None else p.time_s,
+                                 rpo_s=now if p is None else now - p.time_s)
+
+    # -- the catalog service --------------------------------------------------------------------------
+    def newest(self, vm: str, at: float | None = None) -> Pt | None:
+        """The VM's newest point restorable at ``at`` (default now), or None."""
+        at = self.env.now if at is None else at
+        for p in reversed(self.points.get(vm, ())):
+            if p.end_s <= at:
+                return p
+        return None
+
+    def workload_point(self, workload: str, point: Any = "latest") -> list[Pt] | None:
+        """The points of one complete workload point in time (one per VM, all from one scheduled
+        run, all restorable now): the newest for ``latest``, else the newest at or before the
+        time given. None when there is none."""
+        vms = self.dc.workloads.get(workload, ())
+        if not vms:
+            return None
+        now = self.env.now
+        runs: dict[float, list[Pt]] = {}
+        for vm in vms:
+            for p in self.points.get(vm.name, ()):
+                if p.end_s <= now and (point == "latest" or p.run_s <= float(point)):
+                    runs.setdefault(p.run_s, []).append(p)
+        for run_s in sorted(runs, reverse=True):
+            pts = runs[run_s]
+            if len({p.vm for p in pts}) == len(vms):
+                newest = {}
+                for p in pts:  # a VM backed up twice in one run (a retry after a merge): its newest
+                    if p.vm not in newest or p.time_s > newest[p.vm].time_s:
+                        newest[p.vm] = p
+                return [newest[vm.name] for vm in vms]
+        return None
+
+    # -- operations --------------------------------------------------------------------------------------
+    def carry_out(self, op):
+        pts = self.workload_point(op.workload, getattr(op, "point", "latest"))
+        if pts is None:
+            raise OperationFailed(f"workload {op.workload!r} has no complete backup point")
+        self.ops += 1
+        opno, start = self.ops, self.env.now
+        if op.kind == "restore":
+            dests = [(vm.host or vm.last_host) for vm in self.dc.workloads[op.workload]]
+            if any(h is None for h in dests):
+                raise OperationFailed(f"a VM of workload {op.workload!r} has never run: nowhere to restore it")
+            site = dests[0].site.name
+        else:
+            site = op.site if op.kind == "instantiate" else op.to
+            hosts = sorted(self.dc.sites[site].hosts, key=lambda h: h.name)
+            if not hosts:
+                raise OperationFailed(f"site {site!r} has no host to realise the workload on")
+            dests = [hosts[i % len(hosts)] for i in range(len(pts))]
+        yield self.env.timeout(self.config.provisioning_time)
+        transfers = []
+        for p, host in zip(pts, dests, strict=True):
+            size = p.restore_bytes
+            t = self.dc.transfers.start(Endpoint.storage(p.location), Endpoint.disk(host.name), size,
+                                        on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=(op.kind, p.vm))
+            transfers.append((p, host, size, t))
+        failed = 0
+        for p, host, size, t in transfers:
+            if t.live:
+                try:
+                    yield t.done
+                except TransferFailed:
+                    pass
+            outcome = COMPLETED if t.outcome == "completed" else FAILED
+            failed += outcome == FAILED
+            self.ctx.recorder.record("restores", time_s=start, op=opno, kind=op.kind, workload=op.workload,
+                                     vm=p.vm, point_s=p.time_s, bytes=size, storage=p.location, site=site,
+                                     host=host.name, provisioning_s=self.config.provisioning_time,
+                                     end_s=t.end_s, duration_s=t.end_s - start, outcome=outcome)
+        if failed:
+            raise OperationFailed(f"{failed} of {len(transfers)} copies failed")
+        return f"{len(transfers)} VMs, {sum(x[2] for x in transfers):.0f} bytes"
+
+    # -- the end ----------------------------------------------------------------------------------------
+    def _finish(self, now: float) -> None:
+        if not self.enabled:
+            return
+        rec = self.ctx.recorder.record
+        kept = [p for pts in self.points.values() for p in pts]
+        for p, is_kept in [(p, True) for p in kept] + [(p, False) for p in self.expired]:
+            rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
+                bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full.time_s,
+                parent_s=math.nan if p.parent is None else p.parent.time_s, kept=is_kept,
+                expired_s=p.expired_s)
+
+
+def _on_grid(now: float, period: float) -> bool:
+    k = round(now / period)
+    return abs(now - k * period) <= 1e-9 * max(1.0, abs(now))
