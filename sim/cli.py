@@ -414,7 +414,14 @@ def sweep(
         timeout = parse_seconds(connect_timeout, "--connect-timeout")
     except InputError as err:
         fail_input(err)
-    result = run_many(quiet, n_workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
+    def design():
+        checking = RunsProgress(enabled=not quiet and sys.stderr.isatty(), label="validating")
+        try:  # a large grid takes seconds to validate: show it on a terminal
+            return load_sweep(sweep_file, progress=checking)
+        finally:
+            checking.close()
+
+    result = run_many(quiet, n_workers, design, lambda design, progress: run_sweep(
         design, out, workers=n_workers, scheduler=scheduler, resume=resume, progress=progress,
         allow_code_change=allow_code_change, connect_timeout=timeout))
     if not quiet:
