@@ -386,6 +386,12 @@ def run_many(quiet: bool, workers: int | None, design: Callable[[], Any], run: C
             progress.close()
     except InputError as err:
         fail_input(err)
+    except KeyboardInterrupt as stop:  # Ctrl-C: one line, no traceback (workers ignore it)
+        where = getattr(stop, "path", None)
+        typer.echo("interrupted: " + (f"complete runs are kept in {where}; run the same command with --resume "
+                                      f"--out {where} to run the rest" if where is not None else
+                                      "before any run started (nothing to --resume)"), err=True)
+        raise typer.Exit(130) from None
     report_errors((result[0] if isinstance(result, tuple) else result).runs)
     return result
 

@@ -53,3 +53,49 @@ def test_no_validation_progress_off_a_terminal(tmp_path):
     assert r.exit_code == 0, r.output
     assert "validating" not in r.output
     assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+def _cli(*args: str, **kw):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "sim.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_ctrl_c_during_a_sweep_prints_one_line_naming_resume(tmp_path):
+    """SIGINT to the sweep's process group (what Ctrl-C on a terminal sends: the parent and both
+    workers) once the first run is complete: exit 130, one line on stderr naming --resume and the
+    folder, no traceback from the parent or a worker; resuming then completes every run."""
+    import os
+    import signal
+    import time
+
+    path = _sweep(tmp_path, {"workloads.0.count": [4, 8]}, replications=15)
+    out = tmp_path / "out"
+    proc = _cli("sweep", str(path), "--workers", "2", "--out", str(out), "--quiet", start_new_session=True)
+    try:
+        for _ in range(1200):
+            if list(out.glob("runs/*/summary.json")) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "--resume" in lines[0] and str(out) in lines[0]
+    done = len(list(out.glob("runs/*/summary.json")))
+    assert 1 <= done < 30
+    again = _cli("sweep", str(path), "--workers", "2", "--out", str(out), "--resume")
+    text, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert f"30 runs over 2 points (30 ok, 0 errors, {done} kept from before)" in text

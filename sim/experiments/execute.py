@@ -112,8 +112,20 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_CHECK_S = 1.0
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep's runs; ``path`` is the sweep's folder (its complete runs kept)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
 def die_with_parent() -> None:
-    """Worker initializer: end this process when its parent ends, however that happens."""
+    """Worker initializer: end this process when its parent ends, however that happens. Ctrl-C
+    (SIGINT to the terminal's process group) is the parent's to handle: a worker ignores it, and
+    the parent ends the workers (no traceback from each)."""
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the check below does it, within a second
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
@@ -316,6 +328,10 @@ def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome
         except BaseException:
             for fut in pending:
                 fut.cancel()
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):  # the runs under way are abandoned, their folders incomplete
+                    proc.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
@@ -508,6 +524,8 @@ def run_sweep(design: Design, out: str | os.PathLike | None = None, *, workers: 
                 _run_inline(tasks, on_result, on_start)
             else:
                 _run_processes(tasks, min(workers, len(tasks)), on_result, on_start)
+        except KeyboardInterrupt:
+            raise Interrupted(path) from None
         finally:
             runs = flush()  # an interrupted sweep keeps the rows of the runs that finished
         pts = points_table(runs, design.paths, metric_names(runs, design), point_columns(design))
