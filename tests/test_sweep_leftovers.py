@@ -99,3 +99,88 @@ def test_ctrl_c_during_a_sweep_prints_one_line_naming_resume(tmp_path):
     text, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
     assert f"30 runs over 2 points (30 ok, 0 errors, {done} kept from before)" in text
+
+
+# --------------------------------------------------------------------------- more replications
+def _sweep_cli(*args):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    r = CliRunner().invoke(app, ["sweep", *map(str, args)])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _summaries(out: Path) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/summary.json")}
+
+
+def test_raising_replications_and_resuming_runs_only_the_new_ones(tmp_path):
+    """2 points x 2 replications, then the file says 3: the resume runs 2 x (3 - 2) = 2 runs, keeps
+    the 4 (their summary.json untouched), and the 6 rows equal a fresh 3-replication sweep's."""
+    import yaml
+
+    from sim.results import load_sweep
+
+    path = _sweep(tmp_path, {"workloads.0.count": [4, 8]}, replications=2)
+    out = tmp_path / "out"
+    _sweep_cli(path, "--out", out, "--workers", "1", "--quiet")
+    before = _summaries(out)
+    assert len(before) == 4
+    data = yaml.safe_load(path.read_text())
+    data["replications"] = 3
+    path.write_text(yaml.safe_dump(data))
+    text = _sweep_cli(path, "--out", out, "--workers", "1", "--resume")
+    assert "6 runs over 2 points (6 ok, 0 errors, 4 kept from before)" in text
+    after = _summaries(out)
+    assert len(after) == 6 and all(after[k] == v for k, v in before.items())
+    _sweep_cli(path, "--out", tmp_path / "fresh", "--workers", "1", "--quiet")
+    resumed, fresh = load_sweep(out), load_sweep(tmp_path / "fresh")
+    cols = ["run_id", "seed", *[m for m in fresh.metrics if "wall" not in m and not m.endswith("_s_cpu")]]
+    assert len(cols) > 10
+    a = resumed["runs"].sort_values("run_id")[cols].reset_index(drop=True)
+    b = fresh["runs"].sort_values("run_id")[cols].reset_index(drop=True)
+    assert a.equals(b), (a.compare(b) if a.shape == b.shape else (a.shape, b.shape))
+
+
+def test_more_replications_past_99_keep_the_old_runs_under_their_new_ids(tmp_path):
+    """1 point x 2 replications (p0000-r00, -r01), then 101: ids widen to r000 .. r100; the two
+    runs are renamed and kept, 99 run."""
+    import yaml
+
+    write_yaml(tmp_path / "s.yaml", base_scenario(duration="1h", workloads=[]))
+    path = write_yaml(tmp_path / "sweep.yaml", {"name": "h", "scenario": "s.yaml",
+                                                "grid": {"duration": ["1h"]},
+                                                "replications": 2})
+    out = tmp_path / "out"
+    _sweep_cli(path, "--out", out, "--workers", "1", "--quiet")
+    before = _summaries(out)
+    assert set(before) == {"p0000-r00", "p0000-r01"}
+    data = yaml.safe_load(path.read_text())
+    data["replications"] = 101
+    path.write_text(yaml.safe_dump(data))
+    text = _sweep_cli(path, "--out", out, "--workers", "1", "--resume")
+    assert "101 runs over 1 points (101 ok, 0 errors, 2 kept from before)" in text
+    after = _summaries(out)
+    assert after["p0000-r000"] == before["p0000-r00"] and after["p0000-r001"] == before["p0000-r01"]
+    assert len(after) == 101
+
+
+def test_a_changed_point_is_still_refused_on_resume(tmp_path):
+    """Only the number of replications may grow: another value on an axis is another sweep."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    path = _sweep(tmp_path, {"workloads.0.count": [4, 8]}, replications=1)
+    out = tmp_path / "out"
+    _sweep_cli(path, "--out", out, "--workers", "1", "--quiet")
+    data = yaml.safe_load(path.read_text())
+    data["grid"]["workloads.0.count"] = [4, 6]
+    data["replications"] = 2
+    path.write_text(yaml.safe_dump(data))
+    r = CliRunner().invoke(app, ["sweep", str(path), "--out", str(out), "--resume"])
+    assert r.exit_code == 2
+    assert "expected the sweep that made this folder, got a different one" in r.output

@@ -51,7 +51,7 @@ import pandas as pd
 
 from sim import results
 from sim.core.errors import InputError, Problem, show
-from sim.experiments.design import Design
+from sim.experiments.design import Design, run_id
 from sim.experiments.stats import points_table
 
 __all__ = ["Task", "Outcome", "execute", "run_sweep", "SweepResult", "prepare_sweep_dir", "CONNECT_TIMEOUT_S",
@@ -202,6 +202,34 @@ def _fingerprint(design: Design) -> str:
     return hashlib.sha256(design.fingerprint().encode()).hexdigest()
 
 
+def _points_fingerprint(design: Design) -> str:
+    """The design without its number of replications: run r of a point is the same run (same
+    overrides, seed base + r) whatever the count, so a folder with fewer replications of these
+    points holds a subset of the runs."""
+    text = json.dumps({"scenario": design.scenario_data, "fixed": [list(f) for f in design.fixed],
+                       "points": [[p.point_id, [list(v) for v in p.values]] for p in design.points],
+                       "base_seed": design.base_seed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _more_replications(path: Path, design: Design, data: dict) -> bool:
+    """Whether the folder is this design with fewer replications (``replications`` raised in the
+    sweep file); if so its run folders are renamed to this design's ids (the replication number
+    widens past 99) so that they are kept."""
+    old = data.get("replications")
+    if data.get("points_fingerprint") != _points_fingerprint(design) or not isinstance(old, int) \
+            or not 0 < old < design.replications:
+        return False
+    runs_dir = path / RUNS
+    n = len(design.points)
+    for pt in design.points:
+        for r in range(old):
+            before, after = run_id(pt.index, r, n, old), run_id(pt.index, r, n, design.replications)
+            if before != after and (runs_dir / before).is_dir() and not os.path.lexists(runs_dir / after):
+                os.rename(runs_dir / before, runs_dir / after)
+    return True
+
+
 def _check_or_write_design(path: Path, design: Design, allow_code_change: bool = False) -> None:
     info = path / SWEEP_FILE
     digest = _fingerprint(design)
@@ -216,7 +244,7 @@ def _check_or_write_design(path: Path, design: Design, allow_code_change: bool =
         if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
             raise _refuse(info, "expected the sweep's description, got a corrupt file (no fingerprint); "
                                 "use a new --out")
-        if data["fingerprint"] != digest:
+        if data["fingerprint"] != digest and not _more_replications(path, design, data):
             raise InputError(str(path), [Problem("", "expected the sweep that made this folder, got a different "
                                                      "one (its scenario, points or seeds changed); use a new --out")])
         if data.get("code") != code and not allow_code_change:
@@ -225,11 +253,14 @@ def _check_or_write_design(path: Path, design: Design, allow_code_change: bool =
                                                      f"{results.describe_code(code)}: the code changed, so kept "
                                                      "and new runs could differ; use a new --out, or "
                                                      "--allow-code-change to mix them")])
-        return
+        if data["fingerprint"] == digest:
+            return
+        code = data.get("code", code)  # more replications: the folder keeps the code it was made by
     results.write_json(info, {
         "name": design.name, "sweep": design.source, "scenario": design.scenario_source,
         "replications": design.replications, "paths": list(design.paths), "base_seed": design.base_seed,
         "points": len(design.points), "runs": len(design.runs), "fingerprint": digest, "code": code,
+        "points_fingerprint": _points_fingerprint(design),
         "metrics": list(design.metrics),
     })
 
