@@ -184,3 +184,43 @@ def test_a_changed_point_is_still_refused_on_resume(tmp_path):
     r = CliRunner().invoke(app, ["sweep", str(path), "--out", str(out), "--resume"])
     assert r.exit_code == 2
     assert "expected the sweep that made this folder, got a different one" in r.output
+
+
+# --------------------------------------------------------------------------- every stage together
+def _check_lines(tmp_path, data) -> list[str]:
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    path = write_yaml(tmp_path / "s.yaml", data)
+    r = CliRunner().invoke(app, ["check", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    return [ln.removeprefix(f"{path}: ") for ln in r.output.splitlines() if ln.strip()]
+
+
+def test_schema_and_reference_problems_are_reported_together(tmp_path):
+    """A schema problem (faults.0.mtbf) and reference problems in parts that validated: a
+    placement glob matching no host and a second fault's target (its index is the file's, 1,
+    though fault 0 was left out to check the rest)."""
+    sc = base_scenario(faults=[{"kind": "host_crash", "mtbf": "soon"},
+                               {"kind": "host_crash", "mtbf": "30d", "target": "east/bd9/*"}])
+    sc["workloads"][0]["placement"] = {"hosts": ["west/*"]}
+    lines = _check_lines(tmp_path, sc)
+    assert lines[0] == 'faults.0.mtbf: expected a duration like "30s", got "soon"'
+    assert lines[1].startswith('workloads.0.placement.hosts: expected a glob matching at least one host')
+    assert lines[2].startswith('faults.1.target: expected a glob matching at least one host')
+    assert len(lines) == 3
+
+
+def test_references_that_may_depend_on_an_invalid_part_are_not_checked(tmp_path):
+    """An invalid workload (vcpus "four") is left out; an operation naming its VM would then be a
+    false "no such VM", so operations are not cross-checked: only the schema problem shows, plus
+    a cluster problem (clusters do not depend on workloads)."""
+    sc = base_scenario(operations=[{"kind": "migrate", "at": "1h", "vm": "web-000", "to": "east/bd2/h00"}],
+                       clusters=[{"name": "c", "hosts": ["north/*"], "image": {"base": "1"}}])
+    sc["workloads"][0]["vm"]["vcpus"] = "four"
+    lines = _check_lines(tmp_path, sc)
+    assert lines[0] == 'workloads.0.vm.vcpus: expected an integer, got "four"'
+    assert lines[1].startswith("clusters.0.hosts: expected a glob matching at least one host")
+    assert len(lines) == 2
