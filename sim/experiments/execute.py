@@ -357,12 +357,11 @@ def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome
                         outcome = Outcome(task.run_id, "error", _one_line(exc), {})
                     on_result(outcome)
         except BaseException:
-            for fut in pending:
-                fut.cancel()
+            # The workers are killed and the pool, broken, fails every pending future itself
+            # (cancelling them first races with that and prints a thread's traceback).
             for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 with contextlib.suppress(OSError):  # the runs under way are abandoned, their folders incomplete
                     proc.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
