@@ -386,6 +386,12 @@ def run_many(quiet: bool, workers: int | None, design: Callable[[], Any], run: C
             progress.close()
     except InputError as err:
         fail_input(err)
+    except KeyboardInterrupt as stop:  # Ctrl-C: one line, no traceback (workers ignore it)
+        where = getattr(stop, "path", None)
+        typer.echo("interrupted: " + (f"complete runs are kept in {where}; run the same command with --resume "
+                                      f"--out {where} to run the rest" if where is not None else
+                                      "before any run started (nothing to --resume)"), err=True)
+        raise typer.Exit(130) from None
     report_errors((result[0] if isinstance(result, tuple) else result).runs)
     return result
 
@@ -414,7 +420,14 @@ def sweep(
         timeout = parse_seconds(connect_timeout, "--connect-timeout")
     except InputError as err:
         fail_input(err)
-    result = run_many(quiet, n_workers, lambda: load_sweep(sweep_file), lambda design, progress: run_sweep(
+    def design():
+        checking = RunsProgress(enabled=not quiet and sys.stderr.isatty(), label="validating")
+        try:  # a large grid takes seconds to validate: show it on a terminal
+            return load_sweep(sweep_file, progress=checking)
+        finally:
+            checking.close()
+
+    result = run_many(quiet, n_workers, design, lambda design, progress: run_sweep(
         design, out, workers=n_workers, scheduler=scheduler, resume=resume, progress=progress,
         allow_code_change=allow_code_change, connect_timeout=timeout))
     if not quiet:

@@ -348,6 +348,7 @@ def test_cluster_and_standalone_references(lines):
         '"prod"',
         's.yaml: standalone_hosts.3.host: expected an existing host like "east/bd1/h00", got "east/bd9/h00"',
         's.yaml: workloads.1.name: expected a unique workload name, got "web" again',
+        "s.yaml: workloads.0.vm.working_set: expected a working set of at most the VM's memory (1GiB), got 2GiB",
     ]
 
 

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,9 @@ def _path_ok(path: Any) -> bool:
     return isinstance(path, str) and bool(path) and all(path.split("."))
 
 
-def load_sweep(path: str | os.PathLike, registry=None) -> Design:
-    """Read, check and expand a sweep file. Raises InputError (every problem, one line each)."""
+def load_sweep(path: str | os.PathLike, registry=None, progress: Callable[[int, int], None] | None = None) -> Design:
+    """Read, check and expand a sweep file. Raises InputError (every problem, one line each).
+    ``progress(done, total)`` follows the points' validations (``make_design``)."""
     from sim.scenario.loader import read_yaml
 
     source = str(path)
@@ -418,7 +420,7 @@ def load_sweep(path: str | os.PathLike, registry=None) -> Design:
     point_values = [g | s for g in grid_points for s in sample_points]
     design = make_design(name, source, scenario_source, scenario_data, fixed,
                          [*grid_values, *sample_params], point_values, replications, where, registry,
-                         bound_checks=bound_checks)
+                         bound_checks=bound_checks, progress=progress)
     design.metrics = tuple(metrics)
     return design
 
@@ -478,7 +480,8 @@ def _describe(values: dict[str, Any]) -> str:
 def make_design(name: str, source: str, scenario_source: str, scenario_data: Any,
                 fixed: list[tuple[str, Any]], paths: list[str], point_values: list[dict[str, Any]],
                 replications: int, where: dict[str, str] | None = None, registry=None,
-                bound_checks: list[tuple[str, str, Any]] | tuple = ()) -> Design:
+                bound_checks: list[tuple[str, str, Any]] | tuple = (),
+                progress: Callable[[int, int], None] | None = None) -> Design:
     """Check every path and point against the scenario schema, then number points and runs.
 
     ``where`` maps a path to the section of ``source`` that gave it (``grid``,
@@ -486,6 +489,8 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
     elsewhere in the scenario names the scenario file and the point. ``bound_checks`` are
     (where, path, bound as written) of sampled bounds with units: each must be a value the path
     accepts, so a size bound on a duration (``mtbf: {uniform: [1GiB, 2GiB]}``) is refused.
+    ``progress(done, total)`` is called after each validation of a point or of the values a large
+    design checks (``total``: the validations planned so far; the CLI shows it on a terminal).
     """
     from sim.scenario.loader import default_registry, validate_scenario
     from sim.scenario.schema import build_scenario_model
@@ -528,8 +533,11 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
     points: list[Point] = []
     width = max(4, len(str(max(len(point_values) - 1, 0))))
 
+    count = _Count(progress)
+
     def check(values: dict[str, Any]) -> tuple[Any, list[tuple[str, str, str]]]:
         """(the validated scenario with ``values`` over the base, or None; its problems' keys)."""
+        count.tick()
         try:
             return validate_scenario(scenario_data, scenario_source, [*fixed, *values.items()], registry), []
         except InputError as exc:
@@ -547,6 +555,7 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
 
     base_seed = 0
     if len(point_values) <= FULL_CHECK_POINTS:
+        count.total = len(point_values)
         for i, values in enumerate(point_values):
             sc, keys = check(values)
             for key in keys:
@@ -559,7 +568,7 @@ def make_design(name: str, source: str, scenario_source: str, scenario_data: Any
                 columns[p].append(_lookup(dumped, p))
             points.append(Point(i, f"p{i:0{width}d}", tuple(values.items())))
     else:
-        base_seed, found = _check_by_axes(point_values, paths, check, columns)
+        base_seed, found = _check_by_axes(point_values, paths, check, columns, count)
         for key, (i, sub, count) in found.items():
             seen[key] = [f"p{i:0{width}d}", sub, count]
         if not seen:
@@ -603,8 +612,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, columns: dict[str, list[Any]]
-                   ) -> tuple[int, dict[tuple[str, str, str], tuple[int, dict[str, Any], int]]]:
+class _Count:
+    """Validations done and planned, reported to ``progress(done, total)`` after each one."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None):
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, max(self.done, self.total))
+
+
+def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, columns: dict[str, list[Any]],
+                   count: _Count | None = None) -> tuple[int, dict[tuple[str, str, str], tuple[int, dict[str, Any], int]]]:
     """A large design checked without validating every point: each distinct value of each path
     alone, and each distinct pair of values of two paths that occur together (a rule of the schema
     relates at most two values: vCPUs and cores, working set and memory). With two or more paths
@@ -650,15 +673,6 @@ def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, 
                 dumped = dumped if dumped is not None else sc.model_dump(mode="json")
                 resolved[(p, k)] = _lookup(dumped, p)
 
-    for p in paths:
-        for k, (i, v, n) in reps[p].items():
-            sc, problems = check({p: v})
-            if sc is not None:
-                note(sc, [(p, k)])
-            elif len(paths) == 1:
-                for key in problems:
-                    j, sub, m = found.get(key, (i, {p: v}, 0))
-                    found[key] = (min(i, j), sub if j <= i else {p: v}, m + n)
     index = {p: a for a, p in enumerate(paths)}
     pairs: dict[tuple[str, str, str, str], tuple[int, dict[str, Any], list[int]]] = {}
     for i, values in enumerate(point_values):
@@ -670,6 +684,17 @@ def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, 
                 if two not in pairs:
                     pairs[two] = (i, {p: values[p], q: values[q]}, [])
                 pairs[two][2].append(i)
+    count = count if count is not None else _Count(None)
+    count.total += sum(len(r) for r in reps.values()) + len(pairs)
+    for p in paths:
+        for k, (i, v, n) in reps[p].items():
+            sc, problems = check({p: v})
+            if sc is not None:
+                note(sc, [(p, k)])
+            elif len(paths) == 1:
+                for key in problems:
+                    j, sub, m = found.get(key, (i, {p: v}, 0))
+                    found[key] = (min(i, j), sub if j <= i else {p: v}, m + n)
     holders: dict[tuple[str, str, str], set[int]] = {}
     for (p, kp, q, kq), (_, sub, members) in sorted(pairs.items(), key=lambda kv: kv[1][0]):
         sc, problems = check(sub)
@@ -691,6 +716,7 @@ def _check_by_axes(point_values: list[dict[str, Any]], paths: list[str], check, 
                 if budget == 0:
                     break
                 budget -= 1
+                count.total += 1
                 shown[i] = check(point_values[i])[1]
             for k in shown[i]:
                 if k in holders and k not in found:

@@ -51,7 +51,7 @@ import pandas as pd
 
 from sim import results
 from sim.core.errors import InputError, Problem, show
-from sim.experiments.design import Design
+from sim.experiments.design import Design, run_id
 from sim.experiments.stats import points_table
 
 __all__ = ["Task", "Outcome", "execute", "run_sweep", "SweepResult", "prepare_sweep_dir", "CONNECT_TIMEOUT_S",
@@ -112,8 +112,20 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_CHECK_S = 1.0
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep's runs; ``path`` is the sweep's folder (its complete runs kept)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
 def die_with_parent() -> None:
-    """Worker initializer: end this process when its parent ends, however that happens."""
+    """Worker initializer: end this process when its parent ends, however that happens. Ctrl-C
+    (SIGINT to the terminal's process group) is the parent's to handle: a worker ignores it, and
+    the parent ends the workers (no traceback from each)."""
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the check below does it, within a second
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
@@ -190,6 +202,34 @@ def _fingerprint(design: Design) -> str:
     return hashlib.sha256(design.fingerprint().encode()).hexdigest()
 
 
+def _points_fingerprint(design: Design) -> str:
+    """The design without its number of replications: run r of a point is the same run (same
+    overrides, seed base + r) whatever the count, so a folder with fewer replications of these
+    points holds a subset of the runs."""
+    text = json.dumps({"scenario": design.scenario_data, "fixed": [list(f) for f in design.fixed],
+                       "points": [[p.point_id, [list(v) for v in p.values]] for p in design.points],
+                       "base_seed": design.base_seed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _more_replications(path: Path, design: Design, data: dict) -> bool:
+    """Whether the folder is this design with fewer replications (``replications`` raised in the
+    sweep file); if so its run folders are renamed to this design's ids (the replication number
+    widens past 99) so that they are kept."""
+    old = data.get("replications")
+    if data.get("points_fingerprint") != _points_fingerprint(design) or not isinstance(old, int) \
+            or not 0 < old < design.replications:
+        return False
+    runs_dir = path / RUNS
+    n = len(design.points)
+    for pt in design.points:
+        for r in range(old):
+            before, after = run_id(pt.index, r, n, old), run_id(pt.index, r, n, design.replications)
+            if before != after and (runs_dir / before).is_dir() and not os.path.lexists(runs_dir / after):
+                os.rename(runs_dir / before, runs_dir / after)
+    return True
+
+
 def _check_or_write_design(path: Path, design: Design, allow_code_change: bool = False) -> None:
     info = path / SWEEP_FILE
     digest = _fingerprint(design)
@@ -204,7 +244,7 @@ def _check_or_write_design(path: Path, design: Design, allow_code_change: bool =
         if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
             raise _refuse(info, "expected the sweep's description, got a corrupt file (no fingerprint); "
                                 "use a new --out")
-        if data["fingerprint"] != digest:
+        if data["fingerprint"] != digest and not _more_replications(path, design, data):
             raise InputError(str(path), [Problem("", "expected the sweep that made this folder, got a different "
                                                      "one (its scenario, points or seeds changed); use a new --out")])
         if data.get("code") != code and not allow_code_change:
@@ -213,11 +253,14 @@ def _check_or_write_design(path: Path, design: Design, allow_code_change: bool =
                                                      f"{results.describe_code(code)}: the code changed, so kept "
                                                      "and new runs could differ; use a new --out, or "
                                                      "--allow-code-change to mix them")])
-        return
+        if data["fingerprint"] == digest:
+            return
+        code = data.get("code", code)  # more replications: the folder keeps the code it was made by
     results.write_json(info, {
         "name": design.name, "sweep": design.source, "scenario": design.scenario_source,
         "replications": design.replications, "paths": list(design.paths), "base_seed": design.base_seed,
         "points": len(design.points), "runs": len(design.runs), "fingerprint": digest, "code": code,
+        "points_fingerprint": _points_fingerprint(design),
         "metrics": list(design.metrics),
     })
 
@@ -314,8 +357,11 @@ def _run_processes(tasks: list[Task], workers: int, on_result: Callable[[Outcome
                         outcome = Outcome(task.run_id, "error", _one_line(exc), {})
                     on_result(outcome)
         except BaseException:
-            for fut in pending:
-                fut.cancel()
+            # The workers are killed and the pool, broken, fails every pending future itself
+            # (cancelling them first races with that and prints a thread's traceback).
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):  # the runs under way are abandoned, their folders incomplete
+                    proc.kill()
             raise
 
 
@@ -508,6 +554,8 @@ def run_sweep(design: Design, out: str | os.PathLike | None = None, *, workers: 
                 _run_inline(tasks, on_result, on_start)
             else:
                 _run_processes(tasks, min(workers, len(tasks)), on_result, on_start)
+        except KeyboardInterrupt:
+            raise Interrupted(path) from None
         finally:
             runs = flush()  # an interrupted sweep keeps the rows of the runs that finished
         pts = points_table(runs, design.paths, metric_names(runs, design), point_columns(design))

@@ -8,7 +8,8 @@ samplers, and the Weibull by its inverse CDF of one uniform, as scipy does; chec
 tests/test_distributions.py), and ``frozen(dist)`` gives the
 ``scipy.stats`` distribution itself for means, quantiles and fits. The exponential family keeps
 the draws of the old ``mtbf`` (``rng.exponential(mean)``), so existing scenarios draw the same
-numbers; ``deterministic`` draws nothing.
+numbers; ``deterministic`` draws nothing; ``empirical`` resamples a column of a file
+(``read_empirical``, when the run is built): one uniform index per draw.
 
 Parameterisations (docs/failures.md): weibull ``scale = mean / Gamma(1 + 1/shape)``; lognormal
 ``mu = log(median)`` or ``log(mean) - sigma^2 / 2``; gamma ``scale = mean / shape``.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from sim.scenario.schema import Distribution
 
-__all__ = ["Sampler", "sampler", "fixed", "exponential", "frozen", "parameters"]
+__all__ = ["Sampler", "sampler", "fixed", "exponential", "empirical", "read_empirical", "frozen", "parameters"]
 
 
 def parameters(dist: Distribution) -> tuple[str, dict[str, float]]:
@@ -59,9 +60,12 @@ class Sampler:
     a: float  # exponential: mean; weibull, gamma: shape; lognormal: mu; deterministic: value
     b: float  # weibull, gamma: scale; lognormal: sigma
     mean: float
+    values: tuple[float, ...] = ()  # empirical: the durations resampled (seconds)
 
     def __call__(self, rng: np.random.Generator) -> float:
         match self.family:
+            case "empirical":
+                return self.values[int(rng.integers(len(self.values)))]
             case "exponential":
                 return float(rng.exponential(self.a))
             case "weibull":
@@ -74,6 +78,9 @@ class Sampler:
 
 
 def sampler(dist: Distribution) -> Sampler:
+    """The sampler of a parametric distribution (an empirical one: ``read_empirical``)."""
+    if dist.family == "empirical":
+        raise ValueError("an empirical distribution is read from its file: use read_empirical")
     family, p = parameters(dist)
     match family:
         case "exponential":
@@ -88,6 +95,55 @@ def sampler(dist: Distribution) -> Sampler:
 def exponential(mean: float) -> Sampler:
     """The ``mtbf`` shortcut: exponential with this mean (seconds)."""
     return Sampler("exponential", float(mean), 0.0, float(mean))
+
+
+def empirical(values) -> Sampler:
+    """Resampling: each draw is one of ``values`` (seconds), each equally likely."""
+    values = tuple(float(v) for v in values)
+    return Sampler("empirical", 0.0, 0.0, math.fsum(values) / len(values), values)
+
+
+def read_empirical(dist: Distribution, scenario_source: str, where: str) -> Sampler:
+    """The sampler of an empirical distribution: ``dist.column`` of the CSV or Parquet file
+    ``dist.path`` (relative to the scenario's file), durations with units or numbers of seconds.
+
+    A missing or unreadable file or column, no values, or a value that is not a duration greater
+    than zero is an ``InputError``: the file's problems name the scenario and ``where.path`` /
+    ``where.column``, a bad value names the data file, its line and column."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from sim.core.errors import InputError, Problem, show
+    from sim.core.units import UnitError, parse_duration
+    from sim.faults.trace import read_table
+
+    path = Path(dist.path) if Path(dist.path).is_absolute() else Path(scenario_source).parent / dist.path
+    table, lines = read_table(path, scenario_source, f"{where}.path")
+    if dist.column not in table.columns:
+        columns = ", ".join(map(str, table.columns)) or "none"
+        raise InputError(scenario_source, [Problem(f"{where}.column", f"expected a column of {path} (it has "
+                                                                      f"{columns}), got {show(dist.column)}")])
+    column = table[dist.column]
+    present = column.notna().to_numpy()
+    if not present.any():
+        raise InputError(scenario_source, [Problem(f"{where}.column", f"expected at least one duration in column "
+                                                                      f"{show(dist.column)} of {path}, got none")])
+    values, problems = [], []
+    for raw, line in zip(column[present].tolist(), lines[present].tolist(), strict=True):
+        try:
+            value = parse_duration(raw.strip() if isinstance(raw, str) else raw)
+        except (UnitError, ValueError):
+            value = -1.0
+        if not value > 0 or pd.isna(value):
+            if len(problems) < 10:
+                problems.append(Problem(f"line {line}, column {dist.column}",
+                                        f"expected a duration greater than zero (like 4h or 3600), got {show(raw)}"))
+            continue
+        values.append(value)
+    if problems:
+        raise InputError(str(path), problems)
+    return empirical(values)
 
 
 def fixed(value: float) -> Sampler:
@@ -109,4 +165,9 @@ def frozen(dist: Distribution | Sampler) -> rv_continuous_frozen:
             return stats.lognorm(s.b, scale=math.exp(s.a))
         case "gamma":
             return stats.gamma(s.a, scale=s.b)
+        case "empirical":
+            import numpy as np
+
+            support, counts = np.unique(np.asarray(s.values), return_counts=True)
+            return stats.rv_discrete(values=(support, counts / counts.sum()))
     return stats.uniform(loc=s.a, scale=0.0)

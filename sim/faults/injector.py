@@ -91,9 +91,17 @@ class FaultInjector:
         self.duration = ctx.scenario.duration
         self.default_repair = ctx.scenario.infrastructure.repair
         self.replays: dict[int, trace.Replay] = {}
+        self.empirical: dict[int, Sampler] = {}  # id(distribution) -> its column, read here
         for i, spec in enumerate(ctx.scenario.faults):
             if spec.kind == "trace":
                 self.replays[i] = trace.load(spec, i, source, float(self.duration), self._selected)
+            for name in ("time_to_failure", "time_to_repair"):
+                dist = getattr(spec, name, None)
+                if dist is not None and dist.family == "empirical":
+                    self.empirical[id(dist)] = distributions.read_empirical(dist, source, f"faults.{i}.{name}")
+
+    def _sampler(self, dist) -> Sampler:
+        return self.empirical[id(dist)] if dist.family == "empirical" else distributions.sampler(dist)
 
     def _selected(self, kind: str, globs) -> list[str]:
         """A trace's targets of ``kind``: those ``globs`` select, in name order."""
@@ -143,7 +151,7 @@ class FaultInjector:
                     self._schedule(kind, k, targets, spec.at, repair)
                 continue
             ttf = (distributions.exponential(spec.mtbf) if spec.mtbf is not None
-                   else distributions.sampler(spec.time_to_failure))
+                   else self._sampler(spec.time_to_failure))
             for t in targets:
                 rng = self.ctx.streams.get(f"faults/{kind}.{k}/{t}")
                 self._renew(_Renewal(kind, t, ttf, repair, rng))
@@ -154,7 +162,7 @@ class FaultInjector:
     def _repair_sampler(self, spec) -> Sampler:
         dist = getattr(spec, "time_to_repair", None)
         if dist is not None:
-            return distributions.sampler(dist)
+            return self._sampler(dist)
         repair = getattr(spec, "repair", None)
         return distributions.fixed(repair if repair is not None else self.default_repair)
 

@@ -4,6 +4,9 @@ All of it happens before time 0 (desmod's elaborate-then-run): a workload that
 cannot be placed is an input error reported with its dotted path, before the run.
 Mechanisms then create the VMs they own through a ``Builder`` (same placement, same
 rule: a VM that does not fit is an input error with the mechanism's dotted path).
+``shape_problems`` is the one check of a VM's shape against the hosts it may use (vCPUs
+above every such host's cores, a disk larger than every such host's disk, a working set
+larger than its memory), applied to every VM, a workload's or a mechanism's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,41 @@ from sim.scenario.names import host_name, select, vm_name
 
 if TYPE_CHECKING:
     from sim.core.context import Context
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:g}{unit}"
+    return f"{n:g}B"
+
+
+def shape_problems(spec: VMSpec, hosts: Iterable[Host], path: str, what: str = "",
+                   fields: bool = False) -> list[Problem]:
+    """Problems of a VM shape against the hosts it may be placed on (empty when none).
+
+    ``fields``: each problem's path is ``path.vcpus`` / ``.disk`` / ``.working_set`` (a workload's
+    ``vm``); else ``path`` itself, with ``what`` (the VM's name) in the message (a mechanism's VM)."""
+    cores = disk = 0.0
+    for h in hosts:
+        cores = max(cores, h.cores)
+        disk = max(disk, h.disk_capacity)
+    of = f" for {what}" if what else ""
+    out: list[Problem] = []
+
+    def add(field: str, message: str) -> None:
+        out.append(Problem(f"{path}.{field}" if fields else path, message))
+
+    if cores and spec.vcpus > cores:
+        add("vcpus", f"expected at most {cores:g} vCPUs (the most cores of any host its placement allows), "
+                     f"got {spec.vcpus}{of}")
+    if disk and spec.disk > disk:
+        add("disk", f"expected a disk of at most {_size(disk)} (the largest disk of any host its placement "
+                    f"allows), got {_size(spec.disk)}{of}")
+    if spec.working_set > spec.memory:
+        add("working_set", f"expected a working set of at most the VM's memory ({_size(spec.memory)}), got "
+                           f"{_size(spec.working_set)}{of}")
+    return out
 
 
 def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
@@ -52,6 +90,10 @@ def build_datacenter(ctx: Context) -> tuple[Datacenter, list[Problem]]:
             working_set=w.vm.working_set if w.vm.working_set is not None else w.vm.memory,
             boot_time=w.vm.boot_time,
         )
+        shape = shape_problems(spec, (dc.hosts[n] for n in allowed), f"workloads.{w_index}.vm", fields=True)
+        if shape:
+            problems += shape
+            continue
         vms = [
             dc.add_vm(VM(vm_name(w.name, i, w.count), w.name, spec, w.service or w.name, allowed,
                          w.placement.spread, rule=rule))
@@ -101,6 +143,7 @@ class Builder:
         self.problems = problems
         self._names = list(dc.hosts)
         self._selected: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._shapes: dict[tuple[str, VMSpec, tuple[str, ...]], bool] = {}  # (path, shape, hosts) -> fits
 
     def hosts(self, globs: Sequence[str]) -> tuple[str, ...]:
         """Host names a selector matches (resolved once per distinct selector)."""
@@ -122,6 +165,14 @@ class Builder:
             self.problems.append(Problem(path, f"expected a VM name not used yet, got {name!r} twice"))
             return None
         allowed = self.hosts(hosts)
+        key = (path, spec, tuple(hosts))
+        fits = self._shapes.get(key)
+        if fits is None:  # once per shape, selector and path: O(hosts) each, one problem each
+            shape = shape_problems(spec, (dc.hosts[n] for n in allowed), path, name)
+            self.problems.extend(shape)
+            fits = self._shapes[key] = not shape
+        if not fits:
+            return None
         group = group or owner
         place = dc.placement
         rule = place.rule(allowed, spread)

@@ -1,7 +1,8 @@
 """Load a scenario file: YAML (safe loader) -> ``--set`` overrides -> schema -> cross-references.
 
 Every problem is collected and raised at once as ``InputError(source, problems)``,
-one line per problem (``FILE: faults.1.mtbf: expected a duration like "30s", got "soon"``);
+one line per problem (schema problems together with the cross-reference problems of the parts
+that did validate, ``_later_problems``) (``FILE: faults.1.mtbf: expected a duration like "30s", got "soon"``);
 nothing reaches the user as a traceback. ``dump_resolved`` writes the validated
 scenario back as YAML with every default filled in (quantities as plain numbers in
 base units), and loading that dump gives an equal scenario.
@@ -103,7 +104,9 @@ def validate_scenario(
     try:
         scenario = model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(source, translate_errors(exc, model, data, overridden)) from None
+        problems = translate_errors(exc, model, data, overridden)
+        registry = default_registry() if registry is None else registry
+        raise InputError(source, problems + _later_problems(data, problems, model, registry)) from None
     registry = default_registry() if registry is None else registry
     problems = check_counts(scenario, registry)  # before any name is generated
     if problems:
@@ -118,6 +121,66 @@ def validate_scenario(
         raise InputError(source, problems)
     scenario._source = source
     return scenario
+
+
+# A list section's items or a mechanism can be left out when invalid; the sections whose
+# references may then be missing (a workload left out has no VMs for a vm_crash fault, an
+# operation or a mechanism to name) are not cross-checked.
+_PRUNABLE = ("clusters", "standalone_hosts", "workloads", "faults", "operations")
+_DEPENDENTS = {"clusters": {"clusters", "standalone_hosts", "operations", "mechanisms"},
+               "standalone_hosts": {"operations", "mechanisms"},
+               "workloads": {"faults", "operations", "mechanisms"},
+               "faults": {"mechanisms"}, "operations": set(), "mechanisms": {"mechanisms"},
+               "": set()}
+_OPTIONAL = ("description", "seed", "sample_interval")  # top-level keys with defaults
+
+
+def _later_problems(data: dict, problems: list[Problem], model: type[BaseModel], registry: Registry) -> list[Problem]:
+    """Cross-reference problems of a file with schema problems, reported with them.
+
+    The invalid parts are left out (a list item of ``_PRUNABLE``, a mechanism's section, an
+    optional or unknown top-level key); if what remains validates, its count limits and
+    references are checked, dropping the sections that may depend on a part left out
+    (``_DEPENDENTS``), and each problem's list index is the file's. A problem elsewhere (in
+    ``infrastructure``, ``duration``) leaves nothing to check: none are added."""
+    removed: dict[str, set[Any]] = {}
+    for problem in problems:
+        parts = problem.path.split(".") if problem.path else []
+        head = parts[0] if parts else None
+        if head in _PRUNABLE and len(parts) > 1 and parts[1].isdigit() and isinstance(data.get(head), list):
+            removed.setdefault(head, set()).add(int(parts[1]))
+        elif head == "mechanisms" and len(parts) > 1 and isinstance(data.get("mechanisms"), dict):
+            removed.setdefault("mechanisms", set()).add(parts[1])
+        elif head is not None and (head in _OPTIONAL or head not in model.model_fields):
+            removed.setdefault("", set()).add(head)
+        else:
+            return []
+    trimmed = {k: v for k, v in data.items() if k not in removed.get("", ())}
+    kept: dict[str, list[int]] = {}
+    for head, items in removed.items():
+        if head == "mechanisms":
+            trimmed[head] = {k: v for k, v in data[head].items() if k not in items}
+        elif head:
+            kept[head] = [i for i in range(len(data[head])) if i not in items]
+            trimmed[head] = [data[head][i] for i in kept[head]]
+    try:
+        scenario = model.model_validate(trimmed)
+    except ValidationError:
+        return []  # a rule across items (unique names) still fails: nothing more to say
+    later = check_counts(scenario, registry)
+    if not later:
+        resolve_mechanisms(scenario, registry)
+        later = check_references(scenario, Namespaces(scenario))
+    blocked = set().union(*(_DEPENDENTS[h] for h in removed))
+    out: list[Problem] = []
+    for problem in later:
+        parts = problem.path.split(".")
+        if parts[0] in blocked:
+            continue
+        if parts[0] in kept and len(parts) > 1 and parts[1].isdigit():
+            parts[1] = str(kept[parts[0]][int(parts[1])])
+        out.append(Problem(".".join(parts), problem.message))
+    return out
 
 
 def dump_resolved(scenario: Scenario) -> str:

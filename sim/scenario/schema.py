@@ -293,8 +293,9 @@ _FAMILY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "lognormal": (("sigma",), ("median", "mean")),
     "gamma": (("shape",), ("scale", "mean")),
     "deterministic": ((), ("value",)),
+    "empirical": (("path", "column"), ()),
 }
-_PARAMS = ("shape", "sigma", "scale", "mean", "median", "value")
+_PARAMS = ("shape", "sigma", "scale", "mean", "median", "value", "path", "column")
 
 DISTRIBUTION_PRESETS: dict[str, dict[str, Any]] = {
     # Schroeder & Gibson, "A Large-Scale Study of Failures in High-Performance Computing Systems",
@@ -318,11 +319,13 @@ class Distribution(Model):
     """A distribution of durations (time to failure or to repair), in seconds.
 
     ``exponential {mean}``, ``weibull {shape, scale | mean}``, ``lognormal {sigma, median | mean}``,
-    ``gamma {shape, scale | mean}``, ``deterministic {value}``; or ``{preset: NAME, ...}`` with the
+    ``gamma {shape, scale | mean}``, ``deterministic {value}``, ``empirical {path, column}`` (also
+    written ``{empirical: {path, column}}``: resampled from a trace column, read when the run is
+    built, ``sim.faults.distributions.read_empirical``); or ``{preset: NAME, ...}`` with the
     parameters the preset leaves open. Time parameters take units (``30d``).
     """
 
-    family: Literal["exponential", "weibull", "lognormal", "gamma", "deterministic"]
+    family: Literal["exponential", "weibull", "lognormal", "gamma", "deterministic", "empirical"]
     preset: str | None = None  # the named distribution the parameters come from, if any
     shape: PositiveNumber | None = None  # weibull, gamma (dimensionless)
     sigma: PositiveNumber | None = None  # lognormal: the standard deviation of log(duration)
@@ -330,10 +333,14 @@ class Distribution(Model):
     mean: PositiveDuration | None = None
     median: PositiveDuration | None = None  # lognormal: exp(mu)
     value: Duration | None = None  # deterministic
+    path: str | None = None  # empirical: CSV or Parquet file, relative to the scenario's file
+    column: str | None = None  # empirical: the column of durations (with units, or seconds)
 
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and set(data) == {"empirical"} and isinstance(data["empirical"], dict):
+            return {"family": "empirical", **data["empirical"]}  # the short form {empirical: {path, column}}
         if not isinstance(data, dict) or data.get("preset") is None:
             return data
         name = data["preset"]
@@ -351,25 +358,30 @@ class Distribution(Model):
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:
         required, alternatives = _FAMILY_PARAMS[self.family]
-        takes = " and ".join([*required, " or ".join(alternatives)])
+        takes = " and ".join([*required, " or ".join(alternatives)] if alternatives else required)
         for name in _PARAMS:
             value = getattr(self, name)
             if value is not None and name not in required and name not in alternatives:
-                raise FieldError(name, f"expected no {name} for a {self.family} distribution (it takes {takes}), "
+                raise FieldError(name, f"expected no {name} for {self._article()} {self.family} distribution (it takes {takes}), "
                                        f"got {show(value)}")
         for name in required:
             if getattr(self, name) is None:
-                raise FieldError(name, f"expected a value (a {self.family} distribution takes {takes}), got nothing")
+                raise FieldError(name, f"expected a value ({self._article()} {self.family} distribution takes {takes}), got nothing")
         given = [a for a in alternatives if getattr(self, a) is not None]
-        if not given:
-            raise FieldError(alternatives[0], f"expected a value (a {self.family} distribution takes {takes}), "
+        if not given and alternatives:
+            raise FieldError(alternatives[0], f"expected a value ({self._article()} {self.family} distribution takes {takes}), "
                                               "got nothing")
         if len(given) > 1:
             raise FieldError(given[1], f"expected either {' or '.join(alternatives)}, got both")
         return self
 
+    def _article(self) -> str:
+        return "an" if self.family[0] in "aeiou" else "a"
+
     def mean_s(self) -> float:
-        """The distribution's mean, seconds."""
+        """The distribution's mean, seconds (NaN for an empirical one: its file is read later)."""
+        if self.family == "empirical":
+            return math.nan
         if self.mean is not None:
             return float(self.mean)
         match self.family:
@@ -421,7 +433,9 @@ class _FaultForm(Model):
         """Seconds; None for a scheduled entry."""
         if self.mtbf is not None:
             return float(self.mtbf)
-        return self.time_to_failure.mean_s() if self.time_to_failure is not None else None
+        if self.time_to_failure is None or self.time_to_failure.family == "empirical":
+            return None  # an empirical column is read when the run is built
+        return self.time_to_failure.mean_s()
 
 
 class _RepairableFault(_FaultForm):

@@ -248,6 +248,10 @@ def _workloads(scenario: Scenario, ns: Namespaces) -> list[Problem]:
         if cores and w.vm.vcpus > max(cores):
             out.append(Problem(f"{path}.vm.vcpus", f"expected at most {max(cores)} vCPUs (the most cores of any "
                                                     f"host its placement allows), got {w.vm.vcpus}"))
+        if w.vm.working_set > w.vm.memory:  # the pages a VM dirties are pages of its memory
+            out.append(Problem(f"{path}.vm.working_set", f"expected a working set of at most the VM's memory "
+                                                         f"({w.vm.memory / 2**30:g}GiB), got "
+                                                         f"{w.vm.working_set / 2**30:g}GiB"))
     return out
 
 
