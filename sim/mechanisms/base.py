@@ -83,6 +83,16 @@ def scaled(count: int, factor: float) -> int:
     return max(1, round(count * factor)) if count > 0 else count
 
 
+def with_first_storage(config: Any, scenario: Any, field: str = "storage") -> Any:
+    """A ``resolve`` step shared by mechanisms that write to a storage system: ``config`` with
+    ``field`` set to the scenario's first storage system when the file leaves it out (unchanged
+    when it names one, or when the scenario has none: the reference check then says so)."""
+    storage = scenario.infrastructure.storage
+    if getattr(config, field) is None and storage:
+        return config.model_copy(update={field: storage[0].name})
+    return config
+
+
 class MechanismConfig(BaseModel):
     """Base of every mechanism's config: frozen, unknown keys rejected, ``enabled`` default true."""
 

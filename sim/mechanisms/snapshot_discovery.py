@@ -56,7 +56,7 @@ from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL
-from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled, with_first_storage
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
@@ -223,10 +223,7 @@ class SnapshotDiscovery(Mechanism):
 
     @classmethod
     def resolve(cls, config: Config, scenario) -> Config:
-        storage = scenario.infrastructure.storage
-        if config.storage is None and storage:
-            return config.model_copy(update={"storage": storage[0].name})
-        return config
+        return with_first_storage(config, scenario)
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:

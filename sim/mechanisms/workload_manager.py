@@ -41,7 +41,7 @@ from sim.infra import events as ev
 from sim.infra.datacenter import DOWN
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
-from sim.mechanisms.base import Mechanism, MechanismConfig, Need
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need, with_first_storage
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
@@ -224,10 +224,7 @@ class WorkloadManager(Mechanism):
     # -- before the run ------------------------------------------------------------------------------
     @classmethod
     def resolve(cls, config: Config, scenario) -> Config:
-        storage = scenario.infrastructure.storage
-        if config.storage is None and storage:
-            return config.model_copy(update={"storage": storage[0].name})
-        return config
+        return with_first_storage(config, scenario)
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:
