@@ -27,6 +27,7 @@ end in the solver) and O(1) bookkeeping; one callback per VM stop.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 from collections import deque
@@ -458,10 +459,8 @@ class WorkloadManager(Mechanism):
         failed = 0
         for p, host, size, t in transfers:
             if t.live:
-                try:
+                with contextlib.suppress(TransferFailed):  # its outcome says failed; the row records it
                     yield t.done
-                except TransferFailed:
-                    pass
             outcome = COMPLETED if t.outcome == "completed" else FAILED
             failed += outcome == FAILED
             self.ctx.recorder.record("restores", time_s=start, op=opno, kind=op.kind, workload=op.workload,
