@@ -56,3 +56,26 @@ def run(data: dict, tmp_path: Path, overrides=(), trace=False):
     from sim.runner import run_scenario
 
     return run_scenario(load(data, tmp_path, overrides), trace=trace)
+
+
+def refused(tmp_path: Path, data: dict, name: str = "bad.yaml") -> list[str]:
+    """``dcsim check`` on ``data``: it must exit 2 with no traceback; returns its non-blank lines."""
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    path = write_yaml(tmp_path / name, data)
+    r = CliRunner().invoke(app, ["check", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    return [ln for ln in r.output.splitlines() if ln.strip()]
+
+
+def fleet_of(hosts: int, duration: str, fault: dict) -> dict:
+    """``hosts`` hosts split over the base scenario's two domains, no workload VMs, one fault entry."""
+    sc = base_scenario(duration=duration, faults=[fault])
+    dom = sc["infrastructure"]["sites"][0]["broadcast_domains"]
+    dom[0]["hosts"] = hosts // 2
+    dom[1]["hosts"] = hosts - hosts // 2
+    sc["workloads"][0]["count"] = 0
+    return sc

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import base_scenario, load, run, write_yaml
+from conftest import base_scenario, fleet_of, load, run, write_yaml
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -26,13 +26,7 @@ DAY = 86400.0
 YEAR = 365 * DAY
 
 
-def _fleet(hosts: int, duration: str, fault: dict) -> dict:
-    sc = base_scenario(duration=duration, faults=[fault])
-    dom = sc["infrastructure"]["sites"][0]["broadcast_domains"]
-    dom[0]["hosts"] = hosts // 2
-    dom[1]["hosts"] = hosts - hosts // 2
-    sc["workloads"][0]["count"] = 0
-    return sc
+_fleet = fleet_of  # conftest: hosts over two domains, no workload VMs
 
 
 def _down_fractions(out, hosts: int, duration: float) -> np.ndarray:

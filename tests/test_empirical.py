@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import base_scenario, run, write_yaml
+from conftest import fleet_of, run, write_yaml
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -25,13 +25,7 @@ DAY = 86400.0
 YEAR = 365 * DAY
 
 
-def _fleet(hosts: int, duration: str, fault: dict) -> dict:
-    sc = base_scenario(duration=duration, faults=[fault])
-    dom = sc["infrastructure"]["sites"][0]["broadcast_domains"]
-    dom[0]["hosts"] = hosts // 2
-    dom[1]["hosts"] = hosts - hosts // 2
-    sc["workloads"][0]["count"] = 0
-    return sc
+_fleet = fleet_of  # conftest: hosts over two domains, no workload VMs
 
 
 def _repairs_file(tmp_path):
