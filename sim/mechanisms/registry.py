@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from pydantic import BaseModel
 
+from sim.mechanisms.backup_priority import BackupPriority
 from sim.mechanisms.base import Mechanism, MechanismType
 from sim.mechanisms.charging import Charging
 from sim.mechanisms.live_migration import LiveMigration
@@ -25,7 +26,8 @@ from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
-MECHANISMS: tuple[type[Mechanism], ...] = (Charging, LiveMigration, MemoryErrorEvacuation, Remediation, Replication,
+MECHANISMS: tuple[type[Mechanism], ...] = (BackupPriority,
+                                          Charging, LiveMigration, MemoryErrorEvacuation, Remediation, Replication,
                                           RoamingStorage, Sessions, SnapshotDiscovery, WorkloadManager)
 
 

@@ -27,7 +27,6 @@ end in the solver) and O(1) bookkeeping; one callback per VM stop.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import math
 from collections import deque
@@ -111,7 +110,8 @@ BACKUPS = table("backups", "time_s", "vm:str", "workload:str", "policy:i8", "kin
 CATALOG = table("catalog", "time_s", "vm:str", "workload:str", "kind:str", "run_s", "bytes", "end_s",
                 "location:str", "full_s", "parent_s", "kept:bool", "expired_s")
 RESTORES = table("restores", "time_s", "op:i8", "kind:str", "workload:str", "vm:str", "point_s", "bytes",
-                 "storage:str", "site:str", "host:str", "provisioning_s", "end_s", "duration_s", "outcome:str")
+                 "storage:str", "site:str", "host:str", "provisioning_s", "end_s", "duration_s", "outcome:str",
+                 "usable_bytes", "usable_end_s")
 RPO = table("backup_rpo", "time_s", "vm:str", "workload:str", "point_s", "rpo_s")
 
 
@@ -132,8 +132,6 @@ def workload_manager_metrics(t: dict[str, pd.DataFrame], info: RunInfo) -> dict[
         rows = r[(r["kind"] == kind) & (r["outcome"] == COMPLETED)] if len(r) else r
         per_op = rows.groupby("op")["end_s"].max() - rows.groupby("op")["time_s"].min() if len(rows) else []
         out.update(stats(f"{kind}.time_s", per_op))
-        if kind == "restore":  # no prioritised restore here: usable when the last byte arrives
-            out.update(stats("restore.time_to_usable_s", per_op))
     return out
 
 
@@ -214,8 +212,6 @@ class WorkloadManager(Mechanism):
         Metric("backup.rpo_s_*", "s", "at a VM's stop, the age of its newest restorable point", False,
                headline=True),
         Metric("restore.time_s_*", "s", "from a restore operation to its last byte restored", False),
-        Metric("restore.time_to_usable_s_*", "s",
-               "from a restore operation to a usable VM (its last byte: no block prioritisation)", False),
         Metric("instantiate.time_s_*", "s", "from an instantiate operation to its last byte", False),
         Metric("migrate_workload.time_s_*", "s", "from a migrate_workload operation to its last byte", False),
     )
@@ -450,23 +446,25 @@ class WorkloadManager(Mechanism):
                 raise OperationFailed(f"site {site!r} has no host to realise the workload on")
             dests = [hosts[i % len(hosts)] for i in range(len(pts))]
         yield self.env.timeout(self.config.provisioning_time)
+        # a restore sends the usable prefix first when blocks are prioritised (backup_priority); without
+        # that service, disk order: usable when the last byte arrives
+        order = self.ctx.services.get("block_order") if op.kind == "restore" else None
         transfers = []
         for p, host in zip(pts, dests, strict=True):
             size = p.restore_bytes
-            t = self.dc.transfers.start(Endpoint.storage(p.location), Endpoint.disk(host.name), size,
-                                        on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=(op.kind, p.vm))
-            transfers.append((p, host, size, t))
+            usable = size if order is None else order.usable_bytes(self.dc.vms.get(p.vm), size)
+            transfers.append((p, host, size, usable, _Copy(self, op.kind, p, host.name, size, usable)))
         failed = 0
-        for p, host, size, t in transfers:
-            if t.live:
-                with contextlib.suppress(TransferFailed):  # its outcome says failed; the row records it
-                    yield t.done
+        for p, host, size, usable, c in transfers:
+            yield c.done
+            t = c.transfer
             outcome = COMPLETED if t.outcome == "completed" else FAILED
             failed += outcome == FAILED
             self.ctx.recorder.record("restores", time_s=start, op=opno, kind=op.kind, workload=op.workload,
                                      vm=p.vm, point_s=p.time_s, bytes=size, storage=p.location, site=site,
                                      host=host.name, provisioning_s=self.config.provisioning_time,
-                                     end_s=t.end_s, duration_s=t.end_s - start, outcome=outcome)
+                                     end_s=t.end_s, duration_s=t.end_s - start, outcome=outcome,
+                                     usable_bytes=usable, usable_end_s=c.usable_end_s)
         if failed:
             raise OperationFailed(f"{failed} of {len(transfers)} copies failed")
         return f"{len(transfers)} VMs, {sum(x[2] for x in transfers):.0f} bytes"
@@ -482,6 +480,46 @@ class WorkloadManager(Mechanism):
                 bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full.time_s,
                 parent_s=math.nan if p.parent is None else p.parent.time_s, kept=is_kept,
                 expired_s=p.expired_s)
+
+
+class _Copy:
+    """One VM's copy of a realised point: the usable prefix (``usable`` bytes), then the rest, as
+    consecutive transfers from the point's location to the host's disk (one transfer when the
+    prefix is the whole disk or empty). ``done`` fires when the copy ends, completed or failed
+    (``transfer`` is the last one started); ``usable_end_s`` is when the prefix had arrived (NaN
+    if it never did)."""
+
+    __slots__ = ("wm", "kind", "vm", "src", "dst", "parts", "done", "transfer", "usable_end_s", "first")
+
+    def __init__(self, wm: WorkloadManager, kind: str, p: Pt, host: str, size: float, usable: float):
+        self.wm, self.kind, self.vm = wm, kind, p.vm
+        self.src, self.dst = Endpoint.storage(p.location), Endpoint.disk(host)
+        if size - usable <= 1e-9 * size:  # the prefix is the whole disk (up to rounding)
+            usable = size
+        self.parts = [b for b in (usable, size - usable) if b > 0.0] or [size]
+        self.first = usable > 0.0  # the first part is the prefix; with none, usable at once
+        self.usable_end_s = math.nan if self.first else wm.env.now
+        self.done = wm.env.event()
+        self._next()
+
+    def _next(self) -> None:
+        t = self.wm.dc.transfers.start(self.src, self.dst, self.parts.pop(0), on_host=FAIL, on_storage=FAIL,
+                                       on_link=STALL, tag=(self.kind, self.vm))
+        self.transfer = t
+        if t.live:
+            t.done.callbacks.append(self._ended)
+        else:  # failed at once (an endpoint already down)
+            self._ended(t.done)
+
+    def _ended(self, _event) -> None:
+        if self.transfer.outcome == "completed":
+            if self.first:
+                self.first = False
+                self.usable_end_s = self.transfer.end_s
+            if self.parts:
+                self._next()
+                return
+        self.done.succeed()
 
 
 def _on_grid(now: float, period: float) -> bool:
