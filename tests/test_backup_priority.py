@@ -308,3 +308,16 @@ def test_the_shipped_scenario_shows_the_closed_forms(tmp_path):
     out = run(sc, tmp_path)
     assert out.metrics["restore.time_to_usable_s_max"] == pytest.approx(full["archive"])
     assert out.metrics["restore.time_to_usable_s_mean"] == pytest.approx((full["app"] + full["archive"]) / 2)
+
+
+def test_usable_priority_three_is_warned_about(tmp_path):
+    """Every block has a priority of at most 3, so with usable_priority 3 nothing is gained: valid
+    (exit 0) but warned about at the dotted path."""
+    from conftest import write_yaml
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    r = CliRunner().invoke(app, ["check", str(write_yaml(tmp_path / "w.yaml", scenario(bp={"usable_priority": 3})))])
+    assert r.exit_code == 0, r.output
+    assert f"warning: {tmp_path / 'w.yaml'}: {P}.usable_priority: every block" in r.output
