@@ -321,3 +321,15 @@ def test_usable_priority_three_is_warned_about(tmp_path):
     r = CliRunner().invoke(app, ["check", str(write_yaml(tmp_path / "w.yaml", scenario(bp={"usable_priority": 3})))])
     assert r.exit_code == 0, r.output
     assert f"warning: {tmp_path / 'w.yaml'}: {P}.usable_priority: every block" in r.output
+
+
+def test_instantiate_is_not_reordered_and_not_counted_as_a_restore(tmp_path):
+    """An instantiate at 1 h copies the whole 100 GB disk as one transfer (60 + 100 / 0.5 = 260 s):
+    its row's usable bytes are the disk, usable at its end, and no restore metric is measured."""
+    out = run(scenario(bp={}, operations=[{"kind": "instantiate", "at": AT, "workload": "db", "site": "east"}]),
+              tmp_path)
+    r = out.tables["restores"]
+    assert list(r["kind"]) == ["instantiate"] and r["usable_bytes"].iloc[0] == DISK
+    assert r["usable_end_s"].iloc[0] == r["end_s"].iloc[0] == pytest.approx(AT + 260.0)
+    assert out.metrics["instantiate.time_s_mean"] == pytest.approx(260.0)
+    assert not any(k.startswith("restore.") for k in out.metrics)

@@ -453,9 +453,9 @@ class WorkloadManager(Mechanism):
         for p, host in zip(pts, dests, strict=True):
             size = p.restore_bytes
             usable = size if order is None else order.usable_bytes(self.dc.vms.get(p.vm), size)
-            transfers.append((p, host, size, usable, _Copy(self, op.kind, p, host.name, size, usable)))
+            transfers.append((p, host, size, _Copy(self, op.kind, p, host.name, size, usable)))
         failed = 0
-        for p, host, size, usable, c in transfers:
+        for p, host, size, c in transfers:
             yield c.done
             t = c.transfer
             outcome = COMPLETED if t.outcome == "completed" else FAILED
@@ -464,7 +464,7 @@ class WorkloadManager(Mechanism):
                                      vm=p.vm, point_s=p.time_s, bytes=size, storage=p.location, site=site,
                                      host=host.name, provisioning_s=self.config.provisioning_time,
                                      end_s=t.end_s, duration_s=t.end_s - start, outcome=outcome,
-                                     usable_bytes=usable, usable_end_s=c.usable_end_s)
+                                     usable_bytes=c.usable, usable_end_s=c.usable_end_s)
         if failed:
             raise OperationFailed(f"{failed} of {len(transfers)} copies failed")
         return f"{len(transfers)} VMs, {sum(x[2] for x in transfers):.0f} bytes"
@@ -489,13 +489,14 @@ class _Copy:
     (``transfer`` is the last one started); ``usable_end_s`` is when the prefix had arrived (NaN
     if it never did)."""
 
-    __slots__ = ("wm", "kind", "vm", "src", "dst", "parts", "done", "transfer", "usable_end_s", "first")
+    __slots__ = ("wm", "kind", "vm", "src", "dst", "usable", "parts", "done", "transfer", "usable_end_s", "first")
 
     def __init__(self, wm: WorkloadManager, kind: str, p: Pt, host: str, size: float, usable: float):
         self.wm, self.kind, self.vm = wm, kind, p.vm
         self.src, self.dst = Endpoint.storage(p.location), Endpoint.disk(host)
         if size - usable <= 1e-9 * size:  # the prefix is the whole disk (up to rounding)
             usable = size
+        self.usable = usable
         self.parts = [b for b in (usable, size - usable) if b > 0.0] or [size]
         self.first = usable > 0.0  # the first part is the prefix; with none, usable at once
         self.usable_end_s = math.nan if self.first else wm.env.now
