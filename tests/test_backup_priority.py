@@ -103,7 +103,7 @@ def test_ranges_sum_to_the_disk_in_priority_order(classes, disk, usable):
 
     got = order(classes, disk)
     assert all(b > 0 for *_, b in got)
-    assert math.fsum(b for *_, b in got) == pytest.approx(disk, rel=1e-9, abs=1e-6)
+    assert sum(b for *_, b in got) == pytest.approx(disk, rel=1e-12, abs=0)  # to an ulp or two
     prios = [p for _, p, _ in got]
     assert prios == sorted(prios)
     pos = {c.name: i for i, c in enumerate(classes)}

@@ -145,9 +145,13 @@ def split(classes: tuple[BlockClass, ...], disk: float) -> list[tuple[str, int, 
 
 def order(classes: tuple[BlockClass, ...], disk: float) -> list[tuple[str, int, float]]:
     """The send order: the classes' ranges by priority (stable: in class order within a priority),
-    empty ones left out."""
-    ranges = [r for r in split(classes, disk) if r[2] > 0.0]
-    return sorted(ranges, key=lambda r: r[1])
+    empty ones left out (and those below a billionth of the disk: rounding, not data)."""
+    tiny = ROUNDING * disk
+    ranges = sorted((r for r in split(classes, disk) if r[2] > tiny), key=lambda r: r[1])
+    if ranges:  # the last range absorbs rounding: the bytes add up to the disk to an ulp or two
+        name, prio, _ = ranges[-1]
+        ranges[-1] = (name, prio, float(disk) - sum(r[2] for r in ranges[:-1]))
+    return ranges
 
 
 BLOCK_CLASSES = table("block_classes", "time_s", "vm:str", "workload:str", "class_name:str", "priority:i8",
