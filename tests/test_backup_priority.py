@@ -333,3 +333,16 @@ def test_instantiate_is_not_reordered_and_not_counted_as_a_restore(tmp_path):
     assert r["usable_end_s"].iloc[0] == r["end_s"].iloc[0] == pytest.approx(AT + 260.0)
     assert out.metrics["instantiate.time_s_mean"] == pytest.approx(260.0)
     assert not any(k.startswith("restore.") for k in out.metrics)
+
+
+def test_sizes_above_a_workloads_disk_are_warned_about(tmp_path):
+    """Sizes of 60 + 50 GB exceed db's 100 GB disks: valid (clipped) but warned about."""
+    from conftest import write_yaml
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    bp = {"classes": [{"name": "a", "size": "60GB", "boot_critical": True}, {"name": "b", "size": "50GB"}]}
+    r = CliRunner().invoke(app, ["check", str(write_yaml(tmp_path / "w.yaml", scenario(bp=bp)))])
+    assert r.exit_code == 0, r.output
+    assert f"{P}.classes: the sizes add up to 1.1e+11 bytes, more than workload 'db'" in r.output

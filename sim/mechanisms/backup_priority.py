@@ -218,7 +218,14 @@ class BackupPriority(Mechanism):
     def advisories(cls, config: Config | None, scenario: Any) -> list[Problem]:
         if config is None or not config.enabled:
             return []
+        out = []
         if config.usable_priority >= REST:
-            return [Problem(f"mechanisms.{KEY}.usable_priority",
-                            f"every block has a priority <= {REST}: a restored VM is usable only at its end")]
-        return []
+            out.append(Problem(f"mechanisms.{KEY}.usable_priority",
+                               f"every block has a priority <= {REST}: a restored VM is usable only at its end"))
+        sized = math.fsum(c.size for c in config.classes if c.size is not None)
+        for w in scenario.workloads:
+            if sized > w.vm.disk:
+                out.append(Problem(f"mechanisms.{KEY}.classes",
+                                   f"the sizes add up to {sized:.4g} bytes, more than workload {w.name!r}'s "
+                                   f"{w.vm.disk:.4g}-byte disks: the classes written last are clipped"))
+        return out
