@@ -315,9 +315,14 @@ class LiveRecovery(Mechanism):
         names = self._storages(r)
         while any(self.dc.storage[n].state == DOWN for n in names):
             yield from self._until_up(names)
+        end = self.env.now + self.config.mount_latency + r.vm.spec.boot_time
         watch = self.dc.bus.watch(self.env.active_process, [(ev.STORAGE, n) for n in names])
         try:
-            yield self.env.timeout(self.config.mount_latency + r.vm.spec.boot_time)
+            yield self.env.timeout(end - self.env.now)
+        except simpy.Interrupt:
+            # a boot that ends at the instant of a storage outage has ended (a completion at t wins)
+            if r.vm.state == STOPPED or self.env.now < end - 1e-12 * max(1.0, end):
+                raise
         finally:
             watch.cancel()
         if math.isnan(r.serving_s):
@@ -325,6 +330,8 @@ class LiveRecovery(Mechanism):
         self.dc.resume(r.vm, "recovered", mechanism=KEY)
         r.running_from = self.env.now
         r.stage = RESTORE
+        if any(self.dc.storage[n].state == DOWN for n in names):  # it failed at this very instant
+            self._hold(r)
 
     def _restore(self, r: _Rec):
         """The ranges left, each one transfer from the point's storage to the target host's disk."""
@@ -451,10 +458,14 @@ class LiveRecovery(Mechanism):
         for r in list(self.active.values()):
             if r.stage in (RESTORE, CARRY) and r.live and r.vm.state == RUNNING and failure.subject in \
                     self._storages(r):
-                self._accrue(r)
-                r.running_from = None
-                r.held = True
-                self.dc.pause(r.vm, KEY, cause="storage_outage")
+                self._hold(r)
+
+    def _hold(self, r: _Rec) -> None:
+        """The VM reads from its backup: it pauses while the storage is down, writing nothing."""
+        self._accrue(r)
+        r.running_from = None
+        r.held = True
+        self.dc.pause(r.vm, KEY, cause="storage_outage")
 
     def _storage_up(self, failure) -> None:
         for r in list(self.active.values()):
