@@ -309,3 +309,44 @@ def test_live_recovery_without_the_catalog_is_refused(tmp_path):
     sc["mechanisms"]["workload_manager"]["enabled"] = False
     lines = refused(tmp_path, sc)
     assert any("mechanisms.workload_manager.enabled" in ln for ln in lines), lines
+
+
+def test_a_recover_operation_takes_a_vm_still_waiting_for_its_restart(tmp_path):
+    """Its host crashes at 3590; at 3600 (detection would end at 3620) the operation takes it: the
+    loss is the crash (3590), it serves at 3600 + 90 = 3690: time to service 100 s; the default
+    recovery's stale restart does nothing (one incident, closed recovered after 100 s)."""
+    out = run(scenario(ops=[recover()], faults=[{"kind": "host_crash", "at": 3590, "target": "east/bd1/h00",
+                                                "repair": "4h"}]), tmp_path)
+    r = one(out)
+    assert r["trigger"] == "operation" and r["time_s"] == 3590.0 and r["rpo_s"] == 3590.0
+    assert r["time_to_service_s"] == pytest.approx(100.0) and r["outcome"] == "completed"
+    inc = out.tables["incidents"]
+    assert list(inc["cause"]) == ["host_crash", "migration"] and inc["downtime_s"].iloc[0] == pytest.approx(100.0)
+    assert len(out.tables["restarts"]) == 0
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(_fault, max_size=4))
+def test_a_traditional_restore_under_faults_restores_the_disk_and_boots(tmp_path, faults):
+    """Disabled, the no_room path restores the traditional way (100 GB in 100 s, then the
+    boot). Its only host crashes at 1 h (4 h repair); random faults on the vault and the target
+    hosts from 3630 s (detection ends then) on a 10 s grid. Every recovery completes (a target host
+    failing after the VM serves there starts another); with no disk failure each moved exactly the
+    disk; time to service >= 30 + 100 + 60 s, exactly that with no
+    fault at all; nothing is written while it does not serve."""
+    fs = [{"kind": "host_crash", "at": 3600, "target": "east/bd1/h00", "repair": "4h"}]
+    for kind, slot, target, repair in faults:
+        if kind == "vm_crash":
+            continue
+        name = "vault" if kind == "storage_outage" else _TARGETS[target]
+        fs.append({"kind": kind, "at": 3630 + 10 * slot, "target": name, "repair": f"{repair}s"})
+    rows = run(scenario(faults=fs, enabled=False, target_hosts=_TARGETS), tmp_path).tables["recoveries"]
+    # a target host failing after the VM serves there stops it again: no room, a new restore
+    assert (rows["outcome"] == "completed").all() and (rows["mode"] == "traditional").all()
+    assert (rows["written_bytes"] == 0.0).all() and (rows["data_lost_bytes"] == 0.0).all()
+    if not any(f["kind"] == "disk_failure" for f in fs):
+        assert list(rows["restored_bytes"]) == pytest.approx([100 * GB] * len(rows), rel=1e-9)
+    r = rows.iloc[0]
+    assert r["time_to_service_s"] >= DETECT + 100.0 + BOOT - 1e-9
+    if len(fs) == 1:
+        assert r["time_to_service_s"] == pytest.approx(DETECT + 100.0 + BOOT)

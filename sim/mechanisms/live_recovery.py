@@ -216,7 +216,7 @@ class LiveRecovery(Mechanism):
         dc = self.dc
         self.active: dict[str, _Rec] = {}
         self.hosts = select(self.config.target_hosts, list(dc.hosts))
-        self.rule = dc.placement.rule(self.hosts) if self.hosts else None
+        self.rule = None  # the placement rule of the target hosts, interned at the first recovery
         dc.bus.handle(ev.VM_STOPPED, self._stopped)
         dc.bus.handle(ev.NO_ROOM, self._no_room)
         if self.enabled:
@@ -233,7 +233,7 @@ class LiveRecovery(Mechanism):
             raise OperationFailed(f"{vm.name} belongs to mechanism {vm.owner!r}, which handles its failures")
         if vm.name in self.active:
             raise OperationFailed(f"{vm.name} is already being recovered")
-        if self.rule is None:
+        if self._target_rule() is None:
             raise OperationFailed("no target host")
         catalog = self.ctx.services.get("catalog")
         point = catalog.newest(vm.name) if catalog is not None else None
@@ -250,11 +250,11 @@ class LiveRecovery(Mechanism):
 
     def _no_room(self, name: str, what: tuple[VM, Any]) -> bool:
         vm, _cause = what
-        if vm.owner is not None or name in self.active or self.rule is None:
+        if vm.owner is not None or name in self.active:
             return False
         catalog = self.ctx.services.get("catalog")
         point = catalog.newest(name) if catalog is not None else None
-        if point is None:
+        if point is None or self._target_rule() is None:
             return False
         host = self.dc.placement.choose(vm, self.rule)
         if host is None:
@@ -264,6 +264,11 @@ class LiveRecovery(Mechanism):
         r.first = host
         r.proc = self.env.process(self._run(r))
         return True
+
+    def _target_rule(self):
+        if self.rule is None and self.hosts:
+            self.rule = self.dc.placement.rule(self.hosts)
+        return self.rule
 
     def _new(self, vm: VM, point: Any, trigger: str, lost: float) -> _Rec:
         size = float(point.restore_bytes)
