@@ -350,3 +350,21 @@ def test_a_traditional_restore_under_faults_restores_the_disk_and_boots(tmp_path
     assert r["time_to_service_s"] >= DETECT + 100.0 + BOOT - 1e-9
     if len(fs) == 1:
         assert r["time_to_service_s"] == pytest.approx(DETECT + 100.0 + BOOT)
+
+
+def test_copies_follow_a_vm_another_mechanism_migrates(tmp_path):
+    """An operator migrates the recovering VM at 3700 s (degraded, 10 GB restored) from its target
+    host to east/bd2/h03; the first target host then crashes at 3750 s (4 h repair). The copies
+    move with the VM: the recovery still completes within minutes (not after the repair), the
+    disk's bytes are restored exactly once (the blocks already restored live on the site's
+    replicated storage), every write is carried over, and the row names the VM's host."""
+    first = one(run(scenario(ops=[recover()], duration="1h1m"), tmp_path))["host"]
+    assert first != "east/bd2/h03"
+    out = run(scenario(ops=[recover(), {"kind": "migrate", "at": 3700, "vm": "db-000", "to": "east/bd2/h03"}],
+                       faults=[{"kind": "host_crash", "at": 3750, "target": first, "repair": "4h"}]), tmp_path)
+    r = one(out)
+    assert r["outcome"] == "completed" and r["host"] == "east/bd2/h03" and r["interruptions"] == 0
+    assert r["end_s"] < 3750 + 600
+    assert r["restored_bytes"] == pytest.approx(100 * GB, rel=1e-9)
+    assert r["carried_bytes"] == pytest.approx(r["written_bytes"]) and r["data_lost_bytes"] == 0.0
+    assert out.tables["operations"]["outcome"].tolist() == ["done", "done"]

@@ -219,6 +219,7 @@ class LiveRecovery(Mechanism):
         self.rule = None  # the placement rule of the target hosts, interned at the first recovery
         dc.bus.handle(ev.VM_STOPPED, self._stopped)
         dc.bus.handle(ev.NO_ROOM, self._no_room)
+        dc.bus.subscribe(ev.HOST, self._host_down)
         if self.enabled:
             dc.bus.subscribe(ev.STORAGE, self._storage_down)
             dc.bus.subscribe(ev.STORAGE, self._storage_up, phase=ev.UP)
@@ -350,6 +351,9 @@ class LiveRecovery(Mechanism):
                 continue
             t = r.transfer
             if t is None:
+                self._follow(r)
+                size = float(r.ranges[r.idx][2])
+                left = size - r.off
                 t = r.transfer = self.dc.transfers.start(
                     Endpoint.storage(r.point.location), Endpoint.disk(r.host.name), left,
                     on_host=STALL, on_storage=STALL, on_link=STALL, tag=("recovery", r.vm.name))
@@ -375,6 +379,7 @@ class LiveRecovery(Mechanism):
         """The writes retained so far go to the restored disk; those made meanwhile are mirrored."""
         t = r.transfer
         if t is None:
+            self._follow(r)
             self._accrue(r)
             r.w0 = r.written
             if r.w0 > 0.0:
@@ -411,7 +416,8 @@ class LiveRecovery(Mechanism):
         vm = r.vm
         stopped = vm.state == STOPPED
         t = r.transfer
-        if t is not None and (stopped or t.outcome == FAILED):
+        moved = vm.host is not None and vm.host is not r.host  # another mechanism migrated it
+        if t is not None and (stopped or moved or t.outcome == FAILED):
             sent = t.abort() if t.live else t.sent()
             if r.stage == RESTORE:
                 r.restored += sent
@@ -430,6 +436,23 @@ class LiveRecovery(Mechanism):
             self.dc.unplace(vm)
         r.host = None
         r.stage = PLACE
+
+    def _follow(self, r: _Rec) -> None:
+        """Copies go to the disk of the host the VM runs on: another mechanism may have migrated it
+        (the blocks restored so far stay on the site's replicated storage, not across sites)."""
+        host = r.vm.host
+        if host is not None and host is not r.host:
+            r.host = host
+            if r.site is not host.site:
+                r.site, r.idx, r.off = host.site, 0, 0.0
+
+    def _host_down(self, failure) -> None:
+        """A host that a copy still writes to failed after the VM left it: the copy moves with the VM."""
+        for r in list(self.active.values()):
+            h, p = r.host, r.proc
+            if h is not None and h.name == failure.subject and r.vm.host is not None and r.vm.host is not h \
+                    and r.transfer is not None and p is not None and p.is_alive and p is not self.env.active_process:
+                p.interrupt(failure.cause)
 
     # -- writes while serving from the backup ----------------------------------------------------------
     def _accrue(self, r: _Rec) -> None:
@@ -487,7 +510,7 @@ class LiveRecovery(Mechanism):
         self.ctx.recorder.record(
             "recoveries", time_s=r.lost_s, vm=vm.name, workload=vm.workload, trigger=r.trigger,
             mode=LIVE if r.live else TRADITIONAL, point_s=p.time_s, rpo_s=r.lost_s - p.time_s,
-            storage=p.location, host=r.host.name if r.host is not None else "", disk_bytes=float(p.restore_bytes),
+            storage=p.location, host=(vm.host or r.host).name if (vm.host or r.host) is not None else "", disk_bytes=float(p.restore_bytes),
             start_s=r.start_s, serving_s=r.serving_s, time_to_service_s=r.serving_s - r.lost_s,
             restore_start_s=r.restore_start, restore_end_s=r.restore_end,
             restore_time_s=r.restore_end - r.restore_start, restored_bytes=r.restored, written_bytes=r.written,
