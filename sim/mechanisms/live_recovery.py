@@ -309,7 +309,7 @@ class LiveRecovery(Mechanism):
         while host is None:
             yield place.wait(vm, self.rule)
             host = place.choose(vm, self.rule)
-        self.dc.place(vm, host, BOOTING, reason="recovery")
+        self.dc.place(vm, host, BOOTING, reason="restart")
         r.host = host
         r.attempts += 1
         if r.site is not host.site:  # the blocks restored so far live on another site's storage
