@@ -15,6 +15,7 @@ from sim.mechanisms.backup_priority import BackupPriority
 from sim.mechanisms.base import Mechanism, MechanismType
 from sim.mechanisms.charging import Charging
 from sim.mechanisms.live_migration import LiveMigration
+from sim.mechanisms.live_recovery import LiveRecovery
 from sim.mechanisms.memory_error_evacuation import MemoryErrorEvacuation
 from sim.mechanisms.remediation import Remediation
 from sim.mechanisms.replication import Replication
@@ -26,9 +27,9 @@ from sim.metrics import summary
 from sim.metrics.meta import DuplicateMetric, Metric, expand, lookup
 from sim.metrics.tables import ALL_TABLES
 
-MECHANISMS: tuple[type[Mechanism], ...] = (BackupPriority,
-                                          Charging, LiveMigration, MemoryErrorEvacuation, Remediation, Replication,
-                                          RoamingStorage, Sessions, SnapshotDiscovery, WorkloadManager)
+MECHANISMS: tuple[type[Mechanism], ...] = (BackupPriority, Charging, LiveMigration, LiveRecovery,
+                                          MemoryErrorEvacuation, Remediation, Replication, RoamingStorage, Sessions,
+                                          SnapshotDiscovery, WorkloadManager)
 
 
 class WiringError(Exception):
