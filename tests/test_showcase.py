@@ -189,3 +189,20 @@ def test_mechanism_sentences_from_hand_made_metrics():
                                     "migration.failed": 1}) == \
         "2 migrations, pause 100 ms mean / 300 ms max, 2 GiB sent, 1 failed"
     assert _said("sessions", {"sessions.offered": 0}) is None
+
+
+def test_a_long_sentence_is_cut_at_a_clause_and_none_reads_nothing_to_do():
+    """The roaming sentence below is 27 + 83 columns (key column 2 + 23 + 2, from memory_error_evacuation):
+    the summary keeps the clauses that fit 80 columns with ", ..." (27 + 45 + 5 = 77; one more clause,
+    ", 680 retrievals", would need 16 more); sessions with nothing offered say nothing, which reads as such."""
+    import pandas as pd
+
+    m = {"roaming.exposure_max": 0.125, "roaming.lost_files": 2, "roaming.retrievals": 680,
+         "roaming.moves": 10373, "sessions.offered": 0}
+    view = readout.RunView("x", 1, 86400.0, 10, 0.1, m, pd.DataFrame(columns=["subject", "cause", "downtime_s"]),
+                           {"roaming_storage", "sessions", "memory_error_evacuation"}, "out")
+    lines = readout.run_lines(view)
+    roam = next(ln for ln in lines if ln.startswith("  roaming_storage "))
+    assert roam == f"  {'roaming_storage':<25}exposure 12.5 % (100 % without), 2 files lost, ..."
+    assert len(roam) <= 80
+    assert next(ln for ln in lines if ln.startswith("  sessions ")).endswith(readout.NOTHING)
