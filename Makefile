@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run the showcase scenario into results/quickstart/<time>/
-	$(VENV)/bin/dcsim run scenarios/quickstart.yaml
+demo: $(STAMP)  ## run the showcase (two sites, every mechanism, a quarter) into results/datacenter/<time>/
+	$(VENV)/bin/dcsim run scenarios/datacenter.yaml
 
 test: $(STAMP)  ## the default suite (fast; validation tests included)
 	$(PY) -m pytest -n 2

@@ -26,6 +26,8 @@ __all__ = [
     "enabled_mechanisms",
     "visible",
     "run_lines",
+    "phrase",
+    "said",
     "STAT_SUFFIXES",
 ]
 
@@ -126,26 +128,52 @@ def _fit(head: str, items: list[str], width: int = WIDTH) -> str:
     return line
 
 
-def _mechanism_items(metrics: Mapping[str, float], names: list[str], area: str) -> list[str]:
-    """``label value`` of a group's metrics worth a glance: headline ones first, no zeros, statistics
-    only as their maximum."""
+def phrase(metrics: Mapping[str, float], names: list[str], info: Mapping[str, Any] | None = None) -> str:
+    """The default line of a group of metrics (a mechanism's ``said``, the recovery line): ``label
+    value`` of those worth a glance, comma-separated: ``<area>.count`` first ("18 migrations"), then
+    the headline ones, then the rest; zeros left out, statistics only as their maximum. ``area`` is
+    the first segment of the first name; ``info`` (name -> ``Metric``) gives units and headlines
+    (default: the registry's)."""
+    return ", ".join(_items(metrics, names, info))
+
+
+def _items(metrics: Mapping[str, float], names: list[str], info: Mapping[str, Any] | None = None) -> list[str]:
+    from sim.metrics.meta import lookup
+
+    def md(n: str):
+        return meta(n) if info is None else lookup(info, n)
+
     def keep(n: str) -> bool:
         if not metrics.get(n):
             return False
         stem = next((n[: -len(s)] for s in STAT_SUFFIXES if n.endswith(s)), None)
         return stem is None or n.endswith("_max") or f"{stem}_max" not in metrics
 
+    area = names[0].split(".")[0] + "." if names else ""
     chosen = [n for n in names if keep(n)]
     first = [n for n in chosen if n == f"{area}count"]
-    head = [n for n in chosen if (m := meta(n)) is not None and m.headline and n not in first]
+    head = [n for n in chosen if (m := md(n)) is not None and m.headline and n not in first]
     ordered = first + head + [n for n in chosen if n not in head and n not in first]
+
     def item(n: str) -> str:
+        m = md(n)
+        text = fmt.value(metrics[n], m.unit if m is not None else "1")
         if n == f"{area}count":  # "18 migrations"
             noun = area.rstrip(".")
-            return f"{show(n, metrics[n])} {noun}{'s' if metrics[n] != 1 and not noun.endswith('s') else ''}"
-        return f"{label(n, area)} {show(n, metrics[n])}"
+            return f"{text} {noun}{'s' if metrics[n] != 1 and not noun.endswith('s') else ''}"
+        return f"{label(n, area)} {text}"
 
     return [item(n) for n in ordered]
+
+
+NOTHING = "nothing to do in this run"
+
+
+def said(key: str, metrics: Mapping[str, float]) -> str:
+    """What the enabled mechanism ``key`` did in this run, in its own words (its class's ``said``
+    hook, by default ``phrase`` of its metrics), or that it had nothing to do."""
+    reg = _registry()
+    return reg.classes[key].said(metrics, reg.metric_info()) or NOTHING
 
 
 def run_lines(view: RunView, top: int = 5, verbose: bool = False) -> list[str]:
@@ -187,12 +215,10 @@ def run_lines(view: RunView, top: int = 5, verbose: bool = False) -> list[str]:
     out.append(_fit(f"  {'faults':<{col}}{fmt.number(m.get('faults.count', 0))}" + (": " if faults else ""),
                     [f"{fmt.number(v)} {k}" for k, v in faults]))
     restarts = [n for n in m if n.startswith("restarts.")]
-    out.append(_fit(f"  {'recovery':<{col}}", _mechanism_items(m, restarts, "restarts.") or ["no restarts"]))
+    out.append(_fit(f"  {'recovery':<{col}}", _items(m, restarts) or ["no restarts"]))
     for key in sorted(view.enabled):
-        names = [n for n in m if owner(n) == key]
-        area = names[0].split(".")[0] + "." if names else ""
-        items = _mechanism_items(m, names, area) or ["nothing to do in this run"]
-        out.append(_fit(f"  {key:<{col}}", items))
+        # the mechanism's own sentence; clauses that do not fit the width give way to "..."
+        out.append(_fit(f"  {key:<{col}}", said(key, m).split(", ")))
     if verbose:
         out.append("")
         out.extend(metric_table(m, view.enabled))

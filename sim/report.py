@@ -242,13 +242,11 @@ def _what_ran(metrics: dict[str, float], enabled: set[str] | None) -> list[tuple
     if faults:
         out.append(("faults", ", ".join(f"{fmt.number(v)} {k}" for k, v in sorted(faults, key=lambda kv: -kv[1]))))
     restarts = [n for n in metrics if n.startswith("restarts.")]
-    items = readout._mechanism_items(metrics, restarts, "restarts.")
+    items = readout.phrase(metrics, restarts)
     if items:
-        out.append(("recovery", ", ".join(items)))
+        out.append(("recovery", items))
     for key in sorted(enabled or ()):
-        names = [n for n in metrics if readout.owner(n) == key]
-        area = names[0].split(".")[0] + "." if names else ""
-        out.append((key, ", ".join(readout._mechanism_items(metrics, names, area)) or "nothing to do in this run"))
+        out.append((key, readout.said(key, metrics)))
     return out
 
 

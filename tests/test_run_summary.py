@@ -24,7 +24,8 @@ def _run(args, cwd, monkeypatch):
 
 
 def test_demo_fits_80_columns_and_40_lines_and_names_the_next_command(tmp_path, monkeypatch):
-    """`make demo` is `dcsim run scenarios/quickstart.yaml` with the default folder."""
+    """`dcsim run scenarios/quickstart.yaml` with the default folder (`make demo` runs the showcase the same
+    way: tests/test_showcase.py)."""
     lines = _run([str(QUICKSTART)], tmp_path, monkeypatch)
     assert len(lines) <= 40, "\n".join(lines)
     assert max(len(ln) for ln in lines) <= 80, max(lines, key=len)

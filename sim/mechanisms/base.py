@@ -16,6 +16,9 @@ attributes (``MechanismType`` states them as a Protocol):
   mechanisms and needs from them. Mechanisms never import each other;
 - ``reads``: what state of the datacenter it reads that only faults change (``"images"``):
   a fault whose only effect no enabled mechanism reads is warned about;
+- ``said(metrics, info)``: its line in the terminal summary of ``dcsim run`` (what it did and,
+  where cheap to state, what it saved against its counterfactual); by default its headline
+  metrics and its other non-zero metrics in their units;
 - class-level hooks on the validated scenario: ``budget`` (what it would make, checked
   against the limits before names are generated), ``resolve`` (scenario-dependent defaults
   filled, shown by ``dcsim check``), ``advisories`` (warnings) and ``scale`` (its populations
@@ -47,6 +50,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+from sim.metrics.meta import expand, lookup
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,6 +174,24 @@ class Mechanism:
         """The raw ``mechanisms.<key>`` mapping of a fleet ``factor`` times as large (``dcsim bench
         --hosts``): populations scale like the workloads (``scaled``). Default: unchanged."""
         return section
+
+    # -- class-level hook on a finished run's metrics -----------------------------------------------
+    @classmethod
+    def said(cls, metrics: Mapping[str, float], info: Mapping[str, Metric]) -> str | None:
+        """Its line in the terminal summary of ``dcsim run``: what it did in this run and, where cheap to
+        state, what it saved against its counterfactual. ``metrics``: the run's metrics (base units,
+        as in summary.json); ``info``: metric name -> ``Metric`` (``REGISTRY.metric_info()``), to
+        format any metric in its unit (``sim.format.value``). Comma-separated clauses, the most
+        telling first: the summary keeps what fits 80 columns and ends with "..." when it drops
+        some. None: nothing to say (the summary reads "nothing to do in this run").
+
+        Default: its own metrics worth a glance, ``label value`` each (``sim.readout.phrase``): its
+        ``<area>.count`` first, then its ``headline`` metrics, then the others; zeros left out,
+        statistics only as their maximum."""
+        from sim.readout import phrase  # imported late: the readout reads the registry
+
+        own = expand(cls.metrics)
+        return phrase(metrics, [n for n in metrics if lookup(own, n) is not None], info) or None
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Any):
         self.ctx = ctx

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim import format as fmt
 from sim.core.errors import Problem, show
 from sim.core.schedule import every
 from sim.infra import events as ev
@@ -143,6 +144,19 @@ class Charging(Mechanism):
     )
     needs = ("live_migration",)
     naive = True  # metering runs disabled too (charges are metered, nothing is proposed)
+
+    @classmethod
+    def said(cls, metrics, info):
+        """What the VMs cost, the moves to cheaper sites carried out and what they save per hour, or
+        the moves proposed (policy report)."""
+        text = f"cost {fmt.money(metrics.get('charging.cost_total', 0))}"
+        moved = metrics.get("charging.migrations", 0)
+        proposed = metrics.get("charging.proposals", 0)
+        if moved:
+            text += f", {fmt.number(moved)} moves save {fmt.money(metrics.get('charging.savings_per_h_total', 0), per='h')}"
+        elif proposed:
+            text += f", {fmt.number(proposed)} cheaper moves proposed"
+        return text
 
     @classmethod
     def resolve(cls, config: Config, scenario) -> Config:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import simpy
 from pydantic import model_validator
 
+from sim import format as fmt
 from sim.core.causes import Cause, Lost
 from sim.core.errors import OperationFailed
 from sim.infra import events as ev
@@ -308,6 +309,20 @@ class LiveMigration(Mechanism):
     operations = {"migrate": Migrate}
     offers = (KEY,)
     always_on = True
+
+    @classmethod
+    def said(cls, metrics, info):
+        """Migrations completed, their pause (mean and longest), the bytes sent, the failed ones."""
+        n = metrics.get("migration.count", 0)
+        failed = metrics.get("migration.failed", 0)
+        if not n and not failed:
+            return None
+        text = f"{fmt.number(n)} migration{'s' if n != 1 else ''}"
+        if "migration.downtime_s_mean" in metrics:
+            text += (f", pause {fmt.duration(metrics['migration.downtime_s_mean'])} mean"
+                     f" / {fmt.duration(metrics['migration.downtime_s_max'])} max")
+        text += f", {fmt.size(metrics.get('migration.bytes_total', 0))} sent"
+        return text + (f", {fmt.number(failed)} failed" if failed else "")
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

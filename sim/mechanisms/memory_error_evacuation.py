@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import simpy
 
+from sim import format as fmt
 from sim.core.causes import HostDown, MemoryErrorCause
 from sim.faults.dimm import CorrectableErrors
 from sim.infra import events as ev
@@ -136,6 +137,27 @@ class MemoryErrorEvacuation(Mechanism):
     metrics = METRICS
     naive = True  # disabled, its phases carry out the naive behaviour
     needs = ("live_migration",)
+
+    @classmethod
+    def said(cls, metrics, info):
+        """VMs moved off failing DIMMs and VMs crashed, and the restarts that saved against the
+        counterfactual (the host crashes at its first uncorrectable error and every VM on it restarts):
+        about (evacuated + crashed) x the run's mean restart downtime, minus what the errors cost. A
+        rough estimate (the run's mean restart mixes every workload's boot time); ``dcsim compare
+        --set mechanisms.memory_error_evacuation.enabled=false`` measures it (the showcase for 14 days
+        with its bad DIMM batch at 0.5 uncorrectable errors per DIMM-year: ~31.9 min estimated,
+        24.5 min measured)."""
+        evacuated = metrics.get("memory_errors.vms_evacuated", 0)
+        crashed = metrics.get("memory_errors.vms_crashed", 0)
+        errors = metrics.get("memory_errors.uncorrectable", 0)
+        if not errors:
+            return f"{fmt.number(metrics.get('memory_errors.correctable', 0))} correctable errors, no uncorrectable"
+        text = f"{fmt.number(evacuated)} VMs evacuated"
+        restart = metrics.get("restarts.downtime_s_mean")
+        if evacuated and restart:
+            saved = (evacuated + crashed) * restart - metrics.get("memory_errors.vm_downtime_s_total", 0.0)
+            text += f", saving ~{fmt.duration(saved)} down"
+        return text + f", {fmt.number(crashed)} crashed, {fmt.number(errors)} uncorrectable errors"
 
     def __init__(self, ctx: Context, dc: Datacenter, config: Config | None):
         super().__init__(ctx, dc, config)

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import simpy
 from pydantic import AfterValidator, Field
 
+from sim import format as fmt
 from sim.core.errors import Problem
 from sim.infra import events as ev
 from sim.infra.datacenter import BOOTING, RUNNING, STOPPED, VMSpec
@@ -313,6 +314,18 @@ class Replication(Mechanism):
     summaries = (replication_metrics,)
     metrics = METRICS
     naive = True  # disabled, its phases carry out the naive behaviour
+
+    @classmethod
+    def said(cls, metrics, info):
+        """Primaries taken over by a replica, how long each was unavailable, none or some lost, and the
+        writes lost at promotions."""
+        if not metrics.get("replication.failures"):
+            return None
+        text = f"{fmt.number(metrics.get('replication.replacements', 0))} failovers"
+        if "replication.unavailable_s_mean" in metrics:
+            text += f" in {fmt.duration(metrics['replication.unavailable_s_mean'])} (mean)"
+        return (text + f", {fmt.number(metrics.get('replication.lost', 0))} lost, "
+                f"{fmt.duration(metrics.get('replication.data_loss_s_total', 0))} of writes lost")
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:

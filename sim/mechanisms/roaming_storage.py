@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import simpy
 from pydantic import AfterValidator, BeforeValidator
 
+from sim import format as fmt
 from sim.core.errors import OperationFailed, Problem
 from sim.infra import events as ev
 from sim.infra.network import Endpoint
@@ -261,6 +262,18 @@ class RoamingStorage(Mechanism):
     metrics = METRICS
     operations = {"retrieve_file": RetrieveFile}
     naive = True  # disabled: files are stored whole where first placed
+
+    @classmethod
+    def said(cls, metrics, info):
+        """The largest share of a file ever at one place against the counterfactual (each file whole
+        at one location: 100 %), the moves, the retrievals and the files lost."""
+        if "roaming.exposure_max" not in metrics and not metrics.get("roaming.moves"):
+            return None
+        text = f"exposure {fmt.percent(metrics.get('roaming.exposure_max', 0))} (100 % without)"
+        lost = metrics.get("roaming.lost_files", 0)
+        text += f", {fmt.number(lost)} file{'s' if lost != 1 else ''} lost" if lost else ""
+        return (text + f", {fmt.number(metrics.get('roaming.retrievals', 0))} retrievals, "
+                f"{fmt.number(metrics.get('roaming.moves', 0))} moves")
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:

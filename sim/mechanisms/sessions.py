@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, Field, model_validator
 
+from sim import format as fmt
 from sim.core.causes import VmCrash
 from sim.core.errors import Problem
 from sim.infra import events as ev
@@ -699,6 +700,16 @@ class Sessions(Mechanism):
     summaries = (session_metrics,)
     metrics = METRICS
     naive = True  # disabled, its phases carry out the naive behaviour
+
+    @classmethod
+    def said(cls, metrics, info):
+        """Sessions offered, the share blocked, those cut by a failure and the failovers."""
+        offered = metrics.get("sessions.offered", 0)
+        if not offered:
+            return None
+        return (f"{fmt.number(offered)} sessions, {fmt.percent(metrics.get('sessions.blocking_probability', 0))} "
+                f"blocked, {fmt.number(metrics.get('sessions.dropped', 0))} dropped, "
+                f"{fmt.number(metrics.get('sessions.failovers', 0))} failovers")
 
     @classmethod
     def budget(cls, config: Config, scenario) -> list[Need]:

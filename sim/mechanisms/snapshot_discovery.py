@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from sim import format as fmt
 from sim.core.errors import Problem
 from sim.core.schedule import every
 from sim.infra import events as ev
@@ -220,6 +221,17 @@ class SnapshotDiscovery(Mechanism):
     summaries = (snapshot_metrics,)
     metrics = METRICS
     naive = True  # disabled, its resources are still backed up, all streamed live
+
+    @classmethod
+    def said(cls, metrics, info):
+        """Resources tagged snapshot capable, backups taken from snapshots, and the time the apps
+        were impacted by backups (quiesces plus live streams)."""
+        resources = metrics.get("snapshot.resources", 0)
+        if not resources:
+            return None
+        return (f"{fmt.number(metrics.get('snapshot.tagged', 0))} of {fmt.number(resources)} tagged, "
+                f"{fmt.number(metrics.get('snapshot.snapshots', 0))} snapshots, "
+                f"app impact {fmt.duration(metrics.get('snapshot.app_impact_s_total', 0))}")
 
     @classmethod
     def resolve(cls, config: Config, scenario) -> Config:
