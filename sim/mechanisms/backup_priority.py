@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from sim import format as fmt
 from sim.core.errors import Problem, show
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.meta import Metric
@@ -183,6 +184,15 @@ class BackupPriority(Mechanism):
                "from a restore operation to its last VM usable (every block of priority <= usable_priority "
                "arrived; disabled: its last byte)", False, headline=True),
     )
+
+    @classmethod
+    def said(cls, metrics, info):
+        """When the restored VMs were usable against when their restore ended (its counterfactual: usable
+        only at the end)."""
+        usable, full = metrics.get("restore.time_to_usable_s_max"), metrics.get("restore.time_s_max")
+        if usable is None or full is None:
+            return None
+        return f"usable after {fmt.duration(usable)}, restored after {fmt.duration(full)} (max)"
 
     # -- the block_order service ------------------------------------------------------------------------
     def ranges(self, vm: VM, disk_bytes: float) -> list[tuple[str, int, float]]:

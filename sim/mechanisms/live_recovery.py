@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import simpy
 
+from sim import format as fmt
 from sim.core.causes import Lost
 from sim.core.errors import OperationFailed, Problem
 from sim.infra import events as ev
@@ -195,6 +196,21 @@ class LiveRecovery(Mechanism):
     )
     operations = {"recover": Recover}
     naive = True  # disabled: a VM that finds no room is restored the traditional way, then boots
+
+    @classmethod
+    def said(cls, metrics, info):
+        """Recoveries, how soon the VMs served again, how long they served from the backup, and the bytes
+        lost (0 by design)."""
+        n = metrics.get("recovery.count", 0) + metrics.get("recovery.open", 0)
+        if not n:
+            return None
+        text = f"{fmt.number(n)} recover{'y' if n == 1 else 'ies'}"
+        if "recovery.time_to_service_s_max" in metrics:
+            text += f", serving after {fmt.duration(metrics['recovery.time_to_service_s_max'])}"
+        text += f", {fmt.size(metrics.get('recovery.data_lost_bytes_total', 0))} lost"
+        if "recovery.degraded_s_max" in metrics:
+            text += f", {fmt.duration(metrics['recovery.degraded_s_max'])} on the backup"
+        return text
 
     # -- before the run ------------------------------------------------------------------------------
     @classmethod
