@@ -66,3 +66,20 @@ def test_metrics_command_lists_every_metric_a_run_produces(tmp_path):
         assert name in listed or f"{name.rpartition('.')[0]}.*" in listed, name
     assert listed["vm.availability"] == {"unit": "availability", "meaning": listed["vm.availability"]["meaning"],
                                          "higher_is_better": True, "headline": True}
+
+
+def test_schema_accepts_every_distribution_form_the_model_reads():
+    """A preset gives the family, and the short empirical form has none: the exported schema must not
+    require ``family`` for them (it did), yet still refuses a distribution with neither."""
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(reference.scenario_schema())
+    base = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+
+    def valid(ttf):
+        return validator.is_valid({**base, "faults": [{"kind": "host_crash", "time_to_failure": ttf}]})
+
+    assert valid({"preset": "lanl-node", "mean": "2y"})
+    assert valid({"empirical": {"path": "trace.csv", "column": "ttf"}})
+    assert valid({"family": "exponential", "mean": "2y"})
+    assert not valid({"mean": "2y"})
+    assert not valid({"preset": "no-such-preset", "mean": "2y"})

@@ -315,6 +315,19 @@ DISTRIBUTION_PRESETS: dict[str, dict[str, Any]] = {
 preset leaves open (``{preset: lanl-node, mean: 30d}``)."""
 
 
+def _distribution_forms(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a distribution accepts the three forms the model reads: ``{family, ...}``,
+    ``{preset, ...}`` (the preset gives the family) and ``{empirical: {path, column}}``."""
+    schema["required"] = [r for r in schema.get("required", []) if r != "family"]
+    schema["properties"]["preset"] = {"enum": sorted(DISTRIBUTION_PRESETS),
+                                      "description": "a named distribution with published parameters"}
+    schema["properties"]["empirical"] = {
+        "type": "object", "additionalProperties": False, "required": ["path"],
+        "properties": {"path": {"type": "string"}, "column": {"type": "string"}}}
+    schema["anyOf"] = [{"required": ["family"]}, {"required": ["preset"]},
+                       {"required": ["empirical"], "maxProperties": 1}]
+
+
 class Distribution(Model):
     """A distribution of durations (time to failure or to repair), in seconds.
 
@@ -324,6 +337,8 @@ class Distribution(Model):
     built, ``sim.faults.distributions.read_empirical``); or ``{preset: NAME, ...}`` with the
     parameters the preset leaves open. Time parameters take units (``30d``).
     """
+
+    model_config = ConfigDict(json_schema_extra=_distribution_forms)
 
     family: Literal["exponential", "weibull", "lognormal", "gamma", "deterministic", "empirical"]
     preset: str | None = None  # the named distribution the parameters come from, if any
