@@ -292,20 +292,21 @@ def show_bench(f: dict) -> None:
     ]
     for name, value in rows:
         table.add_row(name, value)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # piped: no wrapping at 80 columns
     console.print(table)
     prof = f.get("profile")
     if prof:
         costs = Table(title=f"event loop CPU by owner ({prof['samples']:,} samples, {prof['cpu_s']:.2f} CPU s)")
         for col, justify in (("owner", "left"), ("CPU s", "right"), ("share", "right"), ("facts", "right"),
-                             ("µs per fact", "right"), ("bare events per fact", "right")):
+                             ("fact", "left"), ("µs per fact", "right"), ("bare events", "right")):
             costs.add_column(col, justify=justify)
         for r in prof["owners"]:
             per = "" if r["us_per_fact"] is None else f"{r['us_per_fact']:,.1f}"
             bare_n = "" if r["bare_events_per_fact"] is None else f"{r['bare_events_per_fact']:,.0f}"
-            facts = f"{r['facts']:,} {r['fact']}" if r["fact"] else ""
-            costs.add_row(r["owner"], f"{r['cpu_s']:.2f}", f"{r['share']:.0%}", facts, per, bare_n)
+            facts = f"{r['facts']:,}" if r["fact"] else ""
+            costs.add_row(r["owner"], f"{r['cpu_s']:.2f}", f"{r['share']:.0%}", facts, r["fact"], per, bare_n)
         console.print(costs)
+        console.print("bare events: the µs per fact over the bare loop's CPU µs per event (docs/performance.md)")
 
 
 # --------------------------------------------------------------------------- experiments
