@@ -45,7 +45,9 @@ populations, and offered load with them, like the workloads). Growing past the f
 file's: every site's core, every WAN link's bandwidth and every storage system's capacity,
 read and write rates are multiplied by N / H; shrinking keeps them as the file gives them
 (never scarcer per host than in the file). Fault rates are per target, so they need no
-scaling. N below the number of sites is an input error.
+scaling. N below the number of sites is an input error. The run budgets the loader checks
+(hosts, VMs, DIMMs and expected events in total; ``sim.scenario.limits``) grow by N / H with
+the fleet while it is validated (``run_budgets``): the size was asked for.
 
 Nothing here is asserted by tests as a time; tests check the arithmetic on injected timings.
 """
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import resource
 import signal
@@ -61,6 +64,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,7 @@ import sim
 from sim.core.clock import processed_events
 from sim.core.errors import InputError, Problem, show
 from sim.core.units import UnitError, parse_duration, parse_rate, parse_size
+from sim.scenario.limits import LIMITS, limit
 
 FLEET = Path(sim.__file__).resolve().parents[1] / "scenarios" / "fleet.yaml"
 """The fleet scenario of the source tree the package runs from."""
@@ -187,12 +192,41 @@ def load_fleet(path: str | Path | None = None, hosts: int | None = None, duratio
         if seconds <= 0:
             raise InputError("--duration", [Problem("", f"expected a positive duration, got {show(duration)}")])
         data = dict(data, duration=seconds)
+    factor = 1.0
     if hosts is not None:
         try:
+            total = file_hosts(data)
             data = scale_fleet(data, int(hosts), source)
-        except (KeyError, TypeError, ValueError):
+            factor = int(hosts) / total
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
             pass  # a malformed file: validation below says what is wrong
-    return validate_scenario(data, source, (), config_models())
+    with run_budgets(factor):
+        return validate_scenario(data, source, (), config_models())
+
+
+RUN_BUDGETS = ("hosts", "vms", "dimms", "events")
+"""The run budgets (``sim.scenario.limits``) that grow with the fleet when the bench grows it."""
+
+
+@contextmanager
+def run_budgets(factor: float):
+    """While validating a fleet grown ``factor`` times by ``--hosts``, the run budgets (hosts, VMs,
+    DIMMs, expected events; their environment variables, else their defaults) are ``factor`` times
+    larger: the size was asked for, and the budget per host stays the file's. Restored after."""
+    if factor <= 1:
+        yield
+        return
+    saved = {LIMITS[k].env: os.environ.get(LIMITS[k].env) for k in RUN_BUDGETS}
+    grown = {LIMITS[k].env: repr(limit(k) * factor) for k in RUN_BUDGETS}  # a bad variable fails here
+    try:
+        os.environ.update(grown)
+        yield
+    finally:
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
 
 
 # --------------------------------------------------------------------------- measuring

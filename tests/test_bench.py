@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from types import SimpleNamespace
 
@@ -32,6 +33,7 @@ from sim.bench import (
     time_ratio,
 )
 from sim.cli import app
+from sim.core.errors import InputError
 from sim.core.units import parse_rate, parse_size
 from sim.faults.injector import GENERIC_KINDS
 from sim.mechanisms.registry import REGISTRY
@@ -341,3 +343,17 @@ def test_bench_input_errors_exit_2_in_one_line(args, where):
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(where + ":"), lines
     assert "Traceback" not in r.output
+
+
+def test_run_budgets_grow_with_the_fleet_while_it_is_validated(monkeypatch):
+    """DCSIM_MAX_VMS=150,000 admits the file's fleet (100,000 workload VMs and the mechanisms' few
+    thousand) and would refuse 20,000 hosts (200,000 workload VMs); the bench grows the budget by
+    20,000 / 10,000 = 2 while it validates the grown fleet (300,000), then puts it back."""
+    monkeypatch.setenv("DCSIM_MAX_VMS", "150000")
+    sc = load_fleet(hosts=20_000, duration="1d")
+    assert sum(w.count for w in sc.workloads) == 200_000
+    assert os.environ["DCSIM_MAX_VMS"] == "150000"
+    monkeypatch.setenv("DCSIM_MAX_VMS", "50000")  # below the file's own fleet: still refused, budget x 2 or not
+    with pytest.raises(InputError):
+        load_fleet(hosts=20_000, duration="1d")
+    assert os.environ["DCSIM_MAX_VMS"] == "50000"
