@@ -21,7 +21,8 @@ Cost per simulated fact (``profile``, on unless ``profile=False``): during the e
 CPU-time sampler (``CpuSampler``: ``SIGPROF`` every millisecond of CPU, where the OS has it)
 charges the CPU time since its last sample to the *owner* of the interrupted code: the
 innermost frame on the stack that belongs to a mechanism module (``sim.mechanisms.<key>``),
-to the default recovery (``restarts``) or to the fault injectors (``faults``); with none on
+to the default recovery (``restarts``), to the DIMM error model (``dimm_errors``) or to the
+fault injectors (``faults``); with none on
 the stack, the innermost area (``engine`` for SimPy itself, ``transfers`` for the bandwidth
 solver and transfers, ``platform`` for the rest of ``sim``). Shared services (placement,
 the bus, the recorder, live migration called by an evacuation) are so charged to the owner
