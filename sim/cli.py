@@ -237,14 +237,16 @@ def check(
 @app.command()
 def bench(
     json_: Annotated[str | None, typer.Option("--json", help="also write the figures to this JSON file")] = None,
-    hosts: Annotated[str | None, typer.Option("--hosts", help="scale the fleet down to N hosts")] = None,
+    hosts: Annotated[str | None, typer.Option("--hosts", help="scale the fleet to N hosts (up or down)")] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="simulated time, e.g. 30d (default: the file's)")
                         ] = None,
     scenario: Annotated[str | None, typer.Option("--scenario", help="fleet scenario (default scenarios/fleet.yaml)")
                         ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar, no table")] = False,
+    profile: Annotated[bool, typer.Option("--profile/--no-profile",
+                                          help="sample the event loop's CPU time by mechanism (cost per fact)")] = True,
 ) -> None:
-    """Throughput benchmark: the fleet scenario's events/s against a bare SimPy loop (docs/performance.md)."""
+    """Throughput benchmark: the fleet year's time against a bare SimPy loop's, cost per fact (docs/performance.md)."""
     from sim import results
     from sim.bench import load_fleet, run_bench
 
@@ -256,7 +258,7 @@ def bench(
         fail_input(err)
     progress = Progress(sc.duration, enabled=not quiet and sys.stderr.isatty())
     try:
-        figures = run_bench(n_hosts, duration, scenario, progress=progress)
+        figures = run_bench(n_hosts, duration, scenario, progress=progress, profile=profile)
     except InputError as err:
         fail_input(err)
     finally:
@@ -272,24 +274,39 @@ def show_bench(f: dict) -> None:
     from rich.table import Table
 
     fleet, bare = f["fleet"], f["bare"]
-    table = Table(title=f"dcsim bench: {f['hosts']} hosts, {f['vms']} VMs, {f['duration_s'] / 86400:.0f} simulated days")
+    table = Table(title=f"dcsim bench: {f['hosts']:,} hosts, {f['vms']:,} VMs ({f['vms_total']:,} with the "
+                        f"mechanisms'), {f['duration_s'] / 86400:.0f} simulated days")
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
         ("fleet events", f"{fleet['events']:,}"),
-        ("build_s", f"{fleet['build_s']:.2f}"),
-        ("run_s (event loop)", f"{fleet['run_s']:.2f}"),
-        ("run CPU s", f"{fleet['run_cpu_s']:.2f}"),
-        ("write_s", f"{fleet['write_s']:.2f}"),
+        ("build s (CPU s)", f"{fleet['build_s']:.2f} ({fleet['build_cpu_s']:.2f})"),
+        ("run s: the event loop (CPU s)", f"{fleet['run_s']:.2f} ({fleet['run_cpu_s']:.2f})"),
+        ("write s (CPU s)", f"{fleet['write_s']:.2f} ({fleet['write_cpu_s']:.2f})"),
         ("fleet events/s", f"{fleet['events_per_s']:,.0f}"),
-        ("bare events/s", f"{bare['events_per_s']:,.0f}"),
-        ("ratio (fleet / bare)", f"{f['ratio']:.3g}"),
-        ("wall_s", f"{f['wall_s']:.2f}"),
-        ("peak_rss_mib", f"{f['peak_rss_mib']:.0f}"),
+        (f"bare loop of {bare['events']:,} events s (CPU s)", f"{bare['wall_s']:.3f} ({bare['cpu_s']:.3f})"),
+        ("ratio: fleet (build + run) / bare, wall", f"{f['ratio']:.1f}"),
+        ("ratio, CPU", f"{f['ratio_cpu']:.1f}"),
+        ("peak memory MiB", f"{f['peak_rss_mib']:,.0f}"),
+        ("wall s (the whole command)", f"{f['wall_s']:.2f}"),
     ]
     for name, value in rows:
         table.add_row(name, value)
-    Console().print(table)
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # piped: no wrapping at 80 columns
+    console.print(table)
+    prof = f.get("profile")
+    if prof:
+        costs = Table(title=f"event loop CPU by owner ({prof['samples']:,} samples, {prof['cpu_s']:.2f} CPU s)")
+        for col, justify in (("owner", "left"), ("CPU s", "right"), ("share", "right"), ("facts", "right"),
+                             ("fact", "left"), ("µs per fact", "right"), ("bare events", "right")):
+            costs.add_column(col, justify=justify)
+        for r in prof["owners"]:
+            per = "" if r["us_per_fact"] is None else f"{r['us_per_fact']:,.1f}"
+            bare_n = "" if r["bare_events_per_fact"] is None else f"{r['bare_events_per_fact']:,.0f}"
+            facts = f"{r['facts']:,}" if r["fact"] else ""
+            costs.add_row(r["owner"], f"{r['cpu_s']:.2f}", f"{r['share']:.0%}", facts, r["fact"], per, bare_n)
+        console.print(costs)
+        console.print("bare events: the µs per fact over the bare loop's CPU µs per event (docs/performance.md)")
 
 
 # --------------------------------------------------------------------------- experiments

@@ -84,6 +84,7 @@ _TRIES = 32  # random placement: positions drawn before listing the fitting host
 # derived (kept as the indices left out); more left out, it is a base rule indexed on its own.
 _DERIVE_MIN = 64
 _DERIVE_SHARE = 8
+_SAME_MAX = 4096  # hosts tuples remembered by identity (Placement.rule)
 
 
 def _usage(h: Host) -> float:
@@ -310,6 +311,10 @@ class Placement:
         self._groups_of: list[list[tuple[_Group, int]]] = []
         self._rules_of: list[list[Rule]] = []
         self._rules: dict[tuple, Rule] = {}
+        # (id of a hosts tuple, spread) -> (the tuple, its rule): a tuple passed again is found by
+        # identity, not by hashing a key of all its hosts (O(hosts) a call: a selector's tuple is
+        # shared by every VM it places, and O(hosts x VMs) made the build quadratic in the fleet)
+        self._same: dict[tuple[int, str], tuple[tuple, Rule]] = {}
         self._trees: dict[tuple[Host, ...], _MaxTree] = {}
         self._groups: dict[tuple[Host, ...], _Group] = {}
         self._orders_of: dict[tuple[Domain, str], list[tuple[_Order, int]]] = {}
@@ -348,6 +353,12 @@ class Placement:
         run, like a VM's own, is simply never released). Hosts that are a base rule less a few
         (at most ``max(_DERIVE_MIN, base size / _DERIVE_SHARE)``) give a derived rule.
         """
+        same = type(hosts) is tuple
+        if same:
+            hit = self._same.get((id(hosts), spread))
+            if hit is not None and hit[0] is hosts and hit[1].refs > 0:  # refs 0: freed, build it anew
+                hit[1].refs += 1
+                return hit[1]
         key = (tuple(hosts), spread)
         rule = self._rules.get(key)
         if rule is None:
@@ -356,6 +367,10 @@ class Placement:
             ordered = tuple(sorted(resolved.values(), key=lambda h: h.index))
             rule = self._intern(ordered, spread, key)
         rule.refs += 1
+        if same:
+            if len(self._same) >= _SAME_MAX:  # bounded: the tuples it holds stay alive
+                self._same.clear()
+            self._same[(id(hosts), spread)] = (hosts, rule)
         return rule
 
     def rule_of(self, vm: VM) -> Rule:
