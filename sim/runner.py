@@ -9,6 +9,8 @@ and returns the tables and metrics. Sweeps (local processes or Dask) build on ``
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import platform
 import time
 from collections.abc import Callable
@@ -63,12 +65,31 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off for a block. The objects built before time 0 (hosts, VMs,
+    streams, timers) live to the end of the run; the collector scanning them again and again while
+    they were made grew the build faster than the fleet (30,000 hosts: 5.5 -> 3.7 CPU s without it).
+    ``Simulation.run`` also freezes them (``gc.freeze``) while the clock runs."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class Simulation:
     """One run of one resolved scenario. ``source`` names the file in input errors; ``registry``
     the mechanisms (default: ``sim.mechanisms.registry.REGISTRY``; tests pass their own)."""
 
     def __init__(self, scenario: Any, *, trace: bool = False, source: str = "scenario",
                  registry: Registry | None = None):
+        with _collector_paused():
+            self._build(scenario, trace, source, registry)
+
+    def _build(self, scenario: Any, trace: bool, source: str, registry: Registry | None) -> None:
         self.scenario = scenario
         self.registry = registry = REGISTRY if registry is None else registry
         env = simpy.Environment()
@@ -178,13 +199,18 @@ class Simulation:
 
     def run(self, progress: Callable[[float], None] | None = None) -> RunOutput:
         t0 = time.perf_counter()
-        self.start()
+        with _collector_paused():
+            self.start()
         env = self.ctx.env
         duration = float(self.scenario.duration)
-        for i in range(1, PROGRESS_CHUNKS + 1):
-            env.run(until=duration * i / PROGRESS_CHUNKS)
-            if progress is not None:
-                progress(env.now)
+        gc.freeze()  # what exists at time 0 lives to the end: the collector skips it while the clock runs
+        try:
+            for i in range(1, PROGRESS_CHUNKS + 1):
+                env.run(until=duration * i / PROGRESS_CHUNKS)
+                if progress is not None:
+                    progress(env.now)
+        finally:
+            gc.unfreeze()
         for fn in self.ctx.finalizers:
             fn(env.now)
         events = processed_events(env)

@@ -73,3 +73,21 @@ def test_same_metrics_across_processes_and_hash_seeds(tmp_path):
         metrics.append(json.loads((out / "summary.json").read_text())["metrics"])
     assert metrics[0]["migration.count"] > 10
     assert metrics[0] == metrics[1]
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """The build pauses the cyclic collector and the run freezes what exists at time 0: afterwards the
+    collector is on (or off) as before and nothing stays frozen, so a sweep worker running many
+    scenarios can free each one's objects. The numbers do not depend on it: same metrics with the
+    collector off throughout."""
+    import gc
+
+    on = run(_stochastic(), tmp_path)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        off = run(_stochastic(), tmp_path)
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+    assert on.metrics == off.metrics and on.metrics["faults.count"] > 20
