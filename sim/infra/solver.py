@@ -172,6 +172,7 @@ class FlowSolver:
         self._removed: list[tuple[Flow, float]] = []
         self._to_release: list[int] = []
         self._flush_armed = False
+        self._routes_ok: set[tuple[int, ...]] = set()  # resource tuples ``start`` has checked (ids never go away)
         # every resource, by id
         self._names: list[str] = ["(none)"]
         self._index: dict[str, int] = {}
@@ -270,13 +271,18 @@ class FlowSolver:
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
         the last byte arrives.
         """
-        res = tuple(map(int, resources))
-        nres = len(self._names)
-        if res and not (min(res) > 0 and max(res) < nres):
-            bad = next(r for r in res if not 0 < r < nres)
-            raise ValueError(f"unknown resource id {bad}")
-        if len(set(res)) != len(res):
-            raise ValueError(f"a flow crosses each resource at most once, got {res}")
+        if type(resources) is tuple and resources in self._routes_ok:
+            res = resources  # a route checked before (routes from the network repeat)
+        else:
+            res = tuple(map(int, resources))
+            nres = len(self._names)
+            if res and not (min(res) > 0 and max(res) < nres):
+                bad = next(r for r in res if not 0 < r < nres)
+                raise ValueError(f"unknown resource id {bad}")
+            if len(set(res)) != len(res):
+                raise ValueError(f"a flow crosses each resource at most once, got {res}")
+            if len(self._routes_ok) < 65536:
+                self._routes_ok.add(res)
         size = float(size)
         if not (size >= 0.0 and math.isfinite(size)):
             raise ValueError(f"flow size must be a finite number of bytes >= 0, got {size}")
