@@ -42,6 +42,11 @@ on the same saturated resource end in a full solve ``BACKOFF_AFTER`` times in a 
 skip the cheap paths for a growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and
 a success ends the backoff. Which path runs never changes the rates beyond the tolerances.
 
+Batching (``_update``): the changes of one instant are solved once, by a flush event at its end
+(below SimPy's NORMAL priority; a rate query flushes first), and before the paths above the batch
+tries the swap (``_swap``): as many flows join as leave, each joiner held where a leaver was (a
+backup stream ends and the queue's next one starts), so only the joiners' rates are written.
+
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
 Resource ids are opaque small integers (id 0 is reserved).
