@@ -3,14 +3,21 @@ of 1,000 VMs backed up daily, against the same fleet with the mechanism's sectio
 
 1. Streams: one site of 32 domains x 16 hosts and one storage target; ``--streams`` backups run at
    once (each from its own host's disk into the target), and every completion starts the next one,
-   ``--jobs`` in all. Reported: CPU microseconds per ``dc.transfers.start`` (the solver's rate
-   recomputation at a stream's start) and per start + end pair (the whole run's CPU over the jobs).
+   ``--jobs`` in all. Reported: CPU microseconds per ``dc.transfers.start`` call (the transfer, its bus
+   subscriptions and the flow's join; the solver re-solves the rates once at the end of each
+   instant, so that cost is in the next figure) and per start + end pair (the whole run's CPU over
+   the jobs: transfer, bus, solver updates, completion timer and SimPy events).
 2. Fleet year: the same hosts, a 4,000-VM fleet of which ``--vms`` database VMs (500 GiB disks) are
    backed up by one policy (weekly fulls, daily incrementals at 5 %, 14 points, 16 streams per
    target), host crashes at MTBF 1.8 y (4 h repair) and storage outages at MTBF 2 y (1 h repair).
    Reported: events and CPU seconds of each variant and what the mechanism adds.
 
-Run: ``.venv/bin/python benchmarks/bench_workload_manager.py [--vms 1000] [--years 1]``.
+With ``--solver``, step 1 also reports the CPU spent inside the solver's entry points (``start``,
+its completion timer, the end-of-instant flush, ``abort`` and queries; each timed once at the
+outermost call, so a figure includes about 1 µs of timer overhead per call) per start + end, and
+skips step 2.
+
+Run: ``.venv/bin/python benchmarks/bench_workload_manager.py [--vms 1000] [--years 1] [--solver]``.
 """
 
 from __future__ import annotations
@@ -87,6 +94,36 @@ def streams(n_streams: int, jobs: int, tmp: Path) -> tuple[float, float]:
     return 1e6 * start_cpu[0] / jobs, 1e6 * total / jobs
 
 
+def time_solver() -> list[float]:
+    """Wrap the solver's entry points so that the CPU spent in them accumulates in the list returned."""
+    from sim.infra.solver import FlowSolver
+
+    spent = [0.0]
+    inside = [False]
+
+    def wrap(name: str) -> None:
+        f = getattr(FlowSolver, name)
+
+        def timed(self, *args, **kwargs):
+            if inside[0]:
+                return f(self, *args, **kwargs)
+            inside[0] = True
+            c0 = time.process_time()
+            try:
+                return f(self, *args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - c0
+                inside[0] = False
+
+        setattr(FlowSolver, name, timed)
+
+    for name in ("start", "_on_timer", "_on_join", "_on_flush", "abort", "rate", "sent", "remaining", "due",
+                 "finish_if_due"):
+        if hasattr(FlowSolver, name):
+            wrap(name)
+    return spent
+
+
 def year(vms: int, years: float, backed_up: bool, tmp: Path) -> dict:
     c0 = time.process_time()
     sim = simulation(fleet(vms, years, backed_up), tmp, f"year-{backed_up}")
@@ -104,12 +141,18 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=16)
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--skip-year", action="store_true")
+    ap.add_argument("--solver", action="store_true", help="also the CPU inside the solver per start + end")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
+    spent = time_solver() if args.solver else None
     for k in sorted({1, args.streams, 4 * args.streams}):
+        if spent is not None:
+            spent[0] = 0.0
         per_start, per_pair = streams(k, args.jobs, tmp)
-        print(f"streams at once {k:4d}: {per_start:7.1f} µs CPU per start, {per_pair:7.1f} µs per start + end")
-    if args.skip_year:
+        solver = f", {1e6 * spent[0] / args.jobs:7.1f} µs of it in the solver" if spent is not None else ""
+        print(f"streams at once {k:4d}: {per_start:7.1f} µs CPU per start call, {per_pair:7.1f} µs per start + end "
+              f"(everything){solver}")
+    if args.skip_year or spent is not None:
         return
     base = year(args.vms, args.years, False, tmp)
     bk = year(args.vms, args.years, True, tmp)

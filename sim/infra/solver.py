@@ -42,6 +42,11 @@ on the same saturated resource end in a full solve ``BACKOFF_AFTER`` times in a 
 skip the cheap paths for a growing run of updates (1, 3, 7, ... at most ``MAX_SKIP``), and
 a success ends the backoff. Which path runs never changes the rates beyond the tolerances.
 
+Batching (``_update``): the changes of one instant are solved once, by a flush event at its end
+(below SimPy's NORMAL priority; a rate query flushes first), and before the paths above the batch
+tries the swap (``_swap``): as many flows join as leave, each joiner held where a leaver was (a
+backup stream ends and the queue's next one starts), so only the joiners' rates are written.
+
 Limits. Rates are exact only up to the tolerances above. A flow may not cross the
 same resource twice. Each flow with a latency costs one SimPy timeout at its start.
 Resource ids are opaque small integers (id 0 is reserved).
@@ -63,6 +68,7 @@ CHK = 1e-8  # relative: tolerance of the max-min checks (saturation, largest rat
 _INF = math.inf
 
 _PENDING, _ACTIVE, _DONE, _ABORTED, _FAILED = range(5)
+_FLUSH_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events of the same instant (``_update``)
 
 
 class FlowFailed(Exception):
@@ -158,10 +164,20 @@ class FlowSolver:
     MAX_ROUNDS = 8  # growth rounds of the incremental path before giving up
     REFRESH = 4096  # a full solve after this many incremental updates wipes any float drift
 
-    def __init__(self, env: simpy.Environment, *, incremental: bool = True):
-        """``incremental=False`` re-solves every flow on every change (a reference for tests)."""
+    def __init__(self, env: simpy.Environment, *, incremental: bool = True, batch: bool | None = None):
+        """``incremental=False`` re-solves every flow on every change (a reference for tests).
+        ``batch`` (default: ``incremental``) gathers the changes of one instant into one update
+        (``_update``); ``batch=False`` re-solves at each change."""
         self.env = env
         self._use_incremental = incremental
+        self._batch = incremental if batch is None else batch
+        # changes not solved yet (batching): flows that joined, flows that left with their rate, and
+        # dense indices whose last flow left (released at the update, not before: see ``_detach``)
+        self._added: list[Flow] = []
+        self._removed: list[tuple[Flow, float]] = []
+        self._to_release: list[int] = []
+        self._flush_armed = False
+        self._routes_ok: set[tuple[int, ...]] = set()  # resource tuples ``start`` has checked (ids never go away)
         # every resource, by id
         self._names: list[str] = ["(none)"]
         self._index: dict[str, int] = {}
@@ -201,7 +217,7 @@ class FlowSolver:
         self._skip_left: list[int] = [0]
         # updates solved each way (diagnostics); "shift" counts the incremental updates
         # that took the one-bottleneck fast path
-        self.stats = {"incremental": 0, "full": 0, "shift": 0}
+        self.stats = {"incremental": 0, "full": 0, "shift": 0, "swap": 0}
 
     # ------------------------------------------------------------------ resources
     def add_resource(self, name: str, capacity: float) -> int:
@@ -241,6 +257,7 @@ class FlowSolver:
             self._check_rid(rid)
             checked[rid] = self._check_capacity(capacity)
         self._complete(self._due())
+        self._take_pending()  # the full solve below covers the changes not solved yet
         for rid, capacity in checked.items():
             self._capacity_by_id[rid] = capacity
             self._fail_streak[rid] = self._skip_left[rid] = 0  # its updates may take the cheap paths again
@@ -259,13 +276,18 @@ class FlowSolver:
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
         the last byte arrives.
         """
-        res = tuple(map(int, resources))
-        nres = len(self._names)
-        if res and not (min(res) > 0 and max(res) < nres):
-            bad = next(r for r in res if not 0 < r < nres)
-            raise ValueError(f"unknown resource id {bad}")
-        if len(set(res)) != len(res):
-            raise ValueError(f"a flow crosses each resource at most once, got {res}")
+        if type(resources) is tuple and resources in self._routes_ok:
+            res = resources  # a route checked before (routes from the network repeat)
+        else:
+            res = tuple(map(int, resources))
+            nres = len(self._names)
+            if res and not (min(res) > 0 and max(res) < nres):
+                bad = next(r for r in res if not 0 < r < nres)
+                raise ValueError(f"unknown resource id {bad}")
+            if len(set(res)) != len(res):
+                raise ValueError(f"a flow crosses each resource at most once, got {res}")
+            if len(self._routes_ok) < 65536:
+                self._routes_ok.add(res)
         size = float(size)
         if not (size >= 0.0 and math.isfinite(size)):
             raise ValueError(f"flow size must be a finite number of bytes >= 0, got {size}")
@@ -343,6 +365,8 @@ class FlowSolver:
     # ------------------------------------------------------------------ queries
     def rate(self, flow: Flow) -> float:
         """Current rate of ``flow`` in bytes/s (0 while it waits for its latency or after it left)."""
+        if self._added or self._removed:
+            self._flush()
         return self._rate_list[flow._slot] if flow._state == _ACTIVE else 0.0
 
     def remaining(self, flow: Flow) -> float:
@@ -390,6 +414,8 @@ class FlowSolver:
     def load(self, rid: int) -> float:
         """Sum of the current rates of the flows crossing ``rid``, bytes/s."""
         self._check_rid(rid)
+        if self._added or self._removed:
+            self._flush()
         d = self._dense_of[rid]
         if not d:
             return 0.0
@@ -521,8 +547,8 @@ class FlowSolver:
         for d in flow._dres:
             on = flows_on[d]
             del on[flow]
-            if not on:
-                self._release(d)
+            if not on:  # released at the update: a flow joining before it may take ``d`` back as it is
+                self._to_release.append(d)
         if self._timer_flow is flow:
             self._timer_flow = None
         return old
@@ -572,6 +598,60 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ solving
     def _update(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:
+        """Note flows that joined or left; re-solve now, or (batching) once at the end of this instant.
+
+        Batching: the first change of an instant schedules one *flush* event at this time with a
+        priority below SimPy's ``NORMAL``, so it runs after every ordinary event of the instant
+        (a completion, the callbacks that start the next transfer, failures heard now) and solves
+        all their changes at once; a query of rates (``rate``, ``load``) flushes first. Until
+        then rates and completion times are those of the last solve, which is exact for every
+        byte count (no time passes within an instant: ``remaining`` and ``sent`` use the old
+        rates up to now) and for ``due`` (a flow due now has no bytes left whatever its new
+        rate). So batching changes the cost, never the rates or the completion times beyond
+        the tolerances. A stream that ends and the next one that starts at the same instant
+        (a queue of backups into one target) become one *swap* (``_swap``): O(route), not
+        O(flows on the target).
+        """
+        if added:
+            self._added.extend(added)
+        if removed:
+            self._removed.extend(removed)
+        if not self._batch:
+            self._flush()
+        elif not self._flush_armed:
+            self._flush_armed = True
+            ev = simpy.Event(self.env)
+            ev._ok = True
+            ev._value = None
+            ev.callbacks.append(self._on_flush)
+            self.env.schedule(ev, _FLUSH_PRIORITY)
+
+    def _on_flush(self, _ev: simpy.Event) -> None:
+        self._flush_armed = False
+        self._flush()
+
+    def _take_pending(self) -> tuple[tuple[Flow, ...], list[tuple[Flow, float]]]:
+        """The changes not solved yet (joined flows still moving, left flows and their rates), after
+        releasing the resources their flows left idle."""
+        if self._to_release:
+            flows_on = self._flows_on
+            id_of = self._id_of
+            for d in self._to_release:
+                if not flows_on[d] and id_of[d]:  # still idle (and not already released: listed twice)
+                    self._release(d)
+            self._to_release = []
+        added = tuple(f for f in self._added if f._state == _ACTIVE) if self._added else ()
+        removed = self._removed
+        self._added = []
+        self._removed = []
+        return added, removed
+
+    def _flush(self) -> None:
+        added, removed = self._take_pending()
+        if added or removed:
+            self._resolve(added, removed)
+
+    def _resolve(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:
         """Re-solve after flows joined or left, then re-arm the completion timer.
 
         Cheapest first: the one-bottleneck shift, the general incremental path, a full solve.
@@ -587,6 +667,9 @@ class FlowSolver:
         """
         if not self._use_incremental or self._since_full >= self.REFRESH:
             self._solve_full()
+            self._arm()
+            return
+        if added and len(added) == len(removed) and self._swap(added, removed):
             self._arm()
             return
         target = self._shift_target(added, removed)
@@ -681,6 +764,85 @@ class FlowSolver:
         for f in self._flows:
             f._dres = tuple(new_index[d] for d in f._dres)
         self._free = []
+
+    # ------------------------------------------------------------------ the swap
+    def _swap(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
+        """As many flows joined as left, in one update: each joiner takes the place of a leaver held
+        at the same resource (at its rate); False (nothing changed) if that is not the max-min
+        allocation.
+
+        It is when every leaver (rate > 0) was at the top of exactly one saturated resource (its
+        ``b``), every joiner crosses exactly one of those resources and each of them gets as many
+        joiners as leavers, each joiner's cap is at least the rate it takes, and every other
+        resource whose load changes is unsaturated and stays so. Then each ``b`` keeps its load
+        (the same rates leave and join) and its top level, every joiner is held at its ``b``, and
+        no other flow's rate or bottleneck changes. O(routes): one rate per joiner written, loads
+        moved in place (a resource whose load would change by a rounding error while saturated
+        gives up too: a slower path, never a wrong rate). Streams ending and starting at one
+        instant at several storage targets are one swap.
+        """
+        sat = self._saturated
+        max_rate = self._max_rate
+        flows_on = self._flows_on
+        floor = 1.0 - CHK
+        places: dict[int, list[float]] = {}  # b -> rates its leavers left, in order
+        delta: dict[int, float] = {}
+        for f, x in removed:
+            if x <= 0.0:
+                return False
+            held = 0
+            for d in f._dres:
+                if flows_on[d]:  # an idle one was released: nothing to move
+                    if sat[d] and x >= max_rate[d] * floor:
+                        if held:
+                            return False  # at the top of two saturated resources
+                        held = d
+                    else:
+                        delta[d] = delta.get(d, 0.0) - x
+            if not held:
+                return False
+            lst = places.get(held)
+            if lst is None:
+                places[held] = [x]
+            else:
+                lst.append(x)
+        rates: list[float] = []
+        for f in added:
+            b = 0
+            for d in f._dres:
+                if d in places:
+                    if b:
+                        return False  # crosses two of them
+                    b = d
+            if not b:
+                return False
+            lst = places[b]
+            if not lst:
+                return False  # more joiners than leavers there
+            x = lst.pop(0) if len(lst) > 1 else lst.pop()
+            if f._capf < x:
+                return False
+            rates.append(x)
+            for d in f._dres:
+                if d != b:
+                    delta[d] = delta.get(d, 0.0) + x
+        load = self._load
+        capacity = self._capacity
+        for d, v in delta.items():
+            if v != 0.0:
+                if sat[d]:
+                    return False  # held there, or its flows held there would move
+                c = capacity[d]
+                if v > 0.0 and c - (load[d] + v) <= CHK * c:
+                    return False  # it would saturate: the general path decides who is held there
+        for d, v in delta.items():
+            load[d] += v
+        self._set_rates([f._slot for f in added], rates)
+        self._since_full += 1
+        stats = self.stats
+        stats["incremental"] += 1
+        stats["swap"] += 1
+        return True
 
     # ------------------------------------------------------------------ the one-bottleneck shift
     MAX_SHIFT = 16  # saturated resources the shift may re-level before giving up

@@ -63,11 +63,12 @@ class Transfer:
     """One bulk copy of ``size`` bytes. Read ``sent()``, ``outcome``, ``cause``; wait on ``done``."""
 
     __slots__ = ("_t", "src", "dst", "size", "cap", "tag", "policy", "done", "outcome", "cause", "_flow",
-                 "_sent", "_stalls", "_subs", "start_s", "end_s")
+                 "_sent", "_stalls", "_subs", "start_s", "end_s", "_route")
 
     def __init__(self, owner: Transfers, src: Endpoint, dst: Endpoint, size: float, cap: float | None,
-                 tag: object, policy: dict[str, str]):
+                 tag: object, policy: dict[str, str], route: tuple[tuple[int, ...], float]):
         self._t = owner
+        self._route = route  # (resources, latency) from src to dst: routes are fixed
         self.src = src
         self.dst = dst
         self.size = float(size)
@@ -121,8 +122,7 @@ class Transfer:
         left = self.size - self._sent
         if left < 0.0:
             left = 0.0
-        resources, _ = t.network.route(self.src, self.dst)
-        flow = t.solver.start(resources, left, self.cap, latency, self.tag)
+        flow = t.solver.start(self._route[0], left, self.cap, latency, self.tag)
         self._flow = flow
         flow.done.callbacks.append(self._flow_done)
 
@@ -207,28 +207,44 @@ class Transfers:
         self.network = dc.network
         self.solver = dc.network.solver
         self.bus = dc.bus
+        # per (src, dst): the route and the (topic, subject) pairs a transfer watches (both fixed)
+        self._paths: dict[tuple[Endpoint, Endpoint], tuple[tuple[tuple[int, ...], float], tuple]] = {}
+        self._policies: dict[tuple[str, str, str], dict[str, str]] = {}  # one dict per failure choice
 
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
               on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL) -> Transfer:
         """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``."""
-        for choice in (on_host, on_storage, on_link):
-            if choice not in (FAIL, STALL):
-                raise ValueError(f"a failure choice is {FAIL!r} or {STALL!r}, got {choice!r}")
-        t = Transfer(self, src, dst, size, cap, tag, {"host": on_host, "storage": on_storage, "link": on_link})
-        bus = self.bus
-        down_now = []
-        for topic, subject in self._watched(src, dst):
-            t._subs.append(bus.subscribe(topic, t._on_down, subject))
-            if self._is_down(topic, subject):
+        policy = self._policies.get((on_host, on_storage, on_link))
+        if policy is None:
+            for choice in (on_host, on_storage, on_link):
+                if choice not in (FAIL, STALL):
+                    raise ValueError(f"a failure choice is {FAIL!r} or {STALL!r}, got {choice!r}")
+            policy = self._policies[(on_host, on_storage, on_link)] = {
+                "host": on_host, "storage": on_storage, "link": on_link}
+        path = self._paths.get((src, dst))
+        if path is None:
+            path = self._paths[(src, dst)] = (self.network.route(src, dst), tuple(self._watched(src, dst)))
+        route, watched = path
+        t = Transfer(self, src, dst, size, cap, tag, policy, route)
+        subscribe = self.bus.subscribe
+        on_down = t._on_down
+        subs = t._subs
+        is_down = self._is_down
+        down_now = None
+        for topic, subject in watched:
+            subs.append(subscribe(topic, on_down, subject))
+            if is_down(topic, subject):
+                if down_now is None:
+                    down_now = []
                 down_now.append((topic, subject))
-        for topic, subject in down_now:
-            failure = ev.Failure(topic, subject, ev.DOWN, _ongoing(self.env.now, topic, subject), self.env.now)
-            t._on_down(failure)
-            if t.outcome != RUNNING:
-                return t
+        if down_now is not None:
+            for topic, subject in down_now:
+                failure = ev.Failure(topic, subject, ev.DOWN, _ongoing(self.env.now, topic, subject), self.env.now)
+                t._on_down(failure)
+                if t.outcome != RUNNING:
+                    return t
         if not t._stalls:
-            _, latency = self.network.route(src, dst)
-            t._go(latency)
+            t._go(route[1])
         return t
 
     def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
