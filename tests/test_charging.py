@@ -258,3 +258,56 @@ def test_same_seed_same_numbers(tmp_path):
     b = run(sc, tmp_path / "b")
     assert a.metrics == b.metrics
     assert a.tables["charges"].equals(b.tables["charges"]) and a.tables["metered"].equals(b.tables["metered"])
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(-1, 3)),
+                min_size=1, max_size=12), st.data())
+@settings(max_examples=200, deadline=None)
+def test_redundancy_of_a_few_rows_equals_the_fleet_score(rows, data):
+    """``redundancy_rows`` (one comparison per row against every VM, used when few proposals are recorded)
+    gives exactly ``redundancy`` (group counts over the fleet) at those rows."""
+    from sim.mechanisms.charging import redundancy_rows
+
+    a = np.array(rows)
+    pick = np.array(data.draw(st.lists(st.integers(0, len(rows) - 1), max_size=len(rows))), dtype=np.int64)
+    full = redundancy(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
+    got = redundancy_rows(pick, a[:, 0], a[:, 1], a[:, 2], a[:, 3])
+    assert got.tolist() == full[pick].tolist()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["host_crash", "broadcast_domain_outage", "vm_crash"]),
+                          st.integers(0, 8), st.integers(0, 7), st.sampled_from(["30m", "2h", "12h"])),
+                max_size=6))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_tracked_location_of_every_vm_equals_a_direct_read(tmp_path_factory, monkeypatch, faults):
+    """The evaluation locates VMs from arrays kept by ``vm down``/``up`` and ``Datacenter.move`` instead of
+    reading 100,000 VMs. Property over random host crashes, domain outages and guest crashes on a 6 h grid
+    (coinciding with the 12 h evaluations) while ``cheapest`` migrates VMs across sites: at every
+    evaluation the site and domain of every VM equal those of its host read directly, and a VM counts as
+    serving exactly when it is placed, running and not out (none is paused at an evaluation here)."""
+    from sim.infra.datacenter import RUNNING
+    from sim.mechanisms.charging import Charging
+
+    seen = []
+    original = Charging.locate
+
+    def locate(self):
+        site, dom, serving = original(self)
+        for i, vm in enumerate(self.vms):
+            h = vm.host
+            assert site[i] == (self.site_index[h.site.name] if h is not None else -1), vm
+            assert dom[i] == (self.domain_index[h.domain.name] if h is not None else -1), vm
+            assert serving[i] == (h is not None and not vm.out and vm.state == RUNNING), vm
+        seen.append(self.env.now)
+        return site, dom, serving
+
+    monkeypatch.setattr(Charging, "locate", locate)
+    fs = []
+    for kind, k, j, repair in faults:
+        target = {"host_crash": HOSTS[j], "broadcast_domain_outage": HOSTS[j].rsplit("/", 1)[0],
+                  "vm_crash": f"{'ab'[j % 2]}-{j // 2:03d}"}[kind]
+        fs.append({"kind": kind, "at": f"{6 * k}h", "target": target, **({} if kind == "vm_crash" else {"repair": repair})})
+    out = run(_mixed(fs), tmp_path_factory.mktemp("t"))
+    assert len(seen) == 5  # every 12 h from 12 h, before the end of the 3 days
+    if not faults:
+        assert out.metrics["charging.migrations"] == 4

@@ -53,6 +53,9 @@ MONTH = 30 * 86400.0  # storage_gb_month: a 30-day month (cloud storage price sh
 W_SERVICE, W_SHAPE, W_NAME, W_SPREAD = 0.4, 0.2, 0.2, 0.2
 LIKELY = 0.5
 _STEM = re.compile(r"[-_.]?\d+$")
+# Above this many rows to score, the whole fleet's score (one pass of group counts) is cheaper than
+# one comparison against every VM per row (measured by benchmarks/bench_charging.py).
+SCORE_ROWS = 100
 
 
 class Price(BaseModel):
@@ -184,12 +187,16 @@ class Charging(Mechanism):
         self.service = _codes([v.service for v in vms])
         self.shape = _codes([(v.spec.vcpus, v.spec.memory, v.spec.disk) for v in vms])
         self.stem = _codes([_STEM.sub("", v.name) for v in vms])
-        self.allowed = self._allowed_sites(vms)
+        self.allowed = self._allowed_sites(vms) & self.priced[None, :]
         # rate[i, s]: VM i's charge per hour at site s.
         self.rate = self.vcpus[:, None] * self.p_vcpu[None, :] + self.mem_gib[:, None] * self.p_gib[None, :]
         self.since = np.full(n, np.nan)  # start of the open metered interval
         self.msite = np.full(n, -1, dtype=np.int64)  # its site
-        self.last = {}  # report: VM index -> (to_site, delta) of its last recorded proposal
+        # Each VM's last recorded proposal (to site, delta, from site): a proposal is recorded again
+        # only when one of them changes.
+        self.last_to = np.full(n, -2, dtype=np.int64)
+        self.last_delta = np.full(n, np.nan)
+        self.last_from = np.full(n, -2, dtype=np.int64)
         self.pending: dict[int, tuple[int, int, int]] = {}  # VM index -> (domain, service, shape+stem) moving in
         for i, vm in enumerate(vms):
             if vm.host is not None and not vm.out:
@@ -198,6 +205,17 @@ class Charging(Mechanism):
         dc.bus.subscribe(ev.VM, self._on_up, phase=ev.UP)
         self.ctx.finalizers.append(self._finish)
         self.domain_index = {d: k for k, d in enumerate(sorted(dc.domains))}
+        # Where every VM is, kept current instead of read from 100,000 VMs at each evaluation: the host
+        # (its position; -1 none) of each VM and whether it serves. A VM in service changes host only
+        # by ``Datacenter.move`` (heard through ``dc.moved``) and stops serving with ``vm down``; the
+        # VMs out of service (and those never in service yet) are read again at each evaluation.
+        self.host_pos = {h: k for k, h in enumerate(dc.host_list)}
+        self.host_pos[None] = -1
+        self.host_site = np.array([self.site_index[h.site.name] for h in dc.host_list] + [-1], dtype=np.int64)
+        self.host_dom = np.array([self.domain_index[h.domain.name] for h in dc.host_list] + [-1], dtype=np.int64)
+        self.where = np.array([self.host_pos[v.host] for v in vms], dtype=np.int64)
+        self.serving = np.array([self._serves(v) for v in vms], dtype=bool)
+        dc.moved.append(self._moved)
         if self.enabled:
             period = self.config.evaluate_every
             self.schedule = every(self.env, period, self.evaluate, start=period)
@@ -236,9 +254,19 @@ class Charging(Mechanism):
         self.since[i] = np.nan
         self.msite[i] = -1
 
+    @staticmethod
+    def _serves(vm: VM) -> bool:
+        return vm.host is not None and not vm.out and vm.state == RUNNING
+
+    def _moved(self, vm: VM) -> None:
+        i = self.index.get(vm.name)
+        if i is not None:
+            self.where[i] = self.host_pos[vm.host]
+
     def _on_down(self, failure) -> None:
         i = self.index.get(failure.subject)
         if i is not None:
+            self.serving[i] = False
             self._close(i, self.env.now)
 
     def _on_up(self, failure) -> None:
@@ -246,6 +274,8 @@ class Charging(Mechanism):
         if i is None:
             return
         vm = self.vms[i]
+        self.where[i] = self.host_pos[vm.host]
+        self.serving[i] = self._serves(vm)
         self._close(i, self.env.now)
         if vm.host is not None:
             self._open(i, vm)
@@ -263,22 +293,23 @@ class Charging(Mechanism):
 
     # -- evaluation (vectorised) -----------------------------------------------------------------
     def locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Current site and domain index of every VM (-1 when not placed) and whether it runs."""
-        si, di = self.site_index, self.domain_index
-        hosts = [v.host for v in self.vms]
-        site = np.fromiter((si[h.site.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
-        dom = np.fromiter((di[h.domain.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
-        running = np.fromiter((v.state == RUNNING for v in self.vms), bool, len(hosts))
-        return site, dom, running
+        """Current site and domain index of every VM (-1 when not placed) and whether it serves. The VMs
+        in service are where ``where`` says (kept by ``vm down``/``up`` and ``dc.moved``); the others
+        (a few: stopped, booting, never started) are read now. O(VMs) numpy, O(VMs out) Python.
+        A VM in service that is paused at this instant (a migration's stop-and-copy) counts as serving."""
+        where, serving, pos = self.where, self.serving, self.host_pos
+        for i in np.flatnonzero(~serving).tolist():
+            vm = self.vms[i]
+            where[i] = pos[vm.host]
+            serving[i] = self._serves(vm)
+        return self.host_site[where], self.host_dom[where], serving.copy()  # index -1: the trailing -1
 
     def evaluate(self, now: float) -> None:
         site, dom, running = self.locate()
         moved = np.flatnonzero((self.msite >= 0) & (site >= 0) & (self.msite != site))
         for i in moved:  # another mover changed its site since it was priced
             self._reprice(int(i))
-        score = redundancy(self.service, self.shape, self.stem, dom)
-        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running,
-                             self.allowed & self.priced[None, :])
+        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running, self.allowed)
         target, before, after, cost = ev_["target"], ev_["before"], ev_["after"], ev_["cost"]
         delta = after - before
         propose = (target >= 0) & (delta < 0)
@@ -292,19 +323,29 @@ class Charging(Mechanism):
             idx = idx[np.lexsort((idx, delta[idx]))]
         hosts = self._choose(idx, target, dom) if cheapest and len(idx) else {}
         svc_before = ev_["service_before"]
-        for i in idx:
-            i = int(i)
-            # A proposal is recorded once (again when its figures change), and whenever it is carried out.
-            key = (int(target[i]), float(delta[i]), int(site[i]))
-            if self.last.get(i) == key and i not in hosts:
-                continue
-            self.last[i] = key
+        # A proposal is recorded once (again when its figures change), and whenever it is carried out.
+        same = (self.last_to[idx] == target[idx]) & (self.last_delta[idx] == delta[idx]) & (self.last_from[idx] == site[idx])
+        if hosts:
+            same &= ~np.isin(idx, np.fromiter(hosts, np.int64, len(hosts)))
+        rows = idx[~same]
+        if not len(rows):
+            return self._start(hosts)
+        self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target[rows], delta[rows], site[rows]
+        if len(rows) > SCORE_ROWS:
+            score = redundancy(self.service, self.shape, self.stem, dom)[rows]
+        else:
+            score = redundancy_rows(rows, self.service, self.shape, self.stem, dom)
+        for k, i in enumerate(rows.tolist()):
             vm = self.vms[i]
             self.ctx.recorder.record(
                 "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
-                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[i]),
+                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[k]),
                 charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
                 migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
+        self._start(hosts)
+
+    def _start(self, hosts: dict[int, Host]) -> None:
+        """Migrate each VM of ``hosts`` to its host (policy cheapest)."""
         if hosts:
             engine = self.ctx.services["live_migration"]
             for i, host in hosts.items():
@@ -400,6 +441,26 @@ def redundancy(service: np.ndarray, shape: np.ndarray, stem: np.ndarray, dom: np
         best = np.maximum(best, cand)
     score[placed] = np.round(best, 12)
     return score
+
+
+def redundancy_rows(rows: np.ndarray, service: np.ndarray, shape: np.ndarray, stem: np.ndarray,
+                    dom: np.ndarray) -> np.ndarray:
+    """``redundancy(service, shape, stem, dom)[rows]`` for a few rows: each row compared with every
+    other placed VM (O(VMs) per row, no group counts). Per pair, the best subset of signals is all
+    those the pair shares, plus the spread bonus when they are in different domains and share one."""
+    out = np.zeros(len(rows))
+    placed = np.flatnonzero(dom >= 0)
+    if len(placed) < 2:
+        return out
+    sv, sh, st, d = service[placed], shape[placed], stem[placed], dom[placed]
+    for k, i in enumerate(rows.tolist()):
+        if dom[i] < 0:
+            continue
+        w = (sv == service[i]) * W_SERVICE + (sh == shape[i]) * W_SHAPE + (st == stem[i]) * W_NAME
+        w[np.searchsorted(placed, i)] = 0.0  # not with itself
+        cand = np.where((w > 0) & (d != dom[i]), w + W_SPREAD, w)
+        out[k] = cand.max()
+    return np.round(out, 12)
 
 
 def evaluate_moves(rate: np.ndarray, p_egress: np.ndarray, move_bytes: np.ndarray, service: np.ndarray,
