@@ -188,8 +188,10 @@ class Charging(Mechanism):
         self.shape = _codes([(v.spec.vcpus, v.spec.memory, v.spec.disk) for v in vms])
         self.stem = _codes([_STEM.sub("", v.name) for v in vms])
         self.allowed = self._allowed_sites(vms) & self.priced[None, :]
-        # rate[i, s]: VM i's charge per hour at site s.
+        # rate[i, s]: VM i's charge per hour at site s; best[0][i, s], best[1][i, s]: its cheapest allowed
+        # priced site other than s and the rate there (both fixed for the run: computed once).
         self.rate = self.vcpus[:, None] * self.p_vcpu[None, :] + self.mem_gib[:, None] * self.p_gib[None, :]
+        self.best = best_moves(self.rate, self.allowed)
         self.since = np.full(n, np.nan)  # start of the open metered interval
         self.msite = np.full(n, -1, dtype=np.int64)  # its site
         # Each VM's last recorded proposal (to site, delta, from site): a proposal is recorded again
@@ -309,7 +311,8 @@ class Charging(Mechanism):
         moved = np.flatnonzero((self.msite >= 0) & (site >= 0) & (self.msite != site))
         for i in moved:  # another mover changed its site since it was priced
             self._reprice(int(i))
-        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running, self.allowed)
+        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running, self.allowed,
+                             self.best)
         target, before, after, cost = ev_["target"], ev_["before"], ev_["after"], ev_["cost"]
         delta = after - before
         propose = (target >= 0) & (delta < 0)
@@ -463,21 +466,41 @@ def redundancy_rows(rows: np.ndarray, service: np.ndarray, shape: np.ndarray, st
     return np.round(out, 12)
 
 
+def best_moves(rate: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``to[i, s]``: VM i's cheapest allowed site other than s (the first of equal ones; -1 if none) and
+    ``after[i, s]`` its rate there (inf if none), for every site s it may be at."""
+    n, s = rate.shape
+    masked = np.where(allowed, rate, np.inf)
+    to = np.full((n, s), -1, dtype=np.int64)
+    after = np.full((n, s), np.inf)
+    rows = np.arange(n)
+    for here in range(s):
+        m = masked.copy()
+        m[:, here] = np.inf
+        t = np.argmin(m, axis=1) if s else np.zeros(n, dtype=np.int64)
+        a = m[rows, t]
+        ok = np.isfinite(a)
+        to[:, here] = np.where(ok, t, -1)
+        after[:, here] = a
+    return to, after
+
+
 def evaluate_moves(rate: np.ndarray, p_egress: np.ndarray, move_bytes: np.ndarray, service: np.ndarray,
-                   site: np.ndarray, running: np.ndarray, allowed: np.ndarray) -> dict[str, np.ndarray]:
+                   site: np.ndarray, running: np.ndarray, allowed: np.ndarray,
+                   best: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """For every VM: the cheapest other allowed site (``target``, -1 if none or not running), its
     charge per hour where it is (``before``) and there (``after``), the egress cost of the move and its
-    service's charge per hour now (every running VM of the service)."""
+    service's charge per hour now (every running VM of the service). ``best``: ``best_moves(rate,
+    allowed)`` when already known (then the evaluation is a few gathers, O(VMs))."""
     n, s = rate.shape
     live = running & (site >= 0)
     rows = np.arange(n)
     here = np.where(live, site, 0)
     before = np.where(live, rate[rows, here], 0.0)
-    masked = np.where(allowed, rate, np.inf)
-    masked[rows, here] = np.inf
-    target = np.argmin(masked, axis=1)
-    after = masked[rows, target]
-    ok = live & np.isfinite(after)
+    to, best_after = best if best is not None else best_moves(rate, allowed)
+    target = to[rows, here]
+    after = best_after[rows, here]
+    ok = live & (target >= 0)
     target = np.where(ok, target, -1)
     after = np.where(ok, after, before)
     cost = np.where(ok, move_bytes / GB * p_egress[here], 0.0)
