@@ -7,8 +7,9 @@ placed ``spread: broadcast_domain`` over both sites; ``policy: report``, evaluat
 two days (the first evaluation records every proposal; the later ones find the same figures and
 record nothing: the steady state of a daily evaluation). Reported: the wall time of each
 ``Charging.evaluate`` (locating every VM, the charges before and after, the proposals recorded with
-their redundancy score), of its kernels alone (``locate``, ``redundancy`` over the fleet,
-``redundancy_rows`` for 100 rows, ``evaluate_moves``), and of the redundancy score written as the pairwise
+their redundancy score), of its kernels alone (``locate``, ``redundancy`` from scratch over the fleet,
+``Scorer.score`` for 100 rows and for every VM, ``evaluate_moves``), and of the redundancy score written
+as the pairwise
 Python loop it replaces, over the first ``--loop`` VMs (it is O(VMs^2): scaled to the fleet).
 
 Run: ``.venv/bin/python benchmarks/bench_charging.py [--vms 100000] [--hosts 3400] [--loop 2000]``.
@@ -102,10 +103,13 @@ def main() -> None:
     charging.redundancy(m.service, m.shape, m.stem, dom)
     t_red = time.perf_counter() - t0
     t0 = time.perf_counter()
-    charging.redundancy_rows(np.arange(charging.SCORE_ROWS), m.service, m.shape, m.stem, dom)
+    m.scorer.score(dom, np.arange(100))
     t_rows = time.perf_counter() - t0
     t0 = time.perf_counter()
-    charging.evaluate_moves(m.rate, m.p_egress, m.move_bytes, m.service, site, running, m.allowed)
+    m.scorer.score(dom, np.arange(len(dom)))
+    t_all = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    charging.evaluate_moves(m.rate, m.p_egress, m.move_bytes, m.service, site, running, m.allowed, m.best)
     t_mov = time.perf_counter() - t0
     k = min(a.loop, len(m.service))
     t0 = time.perf_counter()
@@ -114,8 +118,8 @@ def main() -> None:
     print(f"VMs {len(m.vms):,}, hosts {a.hosts:,}; run of 2 days {total:.1f} s; proposals "
           f"{out.metrics['charging.proposals']:.0f}")
     print("evaluate (wall s): " + ", ".join(f"{t:.3f}" for t in timings))
-    print(f"kernels: locate {t_loc:.3f} s, redundancy {t_red:.3f} s, redundancy_rows "
-          f"({charging.SCORE_ROWS} rows) {t_rows:.3f} s, evaluate_moves {t_mov:.3f} s")
+    print(f"kernels: locate {t_loc:.4f} s, redundancy {t_red:.3f} s, Scorer.score 100 rows {t_rows:.4f} s, "
+          f"every VM {t_all:.4f} s, evaluate_moves {t_mov:.4f} s")
     print(f"pairwise loop over {k:,} VMs: {t_loop:.2f} s (x{(len(m.vms) / k) ** 2:,.0f} for the fleet: "
           f"~{t_loop * (len(m.vms) / k) ** 2:,.0f} s)")
 

@@ -263,16 +263,19 @@ def test_same_seed_same_numbers(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(-1, 3)),
                 min_size=1, max_size=12), st.data())
 @settings(max_examples=200, deadline=None)
-def test_redundancy_of_a_few_rows_equals_the_fleet_score(rows, data):
-    """``redundancy_rows`` (one comparison per row against every VM, used when few proposals are recorded)
-    gives exactly ``redundancy`` (group counts over the fleet) at those rows."""
-    from sim.mechanisms.charging import redundancy_rows
+def test_the_scorer_at_chosen_rows_equals_the_fleet_score(rows, data):
+    """``Scorer`` (groups fixed once, per evaluation the placed count and the smallest and largest domain
+    of each group, read at the rows recorded) gives exactly ``redundancy`` (group counts over the fleet)
+    at those rows, for any placement."""
+    from sim.mechanisms.charging import Scorer
 
     a = np.array(rows)
     pick = np.array(data.draw(st.lists(st.integers(0, len(rows) - 1), max_size=len(rows))), dtype=np.int64)
     full = redundancy(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
-    got = redundancy_rows(pick, a[:, 0], a[:, 1], a[:, 2], a[:, 3])
-    assert got.tolist() == full[pick].tolist()
+    scorer = Scorer(a[:, 0], a[:, 1], a[:, 2])
+    assert scorer.score(a[:, 3], pick).tolist() == full[pick].tolist()
+    moved = np.array(data.draw(st.lists(st.integers(-1, 3), min_size=len(rows), max_size=len(rows))))
+    assert scorer.score(moved, pick).tolist() == redundancy(a[:, 0], a[:, 1], a[:, 2], moved)[pick].tolist()
 
 
 @given(st.lists(st.tuples(st.sampled_from(["host_crash", "broadcast_domain_outage", "vm_crash"]),

@@ -53,9 +53,6 @@ MONTH = 30 * 86400.0  # storage_gb_month: a 30-day month (cloud storage price sh
 W_SERVICE, W_SHAPE, W_NAME, W_SPREAD = 0.4, 0.2, 0.2, 0.2
 LIKELY = 0.5
 _STEM = re.compile(r"[-_.]?\d+$")
-# Above this many rows to score, the whole fleet's score (one pass of group counts) is cheaper than
-# one comparison against every VM per row (measured by benchmarks/bench_charging.py).
-SCORE_ROWS = 100
 
 
 class Price(BaseModel):
@@ -187,6 +184,7 @@ class Charging(Mechanism):
         self.service = _codes([v.service for v in vms])
         self.shape = _codes([(v.spec.vcpus, v.spec.memory, v.spec.disk) for v in vms])
         self.stem = _codes([_STEM.sub("", v.name) for v in vms])
+        self.scorer = Scorer(self.service, self.shape, self.stem)
         self.allowed = self._allowed_sites(vms) & self.priced[None, :]
         # rate[i, s]: VM i's charge per hour at site s; best[0][i, s], best[1][i, s]: its cheapest allowed
         # priced site other than s and the rate there (both fixed for the run: computed once).
@@ -225,18 +223,20 @@ class Charging(Mechanism):
     def _allowed_sites(self, vms: list[VM]) -> np.ndarray:
         """allowed[i, s]: VM i's placement selector matches a host of site s (one scan per selector)."""
         hosts = self.dc.hosts
-        cache: dict[tuple[str, ...], np.ndarray] = {}
+        # Keyed by the selector's identity (the VMs of a workload share one tuple): hashing a tuple of
+        # 10,000 host names for each of 100,000 VMs was 10^9 steps.
+        cache: dict[int, tuple[tuple[str, ...], np.ndarray]] = {}
         out = np.zeros((len(vms), len(self.sites)), dtype=bool)
         for i, vm in enumerate(vms):
-            row = cache.get(vm.allowed)
-            if row is None:
+            hit = cache.get(id(vm.allowed))
+            if hit is None:
                 row = np.zeros(len(self.sites), dtype=bool)
                 for h in vm.allowed:
                     host = hosts.get(h)
                     if host is not None:
                         row[self.site_index[host.site.name]] = True
-                cache[vm.allowed] = row
-            out[i] = row
+                hit = cache[id(vm.allowed)] = (vm.allowed, row)  # the tuple kept: its id stays its own
+            out[i] = hit[1]
         return out
 
     # -- metering ---------------------------------------------------------------------------------
@@ -334,10 +334,7 @@ class Charging(Mechanism):
         if not len(rows):
             return self._start(hosts)
         self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target[rows], delta[rows], site[rows]
-        if len(rows) > SCORE_ROWS:
-            score = redundancy(self.service, self.shape, self.stem, dom)[rows]
-        else:
-            score = redundancy_rows(rows, self.service, self.shape, self.stem, dom)
+        score = self.scorer.score(dom, rows)
         for k, i in enumerate(rows.tolist()):
             vm = self.vms[i]
             self.ctx.recorder.record(
@@ -446,24 +443,48 @@ def redundancy(service: np.ndarray, shape: np.ndarray, stem: np.ndarray, dom: np
     return score
 
 
-def redundancy_rows(rows: np.ndarray, service: np.ndarray, shape: np.ndarray, stem: np.ndarray,
-                    dom: np.ndarray) -> np.ndarray:
-    """``redundancy(service, shape, stem, dom)[rows]`` for a few rows: each row compared with every
-    other placed VM (O(VMs) per row, no group counts). Per pair, the best subset of signals is all
-    those the pair shares, plus the spread bonus when they are in different domains and share one."""
-    out = np.zeros(len(rows))
-    placed = np.flatnonzero(dom >= 0)
-    if len(placed) < 2:
-        return out
-    sv, sh, st, d = service[placed], shape[placed], stem[placed], dom[placed]
-    for k, i in enumerate(rows.tolist()):
-        if dom[i] < 0:
-            continue
-        w = (sv == service[i]) * W_SERVICE + (sh == shape[i]) * W_SHAPE + (st == stem[i]) * W_NAME
-        w[np.searchsorted(placed, i)] = 0.0  # not with itself
-        cand = np.where((w > 0) & (d != dom[i]), w + W_SPREAD, w)
-        out[k] = cand.max()
-    return np.round(out, 12)
+class Scorer:
+    """``redundancy(service, shape, stem, dom)`` at chosen rows, with the work that does not depend on
+    placement done once: for each of the 7 subsets of {service, shape, stem}, each VM's group (VMs equal
+    on the subset) and the VMs sorted by group. An evaluation then needs, per subset, the number of
+    placed VMs in each group and the smallest and largest domain among them (one gather and three
+    ``reduceat`` over the sorted VMs, O(VMs) numpy): another VM of the group is in another domain
+    exactly when the group's placed VMs span two domains or more."""
+
+    def __init__(self, service: np.ndarray, shape: np.ndarray, stem: np.ndarray):
+        sig = [(service, W_SERVICE), (shape, W_SHAPE), (stem, W_NAME)]
+        self.n = len(service)
+        self.subsets = []
+        for mask in range(1, 8):
+            keys = [sig[k][0] for k in range(3) if mask >> k & 1]
+            w = sum(sig[k][1] for k in range(3) if mask >> k & 1)
+            code = keys[0]
+            for k in keys[1:]:
+                code = code * (int(k.max()) + 1) + k
+            code = np.unique(code, return_inverse=True)[1].reshape(-1) if self.n else code
+            order = np.argsort(code, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(code[order]) != 0]) if self.n else order
+            self.subsets.append((code, order, starts, w))
+
+    def score(self, dom: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The redundancy possibility of the VMs ``rows`` (0 for one not placed, ``dom`` -1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        best = np.zeros(len(rows))
+        placed = dom >= 0
+        if int(placed.sum()) < 2 or not len(rows):
+            return best
+        big = np.iinfo(np.int64).max
+        for code, order, starts, w in self.subsets:
+            d = dom[order]
+            p = placed[order]
+            count = np.add.reduceat(p.astype(np.int64), starts)
+            lo = np.minimum.reduceat(np.where(p, d, big), starts)
+            hi = np.maximum.reduceat(np.where(p, d, -1), starts)
+            g = code[rows]
+            same = count[g] - 1
+            apart = lo[g] != hi[g]
+            best = np.maximum(best, np.where(apart, w + W_SPREAD, np.where(same > 0, w, 0.0)))
+        return np.where(placed[rows], np.round(best, 12), 0.0)
 
 
 def best_moves(rate: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
