@@ -384,17 +384,20 @@ class Remediation(Mechanism):
             # otherwise waiting hosts would pass VMs back and forth.
             idle = [h for h in candidates if h.name not in self.attempts]
             tiers = ([h for h in idle if self.compliant(h.name)], idle) if idle else (candidates,)
+            tiers = [t for t in tiers if t]  # an empty tier has nothing to choose from
+            # Each tier's rule is built when a VM first needs it (building one costs O(tier) and
+            # the second tier is seldom needed once hosts of the domain are compliant).
             rules: dict[int, list] = {}
             procs = []
             for vm in left:
                 if vm.state != RUNNING or vm.migrating:
                     continue
                 base = self.dc.rule_for(vm)
-                mine = rules.get(id(base))
-                if mine is None:
-                    mine = rules[id(base)] = [placement.within(base, tier) for tier in tiers]
-                for rule in mine:
-                    target = placement.choose(vm, rule, exclude=host)
+                mine = rules.setdefault(id(base), [])
+                for k, tier in enumerate(tiers):
+                    if k == len(mine):
+                        mine.append(placement.within(base, tier))
+                    target = placement.choose(vm, mine[k], exclude=host)
                     if target is not None:
                         procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
                         break
