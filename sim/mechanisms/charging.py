@@ -143,6 +143,7 @@ class Charging(Mechanism):
     )
     needs = ("live_migration",)
     naive = True  # metering runs disabled too (charges are metered, nothing is proposed)
+    incremental = True  # report: evaluate only the VMs touched since the last evaluation
 
     @classmethod
     def resolve(cls, config: Config, scenario) -> Config:
@@ -215,6 +216,7 @@ class Charging(Mechanism):
         self.host_dom = np.array([self.domain_index[h.domain.name] for h in dc.host_list] + [-1], dtype=np.int64)
         self.where = np.array([self.host_pos[v.host] for v in vms], dtype=np.int64)
         self.serving = np.array([self._serves(v) for v in vms], dtype=bool)
+        self.touched = np.ones(n, dtype=bool)  # VMs to evaluate again (report): all at first
         dc.moved.append(self._moved)
         if self.enabled:
             period = self.config.evaluate_every
@@ -264,11 +266,13 @@ class Charging(Mechanism):
         i = self.index.get(vm.name)
         if i is not None:
             self.where[i] = self.host_pos[vm.host]
+            self.touched[i] = True
 
     def _on_down(self, failure) -> None:
         i = self.index.get(failure.subject)
         if i is not None:
             self.serving[i] = False
+            self.touched[i] = True
             self._close(i, self.env.now)
 
     def _on_up(self, failure) -> None:
@@ -278,6 +282,7 @@ class Charging(Mechanism):
         vm = self.vms[i]
         self.where[i] = self.host_pos[vm.host]
         self.serving[i] = self._serves(vm)
+        self.touched[i] = True
         self._close(i, self.env.now)
         if vm.host is not None:
             self._open(i, vm)
@@ -300,7 +305,9 @@ class Charging(Mechanism):
         (a few: stopped, booting, never started) are read now. O(VMs) numpy, O(VMs out) Python.
         A VM in service that is paused at this instant (a migration's stop-and-copy) counts as serving."""
         where, serving, pos = self.where, self.serving, self.host_pos
-        for i in np.flatnonzero(~serving).tolist():
+        out = np.flatnonzero(~serving)
+        self.touched[out] = True
+        for i in out.tolist():
             vm = self.vms[i]
             where[i] = pos[vm.host]
             serving[i] = self._serves(vm)
@@ -308,6 +315,8 @@ class Charging(Mechanism):
 
     def evaluate(self, now: float) -> None:
         site, dom, running = self.locate()
+        if self.incremental and self.config.policy == "report":
+            return self._report_changed(site, dom, running)
         moved = np.flatnonzero((self.msite >= 0) & (site >= 0) & (self.msite != site))
         for i in moved:  # another mover changed its site since it was priced
             self._reprice(int(i))
@@ -343,6 +352,46 @@ class Charging(Mechanism):
                 charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
                 migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
         self._start(hosts)
+
+    def _report_changed(self, site: np.ndarray, dom: np.ndarray, running: np.ndarray) -> None:
+        """Policy ``report``: only the VMs touched since the last evaluation (a stop, a start, a move, or
+        out of service) are evaluated. Prices and each VM's best move are fixed, so an untouched VM's
+        proposal (target, delta, site) is the one already recorded, or still none: this records exactly
+        what the full evaluation records (the service's charge is computed over every VM), in
+        O(touched) numpy plus O(VMs) only when something is recorded."""
+        ix = np.flatnonzero(self.touched)
+        self.touched[:] = False
+        if not len(ix):
+            return
+        s = site[ix]
+        for i in ix[(self.msite[ix] >= 0) & (s >= 0) & (self.msite[ix] != s)].tolist():
+            self._reprice(i)  # another mover changed its site since it was priced
+        live = running[ix] & (s >= 0)
+        here = np.where(live, s, 0)
+        before = np.where(live, self.rate[ix, here], 0.0)
+        target = self.best[0][ix, here]
+        ok = live & (target >= 0)
+        target = np.where(ok, target, -1)
+        delta = np.where(ok, self.best[1][ix, here], before) - before
+        keep = (target >= 0) & (delta < 0)
+        keep &= ~((self.last_to[ix] == target) & (self.last_delta[ix] == delta) & (self.last_from[ix] == s))
+        if not keep.any():
+            return
+        rows, target, delta, here = ix[keep], target[keep], delta[keep], here[keep]
+        self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target, delta, site[rows]
+        cost = self.move_bytes[rows] / GB * self.p_egress[here]
+        live_all = running & (site >= 0)
+        before_all = np.where(live_all, self.rate[np.arange(len(site)), np.where(live_all, site, 0)], 0.0)
+        totals = np.bincount(self.service, weights=before_all, minlength=int(self.service.max()) + 1)
+        score = self.scorer.score(dom, rows)
+        for k, i in enumerate(rows.tolist()):
+            vm = self.vms[i]
+            svc = float(totals[self.service[i]])
+            self.ctx.recorder.record(
+                "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
+                to_site=self.sites[target[k]].name, redundancy_possibility=float(score[k]),
+                charge_before_per_h=svc, charge_after_per_h=svc + float(delta[k]),
+                migration_cost=float(cost[k]), delta_per_h=float(delta[k]))
 
     def _start(self, hosts: dict[int, Host]) -> None:
         """Migrate each VM of ``hosts`` to its host (policy cheapest)."""
