@@ -9,7 +9,11 @@ another site by this mechanism re-prices at the migration's end; a move by anoth
 (``live_migration.scope: any``, a ``migrate`` operation) is re-priced at the next evaluation, stop
 or end of run (the interval keeps its old price until then).
 
-Evaluation (every ``evaluate_every``, ``sim.core.schedule``), vectorised over all VMs with numpy:
+Evaluation (every ``evaluate_every``, ``sim.core.schedule``), vectorised over all VMs with numpy,
+touching no VM object: where each VM is and whether it serves is kept current from ``vm down``/``up``
+and ``Datacenter.move`` (``dc.moved``), what does not change (each VM's best move per site, the
+redundancy groups) is computed once, and ``report`` evaluates only the VMs touched since the last
+evaluation (docs/operations.md, "Cost at scale"):
 for each VM in service the cheapest other priced site its placement allows, its service's charge
 per hour before and after the move, the egress of the bytes the move carries (memory + disk,
 GB = 1e9 bytes, at the source region's ``egress_gb``) and its redundancy possibility (the
