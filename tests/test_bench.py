@@ -193,15 +193,16 @@ def test_sampler_charges_busy_code_to_its_module():
 # --------------------------------------------------------------------------- the scenario
 def test_fleet_file_is_the_documented_fleet(raw):
     """2 sites x 50 domains x 100 hosts, 100,000 VMs, a year, and every fault kind but site outages
-    (and image drift, which only remediation measures: it joins with that mechanism)."""
+    (image drift with remediation, which measures and fixes it)."""
     sites = raw["infrastructure"]["sites"]
     assert len(sites) == 2 and all(len(s["broadcast_domains"]) == 50 for s in sites)
     assert {d["hosts"] for s in sites for d in s["broadcast_domains"]} == {100}
     assert file_hosts(raw) == 10_000
     assert sum(w["count"] for w in raw["workloads"]) == 100_000
     kinds = {f["kind"] for f in raw["faults"]}
-    assert kinds == (set(GENERIC_KINDS) - {"site_outage", "image_drift"}) | {"dimm_errors"}
-    assert set(raw["mechanisms"]) >= {"memory_error_evacuation", "live_migration"}
+    assert kinds == (set(GENERIC_KINDS) - {"site_outage"}) | {"dimm_errors"}
+    assert set(raw["mechanisms"]) >= {"memory_error_evacuation", "live_migration", "remediation", "charging",
+                                      "roaming_storage"}
     sc = load_fleet()  # validates as it is, at full size
     assert sc.duration == 365 * 86400.0
 
@@ -230,6 +231,17 @@ def test_scaling_keeps_domains_of_100_and_vms_proportional(raw, hosts):
     for key, section in (raw.get("mechanisms") or {}).items():  # every mechanism by its own hook
         assert scaled["mechanisms"][key] == REGISTRY.classes[key].scale(section, hosts / 10_000)
     assert file_hosts(raw) == 10_000  # the input is not modified
+
+
+@pytest.mark.parametrize("hosts,concurrent,files", [(1000, 1, 1), (3000, 3, 2), (5000, 5, 2), (10_000, 10, 5)])
+def test_scaling_scales_the_remediation_roll_and_the_roaming_files(raw, hosts, concurrent, files):
+    """The east cluster grows with the fleet, so max_concurrent does (10 x N / 10,000, at least 1: the
+    roll keeps its ~500 waves); roaming files scale like the workloads (round(5 x N / 10,000), at least
+    1; Python rounds half to even: 1.5 -> 2, 2.5 -> 2); charging's prices and period do not scale."""
+    scaled = scale_fleet(raw, hosts)["mechanisms"]
+    assert scaled["remediation"]["max_concurrent"] == concurrent
+    assert [f["count"] for f in scaled["roaming_storage"]["files"]] == [files]
+    assert scaled["charging"] == raw["mechanisms"]["charging"]
 
 
 def test_scaled_scenario_loads_with_the_requested_size():

@@ -177,6 +177,31 @@ def test_a_cluster_without_room_waits_and_never_overcommits(tmp_path):
     assert math.isclose(out.metrics["remediation.noncompliant_host_s_total"], 2 * (86400 - 1800))
 
 
+def test_evacuation_targets_are_the_cluster_hosts_in_the_migration_scope(tmp_path):
+    """A cluster of east/bd1/h00 (two 16 GiB VMs, pinned there by nothing but the placement) and
+    east/bd2/h00. Live migration's default scope is the broadcast domain: h00 of bd1 has no other
+    cluster host in its domain, so it waits (26 tries in the day, as in the test above) and nothing
+    moves, and so does bd2/h00 behind it (max_concurrent 1); with ``scope: site`` its VMs move to
+    bd2/h00 and both hosts end compliant. (The evacuation groups the cluster's hosts once by scope.)"""
+    hosts = ["east/bd1/h00", "east/bd2/h00"]
+    sc = scenario(cluster_hosts=hosts, workloads=[vms("web", 2, "16GiB", ["east/bd1/h00"])], operations=[publish()])
+    sc["workloads"][0]["placement"]["hosts"] = hosts
+    sc["workloads"][0]["placement"]["spread"] = "pack"
+    (tmp_path / "domain").mkdir()
+    (tmp_path / "site").mkdir()
+    out = run(sc, tmp_path / "domain")
+    r = out.tables["remediations"].set_index("host")
+    assert len(out.tables["migrations"]) == 0 and set(r["outcome"]) == {"open"}
+    assert r.loc["east/bd1/h00", "waits"] == 26
+    sc["mechanisms"]["live_migration"] = {"scope": "site"}
+    out = run(sc, tmp_path / "site")
+    r = out.tables["remediations"].set_index("host")
+    m = out.tables["migrations"]
+    assert set(r["outcome"]) == {"compliant"}
+    first = m[m["time_s"] < r.loc["east/bd1/h00", "time_s"]]
+    assert len(first) == 2 and set(first["target"]) == {"east/bd2/h00"}
+
+
 def test_hosts_waiting_on_each_other_leave_maintenance_and_all_end_compliant(tmp_path):
     """max_concurrent 4 on a 4-host cluster, one 16 GiB VM each: at 1 h all four enter maintenance.
     h00 evacuates first and finds every other host in maintenance: it leaves maintenance (keeping

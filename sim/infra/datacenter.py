@@ -213,6 +213,7 @@ class Datacenter:
         self._running = 0
         self._hosts_up = 0
         self.stopped = 0  # VMs stopped so far (a caller counts what one failure stopped)
+        self.moved: list[Callable[[VM], None]] = []  # called with a VM after ``move`` switched its host
 
     # -- building -----------------------------------------------------------------------------
     def add_site(self, name: str, region: str, core: float) -> Site:
@@ -312,6 +313,8 @@ class Datacenter:
         _attach(target, vm)
         self.placement.host_changed(target, vm.workload)
         self.ctx.recorder.record("placements", vm=vm.name, host=target.name, reason=reason)
+        for fn in self.moved:
+            fn(vm)
 
     def rule_for(self, vm: VM) -> Any:
         """Where ``vm`` may go now (a ``Rule``): its owner's rule if the owner gives one, else its own.

@@ -9,7 +9,11 @@ another site by this mechanism re-prices at the migration's end; a move by anoth
 (``live_migration.scope: any``, a ``migrate`` operation) is re-priced at the next evaluation, stop
 or end of run (the interval keeps its old price until then).
 
-Evaluation (every ``evaluate_every``, ``sim.core.schedule``), vectorised over all VMs with numpy:
+Evaluation (every ``evaluate_every``, ``sim.core.schedule``), vectorised over all VMs with numpy,
+touching no VM object: where each VM is and whether it serves is kept current from ``vm down``/``up``
+and ``Datacenter.move`` (``dc.moved``), what does not change (each VM's best move per site, the
+redundancy groups) is computed once, and ``report`` evaluates only the VMs touched since the last
+evaluation (docs/operations.md, "Cost at scale"):
 for each VM in service the cheapest other priced site its placement allows, its service's charge
 per hour before and after the move, the egress of the bytes the move carries (memory + disk,
 GB = 1e9 bytes, at the source region's ``egress_gb``) and its redundancy possibility (the
@@ -144,6 +148,7 @@ class Charging(Mechanism):
     )
     needs = ("live_migration",)
     naive = True  # metering runs disabled too (charges are metered, nothing is proposed)
+    incremental = True  # report: evaluate only the VMs touched since the last evaluation
 
     @classmethod
     def said(cls, metrics, info):
@@ -198,12 +203,19 @@ class Charging(Mechanism):
         self.service = _codes([v.service for v in vms])
         self.shape = _codes([(v.spec.vcpus, v.spec.memory, v.spec.disk) for v in vms])
         self.stem = _codes([_STEM.sub("", v.name) for v in vms])
-        self.allowed = self._allowed_sites(vms)
-        # rate[i, s]: VM i's charge per hour at site s.
+        self.scorer = Scorer(self.service, self.shape, self.stem)
+        self.allowed = self._allowed_sites(vms) & self.priced[None, :]
+        # rate[i, s]: VM i's charge per hour at site s; best[0][i, s], best[1][i, s]: its cheapest allowed
+        # priced site other than s and the rate there (both fixed for the run: computed once).
         self.rate = self.vcpus[:, None] * self.p_vcpu[None, :] + self.mem_gib[:, None] * self.p_gib[None, :]
+        self.best = best_moves(self.rate, self.allowed)
         self.since = np.full(n, np.nan)  # start of the open metered interval
         self.msite = np.full(n, -1, dtype=np.int64)  # its site
-        self.last = {}  # report: VM index -> (to_site, delta) of its last recorded proposal
+        # Each VM's last recorded proposal (to site, delta, from site): a proposal is recorded again
+        # only when one of them changes.
+        self.last_to = np.full(n, -2, dtype=np.int64)
+        self.last_delta = np.full(n, np.nan)
+        self.last_from = np.full(n, -2, dtype=np.int64)
         self.pending: dict[int, tuple[int, int, int]] = {}  # VM index -> (domain, service, shape+stem) moving in
         for i, vm in enumerate(vms):
             if vm.host is not None and not vm.out:
@@ -212,6 +224,18 @@ class Charging(Mechanism):
         dc.bus.subscribe(ev.VM, self._on_up, phase=ev.UP)
         self.ctx.finalizers.append(self._finish)
         self.domain_index = {d: k for k, d in enumerate(sorted(dc.domains))}
+        # Where every VM is, kept current instead of read from 100,000 VMs at each evaluation: the host
+        # (its position; -1 none) of each VM and whether it serves. A VM in service changes host only
+        # by ``Datacenter.move`` (heard through ``dc.moved``) and stops serving with ``vm down``; the
+        # VMs out of service (and those never in service yet) are read again at each evaluation.
+        self.host_pos = {h: k for k, h in enumerate(dc.host_list)}
+        self.host_pos[None] = -1
+        self.host_site = np.array([self.site_index[h.site.name] for h in dc.host_list] + [-1], dtype=np.int64)
+        self.host_dom = np.array([self.domain_index[h.domain.name] for h in dc.host_list] + [-1], dtype=np.int64)
+        self.where = np.array([self.host_pos[v.host] for v in vms], dtype=np.int64)
+        self.serving = np.array([self._serves(v) for v in vms], dtype=bool)
+        self.touched = np.ones(n, dtype=bool)  # VMs to evaluate again (report): all at first
+        dc.moved.append(self._moved)
         if self.enabled:
             period = self.config.evaluate_every
             self.schedule = every(self.env, period, self.evaluate, start=period)
@@ -219,18 +243,20 @@ class Charging(Mechanism):
     def _allowed_sites(self, vms: list[VM]) -> np.ndarray:
         """allowed[i, s]: VM i's placement selector matches a host of site s (one scan per selector)."""
         hosts = self.dc.hosts
-        cache: dict[tuple[str, ...], np.ndarray] = {}
+        # Keyed by the selector's identity (the VMs of a workload share one tuple): hashing a tuple of
+        # 10,000 host names for each of 100,000 VMs was 10^9 steps.
+        cache: dict[int, tuple[tuple[str, ...], np.ndarray]] = {}
         out = np.zeros((len(vms), len(self.sites)), dtype=bool)
         for i, vm in enumerate(vms):
-            row = cache.get(vm.allowed)
-            if row is None:
+            hit = cache.get(id(vm.allowed))
+            if hit is None:
                 row = np.zeros(len(self.sites), dtype=bool)
                 for h in vm.allowed:
                     host = hosts.get(h)
                     if host is not None:
                         row[self.site_index[host.site.name]] = True
-                cache[vm.allowed] = row
-            out[i] = row
+                hit = cache[id(vm.allowed)] = (vm.allowed, row)  # the tuple kept: its id stays its own
+            out[i] = hit[1]
         return out
 
     # -- metering ---------------------------------------------------------------------------------
@@ -250,9 +276,21 @@ class Charging(Mechanism):
         self.since[i] = np.nan
         self.msite[i] = -1
 
+    @staticmethod
+    def _serves(vm: VM) -> bool:
+        return vm.host is not None and not vm.out and vm.state == RUNNING
+
+    def _moved(self, vm: VM) -> None:
+        i = self.index.get(vm.name)
+        if i is not None:
+            self.where[i] = self.host_pos[vm.host]
+            self.touched[i] = True
+
     def _on_down(self, failure) -> None:
         i = self.index.get(failure.subject)
         if i is not None:
+            self.serving[i] = False
+            self.touched[i] = True
             self._close(i, self.env.now)
 
     def _on_up(self, failure) -> None:
@@ -260,6 +298,9 @@ class Charging(Mechanism):
         if i is None:
             return
         vm = self.vms[i]
+        self.where[i] = self.host_pos[vm.host]
+        self.serving[i] = self._serves(vm)
+        self.touched[i] = True
         self._close(i, self.env.now)
         if vm.host is not None:
             self._open(i, vm)
@@ -277,22 +318,28 @@ class Charging(Mechanism):
 
     # -- evaluation (vectorised) -----------------------------------------------------------------
     def locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Current site and domain index of every VM (-1 when not placed) and whether it runs."""
-        si, di = self.site_index, self.domain_index
-        hosts = [v.host for v in self.vms]
-        site = np.fromiter((si[h.site.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
-        dom = np.fromiter((di[h.domain.name] if h is not None else -1 for h in hosts), np.int64, len(hosts))
-        running = np.fromiter((v.state == RUNNING for v in self.vms), bool, len(hosts))
-        return site, dom, running
+        """Current site and domain index of every VM (-1 when not placed) and whether it serves. The VMs
+        in service are where ``where`` says (kept by ``vm down``/``up`` and ``dc.moved``); the others
+        (a few: stopped, booting, never started) are read now. O(VMs) numpy, O(VMs out) Python.
+        A VM in service that is paused at this instant (a migration's stop-and-copy) counts as serving."""
+        where, serving, pos = self.where, self.serving, self.host_pos
+        out = np.flatnonzero(~serving)
+        self.touched[out] = True
+        for i in out.tolist():
+            vm = self.vms[i]
+            where[i] = pos[vm.host]
+            serving[i] = self._serves(vm)
+        return self.host_site[where], self.host_dom[where], serving.copy()  # index -1: the trailing -1
 
     def evaluate(self, now: float) -> None:
         site, dom, running = self.locate()
+        if self.incremental and self.config.policy == "report":
+            return self._report_changed(site, dom, running)
         moved = np.flatnonzero((self.msite >= 0) & (site >= 0) & (self.msite != site))
         for i in moved:  # another mover changed its site since it was priced
             self._reprice(int(i))
-        score = redundancy(self.service, self.shape, self.stem, dom)
-        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running,
-                             self.allowed & self.priced[None, :])
+        ev_ = evaluate_moves(self.rate, self.p_egress, self.move_bytes, self.service, site, running, self.allowed,
+                             self.best)
         target, before, after, cost = ev_["target"], ev_["before"], ev_["after"], ev_["cost"]
         delta = after - before
         propose = (target >= 0) & (delta < 0)
@@ -306,19 +353,66 @@ class Charging(Mechanism):
             idx = idx[np.lexsort((idx, delta[idx]))]
         hosts = self._choose(idx, target, dom) if cheapest and len(idx) else {}
         svc_before = ev_["service_before"]
-        for i in idx:
-            i = int(i)
-            # A proposal is recorded once (again when its figures change), and whenever it is carried out.
-            key = (int(target[i]), float(delta[i]), int(site[i]))
-            if self.last.get(i) == key and i not in hosts:
-                continue
-            self.last[i] = key
+        # A proposal is recorded once (again when its figures change), and whenever it is carried out.
+        same = (self.last_to[idx] == target[idx]) & (self.last_delta[idx] == delta[idx]) & (self.last_from[idx] == site[idx])
+        if hosts:
+            same &= ~np.isin(idx, np.fromiter(hosts, np.int64, len(hosts)))
+        rows = idx[~same]
+        if not len(rows):
+            return self._start(hosts)
+        self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target[rows], delta[rows], site[rows]
+        score = self.scorer.score(dom, rows)
+        for k, i in enumerate(rows.tolist()):
             vm = self.vms[i]
             self.ctx.recorder.record(
                 "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
-                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[i]),
+                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[k]),
                 charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
                 migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
+        self._start(hosts)
+
+    def _report_changed(self, site: np.ndarray, dom: np.ndarray, running: np.ndarray) -> None:
+        """Policy ``report``: only the VMs touched since the last evaluation (a stop, a start, a move, or
+        out of service) are evaluated. Prices and each VM's best move are fixed, so an untouched VM's
+        proposal (target, delta, site) is the one already recorded, or still none: this records exactly
+        what the full evaluation records (the service's charge is computed over every VM), in
+        O(touched) numpy plus O(VMs) only when something is recorded."""
+        ix = np.flatnonzero(self.touched)
+        self.touched[:] = False
+        if not len(ix):
+            return
+        s = site[ix]
+        for i in ix[(self.msite[ix] >= 0) & (s >= 0) & (self.msite[ix] != s)].tolist():
+            self._reprice(i)  # another mover changed its site since it was priced
+        live = running[ix] & (s >= 0)
+        here = np.where(live, s, 0)
+        before = np.where(live, self.rate[ix, here], 0.0)
+        target = self.best[0][ix, here]
+        ok = live & (target >= 0)
+        target = np.where(ok, target, -1)
+        delta = np.where(ok, self.best[1][ix, here], before) - before
+        keep = (target >= 0) & (delta < 0)
+        keep &= ~((self.last_to[ix] == target) & (self.last_delta[ix] == delta) & (self.last_from[ix] == s))
+        if not keep.any():
+            return
+        rows, target, delta, here = ix[keep], target[keep], delta[keep], here[keep]
+        self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target, delta, site[rows]
+        cost = self.move_bytes[rows] / GB * self.p_egress[here]
+        live_all = running & (site >= 0)
+        before_all = np.where(live_all, self.rate[np.arange(len(site)), np.where(live_all, site, 0)], 0.0)
+        totals = np.bincount(self.service, weights=before_all, minlength=int(self.service.max()) + 1)
+        score = self.scorer.score(dom, rows)
+        for k, i in enumerate(rows.tolist()):
+            vm = self.vms[i]
+            svc = float(totals[self.service[i]])
+            self.ctx.recorder.record(
+                "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
+                to_site=self.sites[target[k]].name, redundancy_possibility=float(score[k]),
+                charge_before_per_h=svc, charge_after_per_h=svc + float(delta[k]),
+                migration_cost=float(cost[k]), delta_per_h=float(delta[k]))
+
+    def _start(self, hosts: dict[int, Host]) -> None:
+        """Migrate each VM of ``hosts`` to its host (policy cheapest)."""
         if hosts:
             engine = self.ctx.services["live_migration"]
             for i, host in hosts.items():
@@ -416,21 +510,85 @@ def redundancy(service: np.ndarray, shape: np.ndarray, stem: np.ndarray, dom: np
     return score
 
 
+class Scorer:
+    """``redundancy(service, shape, stem, dom)`` at chosen rows, with the work that does not depend on
+    placement done once: for each of the 7 subsets of {service, shape, stem}, each VM's group (VMs equal
+    on the subset) and the VMs sorted by group. An evaluation then needs, per subset, the number of
+    placed VMs in each group and the smallest and largest domain among them (one gather and three
+    ``reduceat`` over the sorted VMs, O(VMs) numpy): another VM of the group is in another domain
+    exactly when the group's placed VMs span two domains or more."""
+
+    def __init__(self, service: np.ndarray, shape: np.ndarray, stem: np.ndarray):
+        sig = [(service, W_SERVICE), (shape, W_SHAPE), (stem, W_NAME)]
+        self.n = len(service)
+        self.subsets = []
+        for mask in range(1, 8):
+            keys = [sig[k][0] for k in range(3) if mask >> k & 1]
+            w = sum(sig[k][1] for k in range(3) if mask >> k & 1)
+            code = keys[0]
+            for k in keys[1:]:
+                code = code * (int(k.max()) + 1) + k
+            code = np.unique(code, return_inverse=True)[1].reshape(-1) if self.n else code
+            order = np.argsort(code, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(code[order]) != 0]) if self.n else order
+            self.subsets.append((code, order, starts, w))
+
+    def score(self, dom: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The redundancy possibility of the VMs ``rows`` (0 for one not placed, ``dom`` -1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        best = np.zeros(len(rows))
+        placed = dom >= 0
+        if int(placed.sum()) < 2 or not len(rows):
+            return best
+        big = np.iinfo(np.int64).max
+        for code, order, starts, w in self.subsets:
+            d = dom[order]
+            p = placed[order]
+            count = np.add.reduceat(p.astype(np.int64), starts)
+            lo = np.minimum.reduceat(np.where(p, d, big), starts)
+            hi = np.maximum.reduceat(np.where(p, d, -1), starts)
+            g = code[rows]
+            same = count[g] - 1
+            apart = lo[g] != hi[g]
+            best = np.maximum(best, np.where(apart, w + W_SPREAD, np.where(same > 0, w, 0.0)))
+        return np.where(placed[rows], np.round(best, 12), 0.0)
+
+
+def best_moves(rate: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``to[i, s]``: VM i's cheapest allowed site other than s (the first of equal ones; -1 if none) and
+    ``after[i, s]`` its rate there (inf if none), for every site s it may be at."""
+    n, s = rate.shape
+    masked = np.where(allowed, rate, np.inf)
+    to = np.full((n, s), -1, dtype=np.int64)
+    after = np.full((n, s), np.inf)
+    rows = np.arange(n)
+    for here in range(s):
+        m = masked.copy()
+        m[:, here] = np.inf
+        t = np.argmin(m, axis=1) if s else np.zeros(n, dtype=np.int64)
+        a = m[rows, t]
+        ok = np.isfinite(a)
+        to[:, here] = np.where(ok, t, -1)
+        after[:, here] = a
+    return to, after
+
+
 def evaluate_moves(rate: np.ndarray, p_egress: np.ndarray, move_bytes: np.ndarray, service: np.ndarray,
-                   site: np.ndarray, running: np.ndarray, allowed: np.ndarray) -> dict[str, np.ndarray]:
+                   site: np.ndarray, running: np.ndarray, allowed: np.ndarray,
+                   best: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """For every VM: the cheapest other allowed site (``target``, -1 if none or not running), its
     charge per hour where it is (``before``) and there (``after``), the egress cost of the move and its
-    service's charge per hour now (every running VM of the service)."""
+    service's charge per hour now (every running VM of the service). ``best``: ``best_moves(rate,
+    allowed)`` when already known (then the evaluation is a few gathers, O(VMs))."""
     n, s = rate.shape
     live = running & (site >= 0)
     rows = np.arange(n)
     here = np.where(live, site, 0)
     before = np.where(live, rate[rows, here], 0.0)
-    masked = np.where(allowed, rate, np.inf)
-    masked[rows, here] = np.inf
-    target = np.argmin(masked, axis=1)
-    after = masked[rows, target]
-    ok = live & np.isfinite(after)
+    to, best_after = best if best is not None else best_moves(rate, allowed)
+    target = to[rows, here]
+    after = best_after[rows, here]
+    ok = live & (target >= 0)
     target = np.where(ok, target, -1)
     after = np.where(ok, after, before)
     cost = np.where(ok, move_bytes / GB * p_egress[here], 0.0)

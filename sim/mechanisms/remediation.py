@@ -224,6 +224,7 @@ class Remediation(Mechanism):
         self.fix_at: dict[str, object] = {}  # disabled: host -> its pending manual fix
         self.attempts: dict[str, _Attempt] = {}  # host -> its remediation under way
         self.scan = None
+        self.reach: dict[str, dict[str, list[Host]]] = {}  # cluster -> scope group -> its members
 
     # -- set-up ------------------------------------------------------------------------------
     def wire(self) -> None:
@@ -370,7 +371,7 @@ class Remediation(Mechanism):
         """Live-migrate every VM off ``host`` to other hosts of ``cluster`` with room; a VM with no
         room waits (retried after a delay that doubles up to RETRY_MAX)."""
         engine = self.ctx.services["live_migration"]
-        candidates = [h for h in self.members[cluster] if h is not host and engine.in_scope(host, h)]
+        candidates = [h for h in self._reach(cluster, host) if h is not host]
         placement = self.dc.placement
         delay = RETRY_DELAY
         while True:
@@ -383,17 +384,20 @@ class Remediation(Mechanism):
             # otherwise waiting hosts would pass VMs back and forth.
             idle = [h for h in candidates if h.name not in self.attempts]
             tiers = ([h for h in idle if self.compliant(h.name)], idle) if idle else (candidates,)
+            tiers = [t for t in tiers if t]  # an empty tier has nothing to choose from
+            # Each tier's rule is built when a VM first needs it (building one costs O(tier) and
+            # the second tier is seldom needed once hosts of the domain are compliant).
             rules: dict[int, list] = {}
             procs = []
             for vm in left:
                 if vm.state != RUNNING or vm.migrating:
                     continue
                 base = self.dc.rule_for(vm)
-                mine = rules.get(id(base))
-                if mine is None:
-                    mine = rules[id(base)] = [placement.within(base, tier) for tier in tiers]
-                for rule in mine:
-                    target = placement.choose(vm, rule, exclude=host)
+                mine = rules.setdefault(id(base), [])
+                for k, tier in enumerate(tiers):
+                    if k == len(mine):
+                        mine.append(placement.within(base, tier))
+                    target = placement.choose(vm, mine[k], exclude=host)
                     if target is not None:
                         procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
                         break
@@ -421,6 +425,21 @@ class Remediation(Mechanism):
                 yield self.env.timeout(delay)
                 self.dc.enter_maintenance(host, KEY)
                 delay = min(2 * delay, RETRY_MAX)
+
+    def _reach(self, cluster: str, host: Host) -> list[Host]:
+        """The members of ``cluster`` a VM on ``host`` may live-migrate to (``host`` included): the
+        members in its scope group (its broadcast domain, its site, or all), grouped once per cluster
+        so an evacuation costs O(group), not O(cluster)."""
+        engine = self.ctx.services["live_migration"]
+        scope = engine.config.scope
+        key = host.domain.name if scope == "broadcast_domain" else host.site.name if scope == "site" else ""
+        groups = self.reach.get(cluster)
+        if groups is None:
+            groups = self.reach[cluster] = {}
+            for h in self.members[cluster]:
+                k = h.domain.name if scope == "broadcast_domain" else h.site.name if scope == "site" else ""
+                groups.setdefault(k, []).append(h)
+        return groups.get(key, [])
 
     # -- standalone remediation ----------------------------------------------------------------
     def _standalone(self, host: Host):
