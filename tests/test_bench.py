@@ -253,15 +253,15 @@ def test_scaled_scenario_loads_with_the_requested_size():
 
 def test_scaling_up_to_100000_hosts_by_hand(raw):
     """100,000 hosts: 1,000 domains of 100, 500 per site, east bd01..bd50 from the file then bd51..bd500
-    (copies of bd50: profile std, 800 Gbps uplink); 50,000 + 30,000 + 10,000 + 10,000 VMs x 10 =
-    1,000,000. Shared capacities x 10: cores 25,600 -> 256,000 Gbps, the WAN 400 -> 4,000 Gbps, each
+    (copies of bd50: profile std, 800 Gbps uplink); web 50,000, app 30,000, db 9,000, batch 10,000 and
+    the two database-tier halves of 500 each, x 10 = 1,000,000 VMs. Shared capacities x 10: cores 25,600 -> 256,000 Gbps, the WAN 400 -> 4,000 Gbps, each
     vault 20 -> 200 PiB, 40 -> 400 GB/s read, 30 -> 300 GB/s write."""
     scaled = scale_fleet(raw, 100_000)
     east, west = scaled["infrastructure"]["sites"]
     assert [d["name"] for d in east["broadcast_domains"]] == [f"bd{k:02d}" for k in range(1, 501)]
     assert [d["name"] for d in west["broadcast_domains"]][-1] == "bd500"
     assert {(d["hosts"], d["profile"], d["uplink"]) for _, d in _domains(scaled)} == {(100, "std", "800Gbps")}
-    assert [w["count"] for w in scaled["workloads"]] == [500_000, 300_000, 100_000, 100_000]
+    assert [w["count"] for w in scaled["workloads"]] == [500_000, 300_000, 90_000, 100_000, 5_000, 5_000]
     assert east["core"] == pytest.approx(256_000e9 / 8)
     assert scaled["infrastructure"]["wan"][0]["bandwidth"] == pytest.approx(4_000e9 / 8)
     vault = scaled["infrastructure"]["storage"][0]
@@ -271,25 +271,26 @@ def test_scaling_up_to_100000_hosts_by_hand(raw):
 
 def test_scaling_to_12345_hosts_by_hand(raw):
     """12,345 hosts: ceil(123.45) = 124 domains, 62 per site; 12,345 = 124 x 99 + 69, so the first 69
-    domains (east's 62 and west's first 7) hold 100 and the other 55 hold 99. VMs x 1.2345: web
-    61,725, app 37,035, db 12,345, batch 12,345 = 123,450."""
+    domains (east's 62 and west's first 7) hold 100 and the other 55 hold 99. VMs x 1.2345, rounded
+    half to even (Python's round): web 61,725, app 37,035, db 11,110 (11,110.5), batch 12,345, each tier half 617 (617.25)."""
     scaled = scale_fleet(raw, 12_345)
     east, west = scaled["infrastructure"]["sites"]
     assert len(east["broadcast_domains"]) == len(west["broadcast_domains"]) == 62
     assert [d["hosts"] for d in east["broadcast_domains"]] == [100] * 62
     assert [d["hosts"] for d in west["broadcast_domains"]] == [100] * 7 + [99] * 55
-    assert [w["count"] for w in scaled["workloads"]] == [61_725, 37_035, 12_345, 12_345]
+    assert [w["count"] for w in scaled["workloads"]] == [61_725, 37_035, 11_110, 12_345, 617, 617]
     assert east["core"] == pytest.approx(parse_rate("25600Gbps") * 1.2345)
 
 
 def test_scaling_down_keeps_the_shared_capacities(raw):
-    """250 hosts: east 2 x (84, 83), west 1 x 83; 1,250 + 750 + 250 + 250 VMs; cores, WAN and vaults as
+    """250 hosts: east 2 x (84, 83), west 1 x 83; web 1,250, app 750, db 225, batch 250, each tier half
+    12 (12.5, rounded half to even); cores, WAN and vaults as
     in the file (a smaller fleet is never scarcer per host than the file)."""
     scaled = scale_fleet(raw, 250)
     east, west = scaled["infrastructure"]["sites"]
     assert [d["hosts"] for d in east["broadcast_domains"]] == [84, 83]
     assert [d["hosts"] for d in west["broadcast_domains"]] == [83]
-    assert [w["count"] for w in scaled["workloads"]] == [1250, 750, 250, 250]
+    assert [w["count"] for w in scaled["workloads"]] == [1250, 750, 225, 250, 12, 12]
     assert east["core"] == "25600Gbps"
     assert scaled["infrastructure"]["storage"][0]["capacity"] == "20PiB"
     assert parse_size(scaled["infrastructure"]["storage"][0]["capacity"]) == 20 * 2**50
