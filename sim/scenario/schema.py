@@ -621,12 +621,13 @@ class _Operation(Model):
 OperationBase = _Operation
 
 
-# Reserved kinds: operations of mechanisms that are not built yet. They are validated here
-# (names, references) so that scenario files can carry them; at run time, with no mechanism
-# claiming the kind, each is recorded as failed ("no enabled mechanism carries out ...").
-# Every other kind is declared by the mechanism that carries it out (``Mechanism.operations``,
-# e.g. ``migrate`` by live migration); a mechanism that declares a reserved kind replaces its
-# model here, and the kind then leaves this list when that mechanism lands.
+# Reserved kinds: the operations of the mechanisms that landed after the platform (remediation's
+# publish_image, workload_manager's instantiate / restore / migrate_workload, live_recovery's
+# recover). Each of those mechanisms declares its kind (``Mechanism.operations``), which replaces
+# the model here; these copies only serve a registry without that mechanism (a test's own
+# registry), which still validates the kind and records it as failed at run time ("no enabled
+# mechanism carries out ..."). Every other kind is declared only by its mechanism (``migrate``
+# by live migration).
 class PublishImage(_Operation):
     """Publish a new desired image for a cluster."""
 
