@@ -77,7 +77,7 @@ class Transfer:
         self.cap = cap
         self.tag = tag
         self.policy = policy
-        self._on_end = on_end
+        self._on_end: Callable[[Transfer], Any] | None = None  # set by ``start`` once it has started
         # the ``done`` event: made now without ``on_end``, else only if somebody asks for it (or to
         # call ``on_end`` after a failure, at the point in the instant where ``done`` would fire)
         self._done: simpy.Event | None = owner.env.event() if on_end is None else None
@@ -162,12 +162,14 @@ class Transfer:
         on_end = self._on_end
         if on_end is not None:
             if now:
+                self._on_end = None  # called once; and no reference cycle through the owner's callback
                 on_end(self)
             else:
                 self.done.callbacks.append(self._call_on_end)
 
     def _call_on_end(self, _event: simpy.Event) -> None:
-        self._on_end(self)
+        on_end, self._on_end = self._on_end, None
+        on_end(self)
 
     def _arrived(self) -> bool:
         """The rule for equal timestamps: if the last byte arrives now, the transfer completes now
@@ -251,8 +253,9 @@ class Transfers:
         self.network = dc.network
         self.solver = dc.network.solver
         self.bus = dc.bus
-        # per (src, dst): the route, and per subject watched its watcher set and how to test it now
-        self._paths: dict[tuple[Endpoint, Endpoint], tuple[tuple[tuple[int, ...], float], tuple]] = {}
+        # per (src, dst) as strings: the route, and per subject watched its watcher set and how to
+        # test it now
+        self._paths: dict[tuple[str, str, str, str], tuple[tuple[tuple[int, ...], float], tuple, tuple]] = {}
         self._policies: dict[tuple[str, str, str], dict[str, str]] = {}  # one dict per failure choice
         self._down: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> its watchers
         self._up: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> stalled by it
@@ -264,7 +267,8 @@ class Transfers:
 
         ``on_end(transfer)``, if given, is called when the transfer completes or fails (not when
         aborted) in place of a ``done`` event: at once when its last byte arrives, and where
-        ``done`` would fire after a failure (never inside ``start``). ``done`` still works."""
+        ``done`` would fire after a failure. Not for a transfer that fails inside ``start`` (an
+        endpoint already down): its ``outcome`` says so on return. ``done`` still works."""
         policy = self._policies.get((on_host, on_storage, on_link))
         if policy is None:
             for choice in (on_host, on_storage, on_link):
@@ -272,9 +276,10 @@ class Transfers:
                     raise ValueError(f"a failure choice is {FAIL!r} or {STALL!r}, got {choice!r}")
             policy = self._policies[(on_host, on_storage, on_link)] = {
                 "host": on_host, "storage": on_storage, "link": on_link}
-        path = self._paths.get((src, dst))
+        key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
+        path = self._paths.get(key)
         if path is None:
-            path = self._paths[(src, dst)] = self._path(src, dst)
+            path = self._paths[key] = self._path(src, dst)
         route, watched, sets = path
         t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end)
         down_now = None
@@ -293,6 +298,7 @@ class Transfers:
                 t._on_down(failure)
                 if t.outcome != RUNNING:
                     return t
+        t._on_end = on_end
         if not t._stalls:
             t._go(route[1])
         return t
