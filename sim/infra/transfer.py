@@ -2,7 +2,7 @@
 copies between hosts, copies into and out of storage systems, WAN copies).
 
 ``Transfers.start(src, dst, size, ...)`` starts a flow in the bandwidth solver and
-watches, on the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
+watches, through the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
 disk's own failure, storage systems) and every failable link on the path. A transfer
 ends ``completed`` (``done`` succeeds with the transfer), ``failed`` (``done`` fails with
 ``TransferFailed`` and its cause; defused, so nobody has to wait on it) or ``aborted``
@@ -20,8 +20,10 @@ paid once, at the start). A transfer started while an endpoint is down or a link
 path has failed fails at once, or starts stalled, by the same choice: no byte moves from
 a crashed host's disk or into a storage system under outage.
 
-Cost: a few bus subscriptions per transfer (its endpoints and the links on its path),
-cancelled when it ends; nothing per byte or per rate change.
+Cost: no bus subscription per transfer: ``Transfers`` subscribes once per watched subject and
+keeps, per subject, the live transfers over it (a transfer enters and leaves a few dicts); the
+solver reports a flow's end by a call, not an event; with ``on_end`` the owner is called the same
+way and no ``done`` event is made. Nothing per byte or per rate change.
 """
 
 from __future__ import annotations
