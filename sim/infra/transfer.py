@@ -326,8 +326,9 @@ class Transfers:
             elif topic == ev.LINK:
                 how, obj = _LINK, self.network.is_failed
             else:
-                how, obj = _DISK, None  # a disk that failed took its host down: the host says it
-            watched.append((topic, subject, how, obj))
+                how, obj = _DISK, None
+            if how != _DISK:  # a disk that failed took its host down: the host says it
+                watched.append((topic, subject, how, obj))
             sets.append(self._watching(topic, subject))
         return self.network.route(src, dst), tuple(watched), tuple(sets)
 
