@@ -138,3 +138,40 @@ def test_a_failure_reaches_exactly_the_transfers_over_its_subject(tmp_path_facto
         for key in keys:
             assert dc.transfers.watchers(*key) == []
     assert checked[0] == len(faults)
+
+
+def test_the_solver_calls_on_end_when_done_would_fire():
+    """One resource of 1 GB/s, flows of 1 GB and 3 GB from t = 0 (on_end) and 2 GB with ``done``:
+    1/3 GB/s each, so the 1 GB flow ends at 3 s; then 0.5 GB/s each, the 2 GB flow has 1 GB left
+    (ends at 5 s) and the 3 GB flow 2 GB; then it is alone at 1 GB/s from 5 s with 1 GB left: 6 s.
+    A fourth flow (on_end) of 5 GB over another resource, started at 1 s, is failed at 2 s by
+    ``fail_resource``: on_end gets a ``FlowFailed`` at 2 s and there is no ``done`` event to fire."""
+    import simpy
+
+    from sim.infra.solver import FlowFailed, FlowSolver
+
+    env = simpy.Environment()
+    s = FlowSolver(env)
+    r = s.add_resource("r", 1 * GB)
+    r2 = s.add_resource("r2", 1 * GB)
+    seen = []
+
+    def on_end(flow, exc):
+        seen.append((flow.tag, env.now, type(exc).__name__ if exc is not None else None))
+
+    s.start([r], 1 * GB, tag="a", on_end=on_end)
+    b = s.start([r], 3 * GB, tag="b", on_end=on_end)
+    c = s.start([r], 2 * GB, tag="c")
+    c.done.callbacks.append(lambda e: seen.append(("c", env.now, None)))
+    assert b.done is None
+
+    def later():
+        yield env.timeout(1)
+        d = s.start([r2], 5 * GB, tag="d", on_end=on_end)
+        yield env.timeout(1)
+        s.fail_resource(r2, "outage")
+        assert d.done is None
+    env.process(later())
+    env.run()
+    assert [(t, round(at, 9), e) for t, at, e in seen] == [
+        ("d", 2.0, FlowFailed.__name__), ("a", 3.0, None), ("c", 5.0, None), ("b", 6.0, None)]
