@@ -87,14 +87,16 @@ class Flow:
     """One transfer. Public attributes are read-only; ask the solver for rate and progress.
 
     ``done`` succeeds with the flow as value when the last byte arrives, fails with
-    :class:`FlowFailed` if the solver fails it, and never fires if it is aborted.
+    :class:`FlowFailed` if the solver fails it, and never fires if it is aborted. A flow started
+    with ``on_end`` has no ``done`` (None): the solver calls ``on_end(flow, None)`` at its last
+    byte or ``on_end(flow, FlowFailed)`` when it fails it, at once (no SimPy event).
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new")
+                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new", "_on_end")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
-                 start_time: float, latency: float, done: simpy.Event):
+                 start_time: float, latency: float, done: simpy.Event | None, on_end=None):
         self.id = fid
         self.size = size
         self.resources = resources
@@ -111,6 +113,7 @@ class Flow:
         self._dres: tuple[int, ...] = ()  # dense indices of its resources while it moves
         self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
         self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
+        self._on_end = on_end  # called instead of ``done`` firing
 
     def __repr__(self) -> str:
         return f"Flow({self.id}, size={self.size:g}, resources={self.resources}, tag={self.tag!r})"
@@ -270,11 +273,14 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ flows
     def start(self, resources: Iterable[int], size: float, cap: float | None = None, latency: float = 0.0,
-              tag: object = None) -> Flow:
+              tag: object = None, on_end=None) -> Flow:
         """Start moving ``size`` bytes across ``resources`` (distinct ids), at most ``cap`` bytes/s.
 
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
-        the last byte arrives.
+        the last byte arrives. With ``on_end``, no ``done`` event: ``on_end(flow, None)`` is called
+        when the last byte arrives and ``on_end(flow, FlowFailed)`` if the solver fails the flow,
+        synchronously, after the solver's state is updated (the callback may start, abort or query
+        flows).
         """
         if type(resources) is tuple and resources in self._routes_ok:
             res = resources  # a route checked before (routes from the network repeat)
@@ -299,7 +305,8 @@ class FlowSolver:
         if not (latency >= 0.0 and math.isfinite(latency)):
             raise ValueError(f"latency must be >= 0 s, got {latency}")
         env = self.env
-        flow = Flow(self._next_id, size, res, cap, tag, env.now, latency, env.event())
+        flow = Flow(self._next_id, size, res, cap, tag, env.now, latency, env.event() if on_end is None else None,
+                    on_end)
         self._next_id += 1
         instant = size == 0.0 or (not res and cap is None)
         if latency > 0.0 or instant:
@@ -359,8 +366,11 @@ class FlowSolver:
         if removed:
             self._update((), removed)
         for flow in failed:
-            flow.done.defused = True
-            flow.done.fail(FlowFailed(flow, cause))
+            if flow._on_end is not None:
+                flow._on_end(flow, FlowFailed(flow, cause))
+            else:
+                flow.done.defused = True
+                flow.done.fail(FlowFailed(flow, cause))
 
     # ------------------------------------------------------------------ queries
     def rate(self, flow: Flow) -> float:
@@ -444,7 +454,10 @@ class FlowSolver:
         flow._state = _DONE
         flow._left = 0.0
         flow.end_time = self.env.now
-        flow.done.succeed(flow)
+        if flow._on_end is not None:
+            flow._on_end(flow, None)
+        else:
+            flow.done.succeed(flow)
 
     def _join(self, flow: Flow) -> None:
         """Enter the sharing now with rate 0 (activating its idle resources), then re-solve."""
@@ -594,7 +607,10 @@ class FlowSolver:
             flow._left = 0.0
         self._update((), removed)
         for flow in done:
-            flow.done.succeed(flow)
+            if flow._on_end is not None:
+                flow._on_end(flow, None)
+            else:
+                flow.done.succeed(flow)
 
     # ------------------------------------------------------------------ solving
     def _update(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:

@@ -2,7 +2,7 @@
 copies between hosts, copies into and out of storage systems, WAN copies).
 
 ``Transfers.start(src, dst, size, ...)`` starts a flow in the bandwidth solver and
-watches, on the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
+watches, through the failure bus, both endpoints (the hosts of NIC and disk endpoints, a
 disk's own failure, storage systems) and every failable link on the path. A transfer
 ends ``completed`` (``done`` succeeds with the transfer), ``failed`` (``done`` fails with
 ``TransferFailed`` and its cause; defused, so nobody has to wait on it) or ``aborted``
@@ -20,13 +20,16 @@ paid once, at the start). A transfer started while an endpoint is down or a link
 path has failed fails at once, or starts stalled, by the same choice: no byte moves from
 a crashed host's disk or into a storage system under outage.
 
-Cost: a few bus subscriptions per transfer (its endpoints and the links on its path),
-cancelled when it ends; nothing per byte or per rate change.
+Cost: no bus subscription per transfer: ``Transfers`` subscribes once per watched subject and
+keeps, per subject, the live transfers over it (a transfer enters and leaves a few dicts); the
+solver reports a flow's end by a call, not an event; with ``on_end`` the owner is called the same
+way and no ``done`` event is made. Nothing per byte or per rate change.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sim.core.causes import Cause, HostDown, LinkDown, StorageDown
 from sim.infra import events as ev
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.infra.datacenter import Datacenter
-    from sim.infra.events import Failure, Subscription
+    from sim.infra.events import Failure
     from sim.infra.solver import Flow
 
 FAIL, STALL = "fail", "stall"
@@ -62,11 +65,12 @@ class TransferFailed(Exception):
 class Transfer:
     """One bulk copy of ``size`` bytes. Read ``sent()``, ``outcome``, ``cause``; wait on ``done``."""
 
-    __slots__ = ("_t", "src", "dst", "size", "cap", "tag", "policy", "done", "outcome", "cause", "_flow",
-                 "_sent", "_stalls", "_subs", "start_s", "end_s", "_route")
+    __slots__ = ("_t", "src", "dst", "size", "cap", "tag", "policy", "_done", "outcome", "cause", "_flow",
+                 "_sent", "_stalls", "_watched", "start_s", "end_s", "_route", "_on_end")
 
     def __init__(self, owner: Transfers, src: Endpoint, dst: Endpoint, size: float, cap: float | None,
-                 tag: object, policy: dict[str, str], route: tuple[tuple[int, ...], float]):
+                 tag: object, policy: dict[str, str], route: tuple[tuple[int, ...], float],
+                 on_end: Callable[[Transfer], Any] | None):
         self._t = owner
         self._route = route  # (resources, latency) from src to dst: routes are fixed
         self.src = src
@@ -75,17 +79,34 @@ class Transfer:
         self.cap = cap
         self.tag = tag
         self.policy = policy
-        self.done: simpy.Event = owner.env.event()
+        self._on_end: Callable[[Transfer], Any] | None = None  # set by ``start`` once it has started
+        # the ``done`` event: made now without ``on_end``, else only if somebody asks for it (or to
+        # call ``on_end`` after a failure, at the point in the instant where ``done`` would fire)
+        self._done: simpy.Event | None = owner.env.event() if on_end is None else None
         self.outcome = RUNNING
         self.cause: object = None
         self._flow: Flow | None = None
         self._sent = 0.0  # bytes sent by flows that ended (stalls)
         self._stalls: dict[tuple[str, str], None] = {}
-        self._subs: list[Subscription] = []
+        self._watched: tuple[dict, ...] = ()  # the watcher sets of the Transfers index it is in
         self.start_s = owner.env.now
         self.end_s: float | None = None
 
     # -- reading ---------------------------------------------------------------------------------
+    @property
+    def done(self) -> simpy.Event:
+        """Succeeds with the transfer when it completes, fails (defused) with ``TransferFailed`` when
+        it fails, never fires when aborted."""
+        d = self._done
+        if d is None:
+            d = self._done = self._t.env.event()
+            if self.outcome == COMPLETED:
+                d.succeed(self)
+            elif self.outcome == FAILED:
+                d.defused = True
+                d.fail(TransferFailed(self, self.cause))
+        return d
+
     def sent(self) -> float:
         """Bytes delivered so far."""
         flow = self._flow
@@ -118,38 +139,51 @@ class Transfer:
     # -- internals --------------------------------------------------------------------------------------
     def _go(self, latency: float) -> None:
         """Start (or resume) the flow of the bytes left."""
-        t = self._t
         left = self.size - self._sent
         if left < 0.0:
             left = 0.0
-        flow = t.solver.start(self._route[0], left, self.cap, latency, self.tag)
-        self._flow = flow
-        flow.done.callbacks.append(self._flow_done)
+        self._flow = self._t.solver.start(self._route[0], left, self.cap, latency, self.tag, self._flow_ended)
 
-    def _flow_done(self, event: simpy.Event) -> None:
-        flow = event.value if event.ok else getattr(event.value, "flow", None)
+    def _flow_ended(self, flow: Flow, exc: FlowFailed | None) -> None:
+        """The solver's word on the flow: its last byte arrived (``exc`` None) or the solver failed it."""
         if flow is not self._flow or self.outcome != RUNNING:
             return  # a flow this transfer left (stall, abort)
         self._flow = None
-        if event.ok:
-            self._sent = self.size
-            self._end(COMPLETED)
-            self.done.succeed(self)
+        if exc is None:
+            self._completed(True)
         else:
-            event.defused = True
-            exc = event.value
-            self._fail(exc.cause if isinstance(exc, FlowFailed) else exc)
+            self._fail(exc.cause)
+
+    def _completed(self, now: bool) -> None:
+        """The last byte arrived. ``on_end`` is called at once when the solver says so (``now``), else
+        (a completion found while a failure is heard) where ``done`` fires, after the failure."""
+        self._sent = self.size
+        self._end(COMPLETED)
+        if self._done is not None:
+            self._done.succeed(self)
+        on_end = self._on_end
+        if on_end is not None:
+            if now:
+                self._on_end = None  # called once; and no reference cycle through the owner's callback
+                on_end(self)
+            else:
+                self.done.callbacks.append(self._call_on_end)
+
+    def _call_on_end(self, _event: simpy.Event) -> None:
+        on_end, self._on_end = self._on_end, None
+        on_end(self)
 
     def _arrived(self) -> bool:
         """The rule for equal timestamps: if the last byte arrives now, the transfer completes now
         (before the failure heard at this instant acts). True if it did."""
         flow = self._flow
-        if flow is None or not self._t.solver.finish_if_due(flow):
+        if flow is None:
             return False
-        self._flow = None  # its ``done`` callback finds the transfer already completed
-        self._sent = self.size
-        self._end(COMPLETED)
-        self.done.succeed(self)
+        self._flow = None  # the solver's callback, if it completes the flow now, finds it left
+        if not self._t.solver.finish_if_due(flow):
+            self._flow = flow
+            return False
+        self._completed(False)
         return True
 
     def _on_down(self, failure: Failure) -> None:
@@ -166,7 +200,7 @@ class Transfer:
             self._sent += self._t.solver.abort(self._flow)
             self._flow = None
         self._stalls[key] = None
-        self._subs.append(self._t.bus.subscribe(failure.topic, self._on_up, failure.subject, ev.UP))
+        self._t._waiting_up(key)[self] = None
 
     def _on_up(self, failure: Failure) -> None:
         if self.outcome != RUNNING:
@@ -183,23 +217,37 @@ class Transfer:
             self._flow = None
         self.cause = cause
         self._end(FAILED)
-        self.done.defused = True
-        self.done.fail(TransferFailed(self, cause))
+        done = self._done
+        if done is not None:
+            done.defused = True
+            done.fail(TransferFailed(self, cause))
+        if self._on_end is not None:
+            self.done.callbacks.append(self._call_on_end)  # ``done`` made (failed) now if nobody asked
 
     def _end(self, outcome: str) -> None:
         self.outcome = outcome
         self.end_s = self._t.env.now
-        for s in self._subs:
-            s.cancel()
-        self._subs.clear()
-        self._stalls.clear()
+        for watchers in self._watched:
+            del watchers[self]
+        self._watched = ()
+        if self._stalls:
+            up = self._t._up
+            for key in self._stalls:
+                up[key].pop(self, None)
+            self._stalls.clear()
 
 
 _KIND = {ev.HOST: "host", ev.DISK: "host", ev.STORAGE: "storage", ev.LINK: "link"}
+_HOST, _STORAGE, _LINK, _DISK = range(4)  # how ``start`` checks whether a watched subject is down now
 
 
 class Transfers:
-    """The transfer helper of one run (``dc.transfers``)."""
+    """The transfer helper of one run (``dc.transfers``).
+
+    The index: per watched (topic, subject), the live transfers that watch it (in start order),
+    with one bus subscription for its ``down``, made at the first transfer that watches it and kept;
+    per stalled (topic, subject), the transfers waiting for its ``up``, likewise. A failure reaches
+    exactly the transfers in its subject's set."""
 
     def __init__(self, dc: Datacenter):
         self.dc = dc
@@ -207,13 +255,22 @@ class Transfers:
         self.network = dc.network
         self.solver = dc.network.solver
         self.bus = dc.bus
-        # per (src, dst): the route and the (topic, subject) pairs a transfer watches (both fixed)
-        self._paths: dict[tuple[Endpoint, Endpoint], tuple[tuple[tuple[int, ...], float], tuple]] = {}
+        # per (src, dst) as strings: the route, and per subject watched its watcher set and how to
+        # test it now
+        self._paths: dict[tuple[str, str, str, str], tuple[tuple[tuple[int, ...], float], tuple, tuple]] = {}
         self._policies: dict[tuple[str, str, str], dict[str, str]] = {}  # one dict per failure choice
+        self._down: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> its watchers
+        self._up: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> stalled by it
 
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
-              on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL) -> Transfer:
-        """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``."""
+              on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL,
+              on_end: Callable[[Transfer], Any] | None = None) -> Transfer:
+        """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``.
+
+        ``on_end(transfer)``, if given, is called when the transfer completes or fails (not when
+        aborted) in place of a ``done`` event: at once when its last byte arrives, and where
+        ``done`` would fire after a failure. Not for a transfer that fails inside ``start`` (an
+        endpoint already down): its ``outcome`` says so on return. ``done`` still works."""
         policy = self._policies.get((on_host, on_storage, on_link))
         if policy is None:
             for choice in (on_host, on_storage, on_link):
@@ -221,19 +278,19 @@ class Transfers:
                     raise ValueError(f"a failure choice is {FAIL!r} or {STALL!r}, got {choice!r}")
             policy = self._policies[(on_host, on_storage, on_link)] = {
                 "host": on_host, "storage": on_storage, "link": on_link}
-        path = self._paths.get((src, dst))
+        key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
+        path = self._paths.get(key)
         if path is None:
-            path = self._paths[(src, dst)] = (self.network.route(src, dst), tuple(self._watched(src, dst)))
-        route, watched = path
-        t = Transfer(self, src, dst, size, cap, tag, policy, route)
-        subscribe = self.bus.subscribe
-        on_down = t._on_down
-        subs = t._subs
-        is_down = self._is_down
+            path = self._paths[key] = self._path(src, dst)
+        route, watched, sets = path
+        t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end)
         down_now = None
-        for topic, subject in watched:
-            subs.append(subscribe(topic, on_down, subject))
-            if is_down(topic, subject):
+        for watchers in sets:
+            watchers[t] = None
+        t._watched = sets
+        for topic, subject, how, obj in watched:
+            if (how == _HOST and obj.state in _HOST_DOWN or how == _STORAGE and obj.state == DOWN
+                    or how == _LINK and obj(subject)):
                 if down_now is None:
                     down_now = []
                 down_now.append((topic, subject))
@@ -243,6 +300,7 @@ class Transfers:
                 t._on_down(failure)
                 if t.outcome != RUNNING:
                     return t
+        t._on_end = on_end
         if not t._stalls:
             t._go(route[1])
         return t
@@ -251,6 +309,59 @@ class Transfers:
         """The rate (bytes/s) a transfer from ``src`` to ``dst`` would get alone: the smallest capacity
         on its route (0 while a link on it has failed)."""
         return self.network.bottleneck(src, dst)
+
+    def watchers(self, topic: str, subject: str) -> list[Transfer]:
+        """The live transfers a ``down`` of ``subject`` reaches, in start order."""
+        return list(self._down.get((topic, subject), ()))
+
+    def _path(self, src: Endpoint, dst: Endpoint) -> tuple:
+        dc = self.dc
+        watched = []
+        sets = []
+        for topic, subject in self._watched(src, dst):
+            if topic == ev.HOST:
+                how, obj = _HOST, dc.hosts[subject]
+            elif topic == ev.STORAGE:
+                how, obj = _STORAGE, dc.storage[subject]
+            elif topic == ev.LINK:
+                how, obj = _LINK, self.network.is_failed
+            else:
+                how, obj = _DISK, None
+            if how != _DISK:  # a disk that failed took its host down: the host says it
+                watched.append((topic, subject, how, obj))
+            sets.append(self._watching(topic, subject))
+        return self.network.route(src, dst), tuple(watched), tuple(sets)
+
+    def _watching(self, topic: str, subject: str) -> dict[Transfer, None]:
+        """The watcher set of ``(topic, subject)``, subscribed to its ``down`` at first use."""
+        key = (topic, subject)
+        watchers = self._down.get(key)
+        if watchers is None:
+            watchers = self._down[key] = {}
+            self.bus.subscribe(topic, self._heard_down, subject)
+        return watchers
+
+    def _waiting_up(self, key: tuple[str, str]) -> dict[Transfer, None]:
+        """The transfers stalled by ``key``, subscribed to its ``up`` at first use."""
+        waiting = self._up.get(key)
+        if waiting is None:
+            waiting = self._up[key] = {}
+            self.bus.subscribe(key[0], self._heard_up, key[1], ev.UP)
+        return waiting
+
+    def _heard_down(self, failure: Failure) -> None:
+        watchers = self._down[(failure.topic, failure.subject)]
+        if watchers:
+            for t in list(watchers):  # those watching when it was heard, in start order
+                t._on_down(failure)
+
+    def _heard_up(self, failure: Failure) -> None:
+        waiting = self._up[(failure.topic, failure.subject)]
+        if waiting:
+            ts = list(waiting)
+            waiting.clear()
+            for t in ts:
+                t._on_up(failure)
 
     def _watched(self, src: Endpoint, dst: Endpoint) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -266,15 +377,8 @@ class Transfers:
         out.extend((ev.LINK, name) for name in self.network.links_on(src, dst))
         return out
 
-    def _is_down(self, topic: str, subject: str) -> bool:
-        dc = self.dc
-        if topic == ev.HOST:
-            return dc.hosts[subject].state in (DOWN, REPAIR)
-        if topic == ev.STORAGE:
-            return dc.storage[subject].state == DOWN
-        if topic == ev.LINK:
-            return self.network.is_failed(subject)
-        return False  # a disk that failed took its host down: the host says it
+
+_HOST_DOWN = (DOWN, REPAIR)
 
 
 def _ongoing(at: float, topic: str, subject: str) -> Cause:

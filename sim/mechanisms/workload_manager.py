@@ -40,7 +40,7 @@ from sim.core.schedule import every
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN
 from sim.infra.network import Endpoint
-from sim.infra.transfer import FAIL, STALL, TransferFailed
+from sim.infra.transfer import FAIL, STALL
 from sim.mechanisms.base import Mechanism, MechanismConfig, Need, with_first_storage
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
@@ -178,6 +178,10 @@ class Target:
     active: int = 0
     queue: list = field(default_factory=list)  # heap of (policy, seq, job)
     parked: list = field(default_factory=list)  # jobs waiting for the storage to serve again
+    endpoint: Endpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endpoint = Endpoint.storage(self.name)
 
 
 def retain(points: deque, n: int, now: float) -> list[Pt]:
@@ -251,7 +255,7 @@ class WorkloadManager(Mechanism):
         # the workloads a policy names: their VMs' RPO is measured (with no backups when disabled)
         self.covered = {w for p in self.config.policies for w in p.workloads}
         self.points: dict[str, deque] = {}  # vm -> its kept points, oldest first
-        self.expired: list[Pt] = []
+        self.expired: list[tuple] = []  # the catalog rows of the points retention dropped
         self.ops = 0
 
     def wire(self) -> None:
@@ -264,6 +268,8 @@ class WorkloadManager(Mechanism):
         self.waiting: dict[str, Job] = {}  # vm -> its job waiting for the VM to run again
         self.pending: dict[str, Job] = {}  # vm -> its job not finished yet (queued, running, waiting)
         self.seq = 0
+        self._transfer_ended = self._transfer_ended  # bound once
+        self._disks: dict[str, Endpoint] = {}  # host -> the endpoint of its disk
         for p in self.config.policies:
             name = p.storage or self.config.storage
             if name not in self.targets:
@@ -321,33 +327,40 @@ class WorkloadManager(Mechanism):
             job.kind = FULL
         disk = vm.spec.disk
         job.bytes = disk if job.kind == FULL else min(disk, self._change(job.policy) * disk * (now - last.time_s) / DAY)
-        job.host = vm.host.name
+        job.host = host = vm.host.name
         target.active += 1
-        t = self.dc.transfers.start(Endpoint.disk(job.host), Endpoint.storage(target.name), job.bytes,
-                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", vm.name))
+        src = self._disks.get(host)
+        if src is None:
+            src = self._disks[host] = Endpoint.disk(host)
+        t = self.dc.transfers.start(src, target.endpoint, job.bytes,
+                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", vm.name),
+                                    on_end=self._transfer_ended)
         job.transfer = t
         if t.outcome != "running":  # failed at once (an endpoint already down)
-            self._ended(target, job, t.done)
-            return
-        t.done.callbacks.append(lambda e, target=target, job=job: self._ended(target, job, e))
+            self._ended(target, job, t)
 
     def _change(self, i: int) -> float:
         return self.config.policies[i].change_rate
 
-    def _ended(self, target: Target, job: Job, event) -> None:
+    def _transfer_ended(self, t: Transfer) -> None:
+        """A backup's ``on_end`` (one bound method for all: nothing allocated per backup)."""
+        job = self.pending[t.tag[1]]
+        self._ended(self.targets[job.storage], job, t)
+
+    def _ended(self, target: Target, job: Job, t: Transfer) -> None:
+        """The job's transfer ``t`` completed or failed (its ``on_end``, or at once in ``_begin``)."""
         target.active -= 1
-        t = job.transfer
         vm = job.vm
-        row = dict(time_s=t.start_s, vm=vm.name, workload=vm.workload, policy=job.policy, kind=job.kind,
-                   run_s=job.run_s, bytes=job.bytes, end_s=t.end_s, duration_s=t.end_s - t.start_s,
-                   storage=target.name, host=job.host)
-        if event.ok:
-            self.ctx.recorder.record("backups", outcome=COMPLETED, cause="", **row)
+        ok = t.outcome == "completed"
+        self.ctx.recorder.record("backups", time_s=t.start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
+                                 kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=t.end_s,
+                                 duration_s=t.end_s - t.start_s, storage=target.name, host=job.host,
+                                 outcome=COMPLETED if ok else FAILED,
+                                 cause="" if ok else type(t.cause).__name__)
+        if ok:
             self._add_point(job, t)
             del self.pending[vm.name]
         else:
-            cause = event.value.cause if isinstance(event.value, TransferFailed) else event.value
-            self.ctx.recorder.record("backups", outcome=FAILED, cause=type(cause).__name__, **row)
             job.transfer = None
             st = self.dc.storage[target.name]
             if st.state == DOWN:
@@ -362,13 +375,25 @@ class WorkloadManager(Mechanism):
 
     def _add_point(self, job: Job, t: Transfer) -> None:
         vm = job.vm
-        pts = self.points.setdefault(vm.name, deque())
+        pts = self.points.get(vm.name)
+        if pts is None:
+            pts = self.points[vm.name] = deque()
         parent = pts[-1] if pts and job.kind == INCREMENTAL else None
         p = Pt(t.start_s, vm.name, vm.workload, job.kind, job.run_s, job.bytes, t.end_s, job.storage,
                None, parent)
         p.full = p if parent is None else parent.full
         pts.append(p)
-        self.expired.extend(retain(pts, self.config.policies[job.policy].retention, self.env.now))
+        n = self.config.policies[job.policy].retention
+        if len(pts) > n:
+            expired = self.expired
+            for q in retain(pts, n, self.env.now):
+                # kept as its catalog row (a tuple of numbers and strings, which the garbage collector
+                # stops tracking), not as a Pt: a year's 365,000 expired points would each stay a
+                # tracked object and make the collector's full passes more frequent
+                parent = q.parent
+                expired.append((q.time_s, q.vm, q.workload, q.kind, q.run_s, q.bytes, q.end_s, q.location,
+                                q.full.time_s, math.nan if parent is None else parent.time_s, q.expired_s))
+                q.parent = None
 
     # -- the bus --------------------------------------------------------------------------------------
     def _storage_up(self, failure) -> None:
@@ -474,12 +499,16 @@ class WorkloadManager(Mechanism):
         if not self.enabled:
             return
         rec = self.ctx.recorder.record
-        kept = [p for pts in self.points.values() for p in pts]
-        for p, is_kept in [(p, True) for p in kept] + [(p, False) for p in self.expired]:
-            rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
-                bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full.time_s,
-                parent_s=math.nan if p.parent is None else p.parent.time_s, kept=is_kept,
-                expired_s=p.expired_s)
+        nan = math.nan
+        for pts in self.points.values():
+            for p in pts:
+                parent = p.parent
+                rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
+                    bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full.time_s,
+                    parent_s=nan if parent is None else parent.time_s, kept=True, expired_s=p.expired_s)
+        for time_s, vm, workload, kind, run_s, b, end_s, location, full_s, parent_s, expired_s in self.expired:
+            rec("catalog", time_s=time_s, vm=vm, workload=workload, kind=kind, run_s=run_s, bytes=b, end_s=end_s,
+                location=location, full_s=full_s, parent_s=parent_s, kept=False, expired_s=expired_s)
 
 
 class _Copy:
