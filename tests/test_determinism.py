@@ -79,11 +79,12 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     """The build pauses the cyclic collector and the run freezes what exists at time 0: afterwards the
     collector is on (or off) as before and nothing stays frozen, so a sweep worker running many
     scenarios can free each one's objects. The numbers do not depend on it: same metrics with the
-    collector off throughout."""
+    collector off throughout. The run's young-generation threshold is undone as well."""
     import gc
 
+    threshold = gc.get_threshold()
     on = run(_stochastic(), tmp_path)
-    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
     gc.disable()
     try:
         off = run(_stochastic(), tmp_path)
