@@ -328,6 +328,7 @@ class LiveMigration(Mechanism):
         super().__init__(ctx, dc, config)
         self._slots = _Slots(self.config.max_per_host, self.env.event)  # always on: config is set
         self._moving: dict[str, _Migration] = {}  # VM name -> its migration in flight
+        self._nics: dict[str, Endpoint] = {}  # host name -> its NIC endpoint (built once per host)
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -387,18 +388,21 @@ class LiveMigration(Mechanism):
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
         """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate."""
-        rate = self.dc.transfers.bottleneck(_nic(source), _nic(target))
+        rate = self.dc.transfers.bottleneck(self.nic(source), self.nic(target))
         cap = self.config.bandwidth_limit
         return min(rate, cap) if cap is not None else rate
 
     def start_flow(self, source: Host, target: Host, size: float, tag: str):
         """A memory copy: fails if either host fails, stalls while a link on its path is down."""
-        return self.dc.transfers.start(_nic(source), _nic(target), size, cap=self.config.bandwidth_limit,
+        return self.dc.transfers.start(self.nic(source), self.nic(target), size, cap=self.config.bandwidth_limit,
                                        tag=tag, on_host=FAIL, on_link=STALL)
 
-
-def _nic(host: Host) -> Endpoint:
-    return Endpoint.nic(host.name)
+    def nic(self, host: Host) -> Endpoint:
+        """``host``'s NIC endpoint, built once per host (every round of every migration needs two)."""
+        e = self._nics.get(host.name)
+        if e is None:
+            e = self._nics[host.name] = Endpoint.nic(host.name)
+        return e
 
 
 class _Migration:
