@@ -233,10 +233,11 @@ def test_scaling_keeps_domains_of_100_and_vms_proportional(raw, hosts):
     assert file_hosts(raw) == 10_000  # the input is not modified
 
 
-@pytest.mark.parametrize("hosts,concurrent,files", [(1000, 1, 1), (3000, 3, 2), (5000, 5, 2), (10_000, 10, 5)])
+@pytest.mark.parametrize("hosts,concurrent,files", [(1000, 10, 1), (3000, 10, 2), (5000, 10, 2), (10_000, 10, 5),
+                                                    (30_000, 10, 15)])
 def test_scaling_scales_the_remediation_roll_and_the_roaming_files(raw, hosts, concurrent, files):
-    """The east cluster grows with the fleet, so max_concurrent does (10 x N / 10,000, at least 1: the
-    roll keeps its ~500 waves); roaming files scale like the workloads (round(5 x N / 10,000), at least
+    """The east cluster grows with the fleet and max_concurrent stays 10 (the same share of a broadcast
+    domain in maintenance at any size: the roll's work per host stays, its length grows); roaming files scale like the workloads (round(5 x N / 10,000), at least
     1; Python rounds half to even: 1.5 -> 2, 2.5 -> 2); charging's prices and period do not scale."""
     scaled = scale_fleet(raw, hosts)["mechanisms"]
     assert scaled["remediation"]["max_concurrent"] == concurrent

@@ -194,11 +194,12 @@ class Remediation(Mechanism):
 
     @classmethod
     def scale(cls, section: dict, factor: float) -> dict:
-        """Clusters grow with the fleet (their host globs): ``max_concurrent`` grows with them, so a
-        rolling remediation keeps its length."""
-        m = section.get("max_concurrent")
-        if isinstance(m, int) and not isinstance(m, bool):
-            return dict(section, max_concurrent=scaled(m, factor))
+        """Nothing to scale: clusters grow with the fleet through their host globs, and
+        ``max_concurrent`` stays as written. A roll takes hosts in name order, so its concurrent hosts
+        share one broadcast domain; scaling the concurrency with the fleet (tried: 10 -> 30 at 30,000
+        hosts) put more of a domain in maintenance at once and pushed the same VMs through more
+        evacuations (10.4 -> 12.7 migrations per host), a superlinear fleet. Kept, a larger cluster
+        takes a longer roll with the same work per host."""
         return section
 
     @classmethod
