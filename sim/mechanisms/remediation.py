@@ -49,7 +49,7 @@ from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, PAUSED, RUNNING, UP
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL
-from sim.mechanisms.base import Mechanism, MechanismConfig, Need, scaled
+from sim.mechanisms.base import Mechanism, MechanismConfig, Need
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
 from sim.metrics.tables import table
