@@ -113,3 +113,27 @@ def test_seed_flag(tmp_path, flag):
     out = tmp_path / "o"
     assert _run(["run", str(sc), "--out", str(out), "--quiet", *flag]).exit_code == 0
     assert load(out).summary["seed"] == 5
+
+
+def test_recorder_frames_equal_pandas_inference_and_retyping():
+    """``to_frame`` builds each column from a numpy array of the schema's dtype; the reference is
+    pandas' own path (``from_records`` then ``astype`` per column). Same values, dtypes and index,
+    a missing text value included (NaN in both), ints widened to floats, and an empty table."""
+    import numpy as np
+    import pandas as pd
+
+    from sim.metrics.recorder import _DTYPES, to_frame
+    from sim.metrics.tables import table
+
+    schema = table("t", "time_s", "vm:str", "rounds:i8", "kept:bool", "bytes")
+    rows = [(0.0, "a", 1, True, 5), (1.5, None, 2, False, 2.5e9), (3, "c", 3, True, float("nan"))]
+    ref = pd.DataFrame.from_records(rows, columns=list(schema.names))
+    for col, dtype in schema.columns:
+        ref[col] = ref[col].astype(_DTYPES[dtype])
+    got = to_frame(schema, rows, pd)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert got["vm"].dtype == object and np.isnan(got["vm"][1])
+    assert list(got.dtypes.astype(str)) == ["float64", "object", "int64", "bool", "float64"]
+    empty = to_frame(schema, [], pd)
+    assert len(empty) == 0 and list(empty.columns) == list(schema.names)
+    assert list(empty.dtypes.astype(str)) == ["float64", "object", "int64", "bool", "float64"]
