@@ -15,9 +15,14 @@ test regenerates them and compares byte for byte.
 
 from __future__ import annotations
 
+import inspect
+import io
 import json
 import re
 import sys
+import textwrap
+import tokenize
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,16 @@ def scenario_schema() -> dict[str, Any]:
     model = build_scenario_model(config_models())
     schema = model.model_json_schema(schema_generator=_Schema, mode="validation")
     defs = schema.get("$defs", {})
+    classes = _model_classes(model)
+    for name, obj in [("", schema), *defs.items()]:
+        cls = classes.get(name) if name else model
+        props = obj.get("properties", {})
+        if cls is None or not props:
+            continue
+        for field, note in field_notes(cls).items():
+            if field in props:
+                props[field]["x-dcsim-note"] = note
+                props[field].setdefault("description", note)
     renames = {}
     for name in list(defs):
         found = re.fullmatch(r"sim__mechanisms__(\w+?)__Config", name)
@@ -86,6 +101,69 @@ def scenario_schema() -> dict[str, Any]:
             obj["description"] = " ".join(_clean(obj["description"]).split())
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "dcsim scenario"}
     return schema
+
+
+def _model_classes(model: type) -> dict[str, type]:
+    """Every pydantic model reachable from ``model``'s fields, by the names pydantic's JSON Schema
+    gives them (the class name, or its module path when two classes share a name)."""
+    from pydantic import BaseModel
+
+    found: dict[str, type] = {}
+    todo: list[Any] = [model]
+    seen: set[int] = set()
+    while todo:
+        tp = todo.pop()
+        if id(tp) in seen:
+            continue
+        seen.add(id(tp))
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            found.setdefault(tp.__name__, tp)
+            found[f"{tp.__module__}.{tp.__qualname__}".replace(".", "__")] = tp
+            todo.extend(f.annotation for f in tp.model_fields.values())
+        else:
+            todo.extend(typing.get_args(tp))
+    return found
+
+
+def field_notes(cls: type) -> dict[str, str]:
+    """Each field of a pydantic model class with the comment written beside it or in the comment
+    lines just above it in the class body (its own and its bases'): the code's notes on a field,
+    shown in the reference so the two cannot drift."""
+    from pydantic import BaseModel
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass is BaseModel:
+            continue
+        try:
+            src = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        fields = set(klass.__dict__.get("__annotations__", {}))
+        comments: dict[int, tuple[int, str]] = {}
+        first_name: dict[int, tuple[int, str]] = {}
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type == tokenize.COMMENT:
+                text = re.sub(r"\s*#?\s*noqa\b.*$", "", tok.string.lstrip("#").strip())
+                comments[tok.start[0]] = (tok.start[1], text)
+            elif tok.type == tokenize.NAME and tok.start[0] not in first_name:
+                first_name[tok.start[0]] = (tok.start[1], tok.string)
+        pending: list[str] = []
+        for i, line in enumerate(src.splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith("#") and i in comments:
+                pending.append(comments[i][1])
+                continue
+            first = first_name.get(i)
+            if first and first[1] in fields and stripped.startswith(first[1] + ":"):
+                text = [*pending]
+                if i in comments and comments[i][0] > first[0]:
+                    text.append(comments[i][1])
+                text = [t for t in text if t]
+                if text:
+                    out[first[1]] = _clean(" ".join(text))
+            pending = []
+    return out
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -199,9 +277,10 @@ def _table(obj: dict[str, Any]) -> list[str]:
     if not props:
         return ["(no fields)", ""]
     required = set(obj.get("required", ()))
-    rows = ["| field | type | default |", "|---|---|---|"]
+    rows = ["| field | type | default | notes |", "|---|---|---|---|"]
     for name, prop in props.items():
-        rows.append(f"| `{name}` | {_type(prop)} | {_default(prop, name in required)} |")
+        note = re.sub(r"\bNone\b", "null", _md(prop.get("x-dcsim-note", "")))  # as a YAML file writes it
+        rows.append(f"| `{name}` | {_type(prop)} | {_default(prop, name in required)} | {note.replace('|', '/')} |")
     return [*rows, ""]
 
 
@@ -211,7 +290,8 @@ def scenario_md(schema: dict[str, Any] | None = None) -> str:
         GENERATED,
         "# Scenario file reference",
         "",
-        "Every key of a scenario file, its type and its default. Quantities take a number in base",
+        "Every key of a scenario file, its type, its default and the code's note on it (where a",
+        "default comes from, what the field means). Quantities take a number in base",
         "units (seconds, bytes, bytes per second, events per second) or a string with units",
         '(`"30s"`, `"16GiB"`, `"25Gbps"`, `"4/h"`); defaults are shown in base units with their',
         "human form. Unknown keys are refused. `dcsim schema` prints the same as JSON Schema, which",

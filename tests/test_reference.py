@@ -83,3 +83,38 @@ def test_schema_accepts_every_distribution_form_the_model_reads():
     assert valid({"family": "exponential", "mean": "2y"})
     assert not valid({"mean": "2y"})
     assert not valid({"preset": "no-such-preset", "mean": "2y"})
+
+
+class _Noted(__import__("pydantic").BaseModel):
+    """A model written the way the scenario schema is (comments beside and above fields)."""
+
+    # The first line above,
+    # and the second.
+    above: int = 1
+    beside: float = 2.0  # beside it
+    plain: str = ""
+
+    # a comment before a blank line is not a field's
+
+    both: int = 0  # and beside  # noqa: E501
+
+
+def test_field_notes_read_the_comments_beside_and_above_each_field():
+    """The reference's notes column: comment lines directly above a field, then the one beside it;
+    nothing for a field without comments or across a blank line."""
+    from sim.reference import field_notes
+
+    notes = field_notes(_Noted)
+    assert notes == {"above": "The first line above, and the second.", "beside": "beside it",
+                     "both": "and beside"}
+
+
+def test_scenario_reference_shows_the_schema_comments():
+    """A default's provenance written beside the field in the schema reaches the reference table."""
+    from sim.reference import scenario_md, scenario_schema
+
+    schema = scenario_schema()
+    uplink = schema["$defs"]["BroadcastDomain"]["properties"]["uplink"]
+    assert uplink["x-dcsim-note"] == "a 100 GbE top-of-rack uplink (a choice)"
+    assert "| `uplink` | rate | `12500000000.0` (11.6 GiB/s = 100 Gbps) | a 100 GbE top-of-rack uplink (a choice) |" \
+        in scenario_md(schema)

@@ -417,7 +417,7 @@ class _FaultForm(Model):
     """Scheduled (``at`` + ``target``) or stochastic (``mtbf``, the exponential shortcut, or
     ``time_to_failure``, a distribution, per target; ``target`` optional)."""
 
-    kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
+    kind: str  # the kind of fault; it decides which other fields apply
     at: Duration | None = None
     # Names or globs in the kind's namespace; stochastic: restricts the targets (None: all).
     target: Globs | None = None
@@ -606,7 +606,7 @@ class _Operation(Model):
     value of the first field in ``refs``; a model may override it."""
 
     refs: ClassVar[dict[str, str]] = {}
-    kind: str  # each kind's model narrows it to its Literal (the union's discriminator)
+    kind: str  # the kind of operation; it decides which other fields apply
     at: Duration  # seconds from the start; operations after ``duration`` are ignored
 
     @property
