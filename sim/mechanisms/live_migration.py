@@ -504,6 +504,7 @@ class _Migration:
         self._token = -1  # the fused pre-copy's planned end of round in ``engine._bounds`` (-1: none)
         self._end = 0.0  # ... and its time
         self._at = 0.0  # the fused pre-copy transfer's rate, as the solver last gave it
+        self._final = False  # the fused transfer carries the stop-and-copy round now
         self.watching = None
         self.paused_at: float | None = None
         self.pulling = False
@@ -586,16 +587,21 @@ class _Migration:
         cfg, vm = self.cfg, self.vm
         memory = vm.spec.memory
         rate = self.engine.route_rate(self.source, self.target)
+        fused = False
         if self._last(memory, rate, 0, 0.0):
             i, to_send = 0, memory
         elif self.engine.fusable(self.source, self.target):
+            fused = True
             i, to_send = yield from self._rounds_fused(rate)
         else:
             i, to_send = yield from self._rounds(rate)
         # Stop-and-copy: round i (it counts as a round even when it carries no memory).
         self._pause()
         self.result.rounds = i + 1
-        yield from self._send(to_send + cfg.device_state, f"round {i} (stop-and-copy)")
+        if fused:
+            yield from self._last_fused(to_send + cfg.device_state)
+        else:
+            yield from self._send(to_send + cfg.device_state, f"round {i} (stop-and-copy)")
         self._switch()
         yield self.env.timeout(cfg.switchover)
         self._resume()
@@ -645,15 +651,30 @@ class _Migration:
             on_end=self._fused_end, on_rate=self._fused_rate)
         if not flow.live:  # an endpoint already down
             self._fused_end(flow)
+        return (yield from self._wait_fused())
+
+    def _last_fused(self, size: float):
+        """The stop-and-copy round's ``size`` bytes, on the pre-copy rounds' transfer; then it ends."""
+        if size > 0:
+            self._final = True
+            self._to_send = size
+            self._bound += size
+            self._t0 = self.env.now
+            self._wake = self.env.event()
+            self._plan()
+            yield from self._wait_fused()
+        flow, self.flow = self.flow, None
+        self._counted = 0.0
+        flow.abort()  # its bytes are counted round by round (exactly the rounds' sizes)
+
+    def _wait_fused(self):
+        """Wait for ``_wake``; a failure of the transfer ends the migration as a round's failure would."""
         try:
-            i, to_send = yield wake
+            return (yield self._wake)
         except TransferFailed as exc:
-            self.result.bytes += flow.sent() - self._counted
+            self.result.bytes += self.flow.sent() - self._counted
             self.flow = None
             raise _Abort(f"transfer failed: {exc}", exc.cause) from None
-        self.flow = None
-        flow.abort()  # its bytes are counted round by round (exactly the rounds' sizes)
-        return i, to_send
 
     def _fused_rate(self, flow, rate: float) -> None:
         """The solver re-rated the pre-copy transfer: re-plan the end of the current round."""
@@ -691,6 +712,10 @@ class _Migration:
         self._sent += to_send
         self.result.bytes += to_send
         self._counted += to_send
+        self._order = next(self.engine._order)  # the next round starts now (ties: ``_Bounds``)
+        if self._final:
+            self._wake.succeed()
+            return
         if self.vm.epoch != self.epoch:
             self._wake.fail(_Abort(f"{self.vm.name} stopped during migration"))
             return
@@ -706,7 +731,6 @@ class _Migration:
         self._to_send = to_send
         self._bound += to_send
         self._t0 = now
-        self._order = next(self.engine._order)
         self._plan()
 
     def _fused_end(self, flow) -> None:
