@@ -500,11 +500,17 @@ class _Migration:
         self.slots = False
         self.waiter: _Waiter | None = None
         self.flow = None
-        self._counted = 0.0  # bytes of ``flow`` already in ``result.bytes`` (the fused pre-copy's rounds)
-        self._token = -1  # the fused pre-copy's planned end of round in ``engine._bounds`` (-1: none)
-        self._end = 0.0  # ... and its time
-        self._at = 0.0  # the fused pre-copy transfer's rate, as the solver last gave it
-        self._final = False  # the fused transfer carries the stop-and-copy round now
+        # the fused rounds (``_rounds_fused``): ``flow`` carries every round; its rate as the solver
+        # last gave it, the current round's bytes left at ``_mark``, its planned end in
+        # ``engine._bounds`` (token -1: none), whether it is the stop-and-copy round
+        self._fused = False
+        self._at = 0.0
+        self._left = 0.0
+        self._mark = 0.0
+        self._between = True
+        self._token = -1
+        self._end = 0.0
+        self._final = False
         self.watching = None
         self.paused_at: float | None = None
         self.pulling = False
@@ -630,41 +636,49 @@ class _Migration:
 
     def _rounds_fused(self, rate: float):
         """The same rounds carried by one transfer (a route without latency, so a round's end and the
-        next one's start leave the sharing as it was). Round i ends when the transfer has sent the
-        bytes of rounds 0..i (``_bound``): at ``sent() + rate x dt``, planned again at each rate
-        the solver gives the transfer (``on_rate``), so the boundaries are those of one transfer per
-        round. Each boundary makes the per-round decision (``_boundary``); the process wakes once,
-        when the next round is the stop-and-copy round, and gets (i, bytes) of it."""
+        next one's start leave the sharing as it was). The bytes a round has left are kept as the
+        solver keeps a flow's: at each new rate the solver gives the transfer (``on_rate``), the
+        bytes sent at the old rate since the last change come off (``_left``, ``_mark``) and the
+        round's end is planned again at ``_mark + _left / rate``, so every boundary falls where a
+        transfer of the round's own bytes would have ended. Each boundary makes the per-round
+        decision (``_boundary``); the process wakes once, when the next round is the stop-and-copy
+        round, and gets (i, bytes) of it."""
         cfg, vm = self.cfg, self.vm
         memory = vm.spec.memory
         self._i = 0
-        self._to_send = self._bound = memory
         self._sent = 0.0
         self._rate = rate
-        self._t0 = self.env.now
-        self._order = next(self.engine._order)
-        self._wake = wake = self.env.event()
-        # never completes: the rounds before stop-and-copy send at most max_factor x M in all
+        self._wake = self.env.event()
+        self._start_round(memory)
+        # never completes: the rounds send at most max_factor x M + W + device state in all
         self.flow = flow = self.dc.transfers.start(
-            self.engine.nic(self.source), self.engine.nic(self.target), (cfg.max_factor + 1.0) * memory,
-            cap=cfg.bandwidth_limit, tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL,
-            on_end=self._fused_end, on_rate=self._fused_rate)
+            self.engine.nic(self.source), self.engine.nic(self.target),
+            (cfg.max_factor + 1.0) * memory + cfg.device_state, cap=cfg.bandwidth_limit,
+            tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL, on_end=self._fused_end,
+            on_rate=self._fused_rate)
+        self._fused = True
         if not flow.live:  # an endpoint already down
             self._fused_end(flow)
         return (yield from self._wait_fused())
+
+    def _start_round(self, size: float) -> None:
+        """A round of ``size`` bytes starts now on the fused transfer (planned at its current rate)."""
+        now = self.env.now
+        self._to_send = self._left = size
+        self._t0 = self._mark = now
+        self._order = next(self.engine._order)  # ties between round ends go in this order (``_Bounds``)
+        self._between = False
+        self._plan()
 
     def _last_fused(self, size: float):
         """The stop-and-copy round's ``size`` bytes, on the pre-copy rounds' transfer; then it ends."""
         if size > 0:
             self._final = True
-            self._to_send = size
-            self._bound += size
-            self._t0 = self.env.now
             self._wake = self.env.event()
-            self._plan()
+            self._start_round(size)
             yield from self._wait_fused()
         flow, self.flow = self.flow, None
-        self._counted = 0.0
+        self._fused = False
         flow.abort()  # its bytes are counted round by round (exactly the rounds' sizes)
 
     def _wait_fused(self):
@@ -672,23 +686,35 @@ class _Migration:
         try:
             return (yield self._wake)
         except TransferFailed as exc:
-            self.result.bytes += self.flow.sent() - self._counted
+            self.result.bytes += self._partial()
             self.flow = None
+            self._fused = False
             raise _Abort(f"transfer failed: {exc}", exc.cause) from None
 
+    def _partial(self) -> float:
+        """Bytes of the current round sent so far (a transfer of its own would report them)."""
+        if self._between:
+            return 0.0
+        left = self._left - self._at * (self.env.now - self._mark)
+        return self._to_send - (left if left > 0.0 else 0.0)
+
     def _fused_rate(self, flow, rate: float) -> None:
-        """The solver re-rated the pre-copy transfer: re-plan the end of the current round."""
+        """The solver re-rated the fused transfer: bytes sent at the old rate come off, and the end of
+        the current round is planned again."""
         if flow is not self.flow:
             return
+        now = self.env.now
+        if self._token >= 0 and self._end <= now + 1e-12 * max(1.0, abs(now)):
+            # the round's last byte arrives now: it ends first (as a round's transfer completes
+            # before a change at the same instant), and the next round starts at the new rate
+            self._at = rate
+            self.engine._bounds.run_due()
+            return
+        self._left -= self._at * (now - self._mark)
+        self._mark = now
         self._at = rate
-        if self._token >= 0:
-            now = self.env.now
-            if self._end <= now + 1e-12 * max(1.0, abs(now)):
-                # the round's last byte arrives now: it ends first (as a round's transfer completes
-                # before a change at the same instant), and the next round gets the new rate
-                self.engine._bounds.run_due()
-                return
-        self._plan()
+        if not self._between:
+            self._plan()
 
     def _plan(self) -> None:
         """Plan the current round's end at the transfer's current rate (none at rate 0)."""
@@ -696,9 +722,8 @@ class _Migration:
         if rate <= 0.0:
             self._token = -1
             return
-        left = self._bound - self.flow.sent()
-        now = self.env.now
-        self._end = at = now + left / rate if left > 0.0 else now
+        left = self._left
+        self._end = at = self._mark + left / rate if left > 0.0 else self._mark
         self._token = self.engine._bounds.plan(self, at)
 
     def _boundary(self) -> None:
@@ -711,8 +736,9 @@ class _Migration:
         duration = now - self._t0
         self._sent += to_send
         self.result.bytes += to_send
-        self._counted += to_send
-        self._order = next(self.engine._order)  # the next round starts now (ties: ``_Bounds``)
+        self._between = True  # until the next round starts
+        self._mark = now
+        self._left = 0.0
         if self._final:
             self._wake.succeed()
             return
@@ -728,13 +754,10 @@ class _Migration:
         if self._last(to_send, self._rate, i, self._sent):
             self._wake.succeed((i, to_send))
             return
-        self._to_send = to_send
-        self._bound += to_send
-        self._t0 = now
-        self._plan()
+        self._start_round(to_send)
 
     def _fused_end(self, flow) -> None:
-        """The pre-copy transfer failed (a host): the process gets it as a round's failure would."""
+        """The fused transfer failed (a host): the process gets it as a round's failure would."""
         if flow is self.flow and flow.outcome == TRANSFER_FAILED and not self._wake.triggered:
             self._token = -1
             self._wake.fail(TransferFailed(flow, flow.cause))
@@ -809,7 +832,12 @@ class _Migration:
         vm, target = self.vm, self.target
         self._token = -1
         if self.flow is not None:
-            self.result.bytes += self.flow.abort() - self._counted
+            if self._fused:
+                self.result.bytes += self._partial()
+                self.flow.abort()
+                self._fused = False
+            else:
+                self.result.bytes += self.flow.abort()
             self.flow = None
         if self.waiter is not None:
             if self.waiter.granted:
