@@ -12,8 +12,13 @@ rate; for round 0 the bottleneck rate of the route), or it would be the
 ``max_rounds``-th round, or the total sent would pass ``max_factor x M``, it becomes
 the stop-and-copy round: the VM is paused, those bytes plus ``device_state`` are sent,
 the VM switches to the target, and ``switchover`` passes (the pause is the downtime).
-Every round is one flow through the bandwidth solver, so concurrent migrations,
-backups and restores share links by max-min fairness. Nothing here evaluates the
+Every round's bytes go through the bandwidth solver, so concurrent migrations, backups and
+restores share links by max-min fairness. On a route without latency (inside a broadcast
+domain, the default scope) all the rounds of a migration ride one transfer: the engine keeps
+the current round's bytes left as the solver keeps a flow's, hears every change of the
+transfer's rate (``on_rate``) and plans the round's end from it, so each round ends exactly
+where a transfer of its own would have (docs/migration.md, "Cost"). A route with a latency
+takes one transfer per round (each round pays the latency). Nothing here evaluates the
 geometric series: the closed form lives in the tests.
 
 Post-copy (Hines & Gopalan, VEE 2009): pause, send ``device_state``, switch, resume on
