@@ -656,12 +656,12 @@ class _Migration:
         self._wake = self.env.event()
         self._start_round(memory)
         # never completes: the rounds send at most max_factor x M + W + device state in all
+        self._fused = True  # (its first rate may be told inside ``start``, with a solver that does not batch)
         self.flow = flow = self.dc.transfers.start(
             self.engine.nic(self.source), self.engine.nic(self.target),
             (cfg.max_factor + 1.0) * memory + cfg.device_state, cap=cfg.bandwidth_limit,
             tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL, on_end=self._fused_end,
             on_rate=self._fused_rate)
-        self._fused = True
         if not flow.live:  # an endpoint already down
             self._fused_end(flow)
         return (yield from self._wait_fused())
@@ -706,8 +706,8 @@ class _Migration:
     def _fused_rate(self, flow, rate: float) -> None:
         """The solver re-rated the fused transfer: bytes sent at the old rate come off, and the end of
         the current round is planned again."""
-        if flow is not self.flow:
-            return
+        if not self._fused:
+            return  # the migration has left it (a transfer tells no rate after its abort anyway)
         now = self.env.now
         if self._token >= 0 and self._end <= now + 1e-12 * max(1.0, abs(now)):
             # the round's last byte arrives now: it ends first (as a round's transfer completes
@@ -734,7 +734,7 @@ class _Migration:
     def _boundary(self) -> None:
         """Round i's last byte: the per-round loop's step (``_rounds``), without a new transfer."""
         self._token = -1
-        if self.flow is None:
+        if not self._fused:
             return
         now = self.env.now
         to_send = self._to_send
