@@ -95,6 +95,48 @@ def test_round_ends_follow_competing_flows_joining_and_leaving_mid_round(tmp_pat
     assert ref["total_time_s"] == pytest.approx(11.8, rel=1e-12)
 
 
+def test_a_link_failure_stalls_the_fused_rounds_and_a_target_crash_fails_them(tmp_path):
+    """1 GbE, M = 1e9 B, D = 12.5e6 B/s, target 0.3 s, no device state or switchover.
+
+    Stall: h00 (bd1) -> h00 (bd2), scope site (no latency). From 10 s round 0 runs at R; the bd1
+    uplink fails at 12 s (2.5e8 B sent) until 22 s, then the other 7.5e8 B take 6 s: round 0 ends
+    at 28 s (18 s, average 1e9/18 B/s). Round 1: D x 18 = 2.25e8 > 0.3 x 1e9/18: 1.8 s at R, ends
+    at 29.8 s. Round 2: D x 1.8 = 2.25e7 <= 0.3 x 1.25e8: stop-and-copy, 0.18 s. Rounds 3,
+    bytes 1.2475e9, total 19.98 s, downtime 0.18 s.
+
+    Crash: h00 -> h01 in one domain; h01 crashes at 14 s, 4 s into round 0: the migration fails
+    with reason "east/bd1/h01 failed" and 5e8 B sent, after 4 s; the VM stays on h00."""
+    from sim.core.causes import HostDown, LinkDown
+
+    sc = pair_scenario(memory=1e9, dirty=12.5e6, domains=2, migration={**IDEAL, "scope": "site"},
+                       ops=[{"kind": "migrate", "at": "10s", "vm": "vm-000", "to": "east/bd2/h00"}])
+    sim = Simulation(load(sc, tmp_path))
+    env, dc = sim.ctx.env, sim.dc
+
+    def at(t, fn):
+        def proc():
+            yield env.timeout(t)
+            fn()
+        env.process(proc())
+    at(12.0, lambda: dc.link_down("east/bd1", LinkDown(at=12.0, link="east/bd1")))
+    at(22.0, lambda: dc.link_up("east/bd1"))
+    m = sim.run().tables["migrations"].iloc[0]
+    assert (m["outcome"], m["rounds"]) == ("completed", 3)
+    assert m["bytes"] == pytest.approx(1.2475e9, rel=1e-12)
+    assert m["total_time_s"] == pytest.approx(19.98, rel=1e-12)
+    assert m["downtime_s"] == pytest.approx(0.18, rel=1e-9)
+
+    sc = pair_scenario(memory=1e9, dirty=12.5e6, migration=IDEAL)
+    sim = Simulation(load(sc, tmp_path))
+    env, dc = sim.ctx.env, sim.dc
+    at(14.0, lambda: dc.host_down(dc.hosts["east/bd1/h01"], HostDown(at=14.0, host="east/bd1/h01")))
+    m = sim.run().tables["migrations"].iloc[0]
+    assert (m["outcome"], m["reason"], m["rounds"]) == ("failed", "east/bd1/h01 failed", 0)
+    assert m["bytes"] == pytest.approx(5e8, rel=1e-12)
+    assert m["total_time_s"] == pytest.approx(4.0, rel=1e-12)
+    assert dc.vms["vm-000"].host.name == "east/bd1/h00"
+
+
 def test_a_route_with_latency_keeps_one_transfer_per_round(tmp_path):
     """Domains with a 5 ms uplink latency each way: h00 (bd1) -> h00 (bd2), scope site, an idle VM of
     1 GiB over 1 GbE with 1 MiB of device state. Each round's transfer pays the path latency
