@@ -655,11 +655,12 @@ class _Migration:
         self._rate = rate
         self._wake = self.env.event()
         self._start_round(memory)
-        # never completes: the rounds send at most max_factor x M + W + device state in all
+        # never completes: the rounds before stop-and-copy send at most max_factor x M, the
+        # stop-and-copy round at most W + device state
         self._fused = True  # (its first rate may be told inside ``start``, with a solver that does not batch)
         self.flow = flow = self.dc.transfers.start(
             self.engine.nic(self.source), self.engine.nic(self.target),
-            (cfg.max_factor + 1.0) * memory + cfg.device_state, cap=cfg.bandwidth_limit,
+            (cfg.max_factor + 1.0) * memory + vm.spec.working_set + cfg.device_state, cap=cfg.bandwidth_limit,
             tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL, on_end=self._fused_end,
             on_rate=self._fused_rate)
         if not flow.live:  # an endpoint already down
