@@ -90,13 +90,15 @@ class Flow:
     :class:`FlowFailed` if the solver fails it, and never fires if it is aborted. A flow started
     with ``on_end`` has no ``done`` (None): the solver calls ``on_end(flow, None)`` at its last
     byte or ``on_end(flow, FlowFailed)`` when it fails it, at once (no SimPy event).
+    A flow started with ``on_rate`` has ``on_rate(flow, rate)`` called whenever the solver gives it
+    a new rate while it moves (``FlowSolver.start``).
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new", "_on_end")
+                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new", "_on_end", "_on_rate")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
-                 start_time: float, latency: float, done: simpy.Event | None, on_end=None):
+                 start_time: float, latency: float, done: simpy.Event | None, on_end=None, on_rate=None):
         self.id = fid
         self.size = size
         self.resources = resources
@@ -114,6 +116,7 @@ class Flow:
         self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
         self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
         self._on_end = on_end  # called instead of ``done`` firing
+        self._on_rate = on_rate  # called with each new rate while it moves
 
     def __repr__(self) -> str:
         return f"Flow({self.id}, size={self.size:g}, resources={self.resources}, tag={self.tag!r})"
@@ -180,6 +183,10 @@ class FlowSolver:
         self._removed: list[tuple[Flow, float]] = []
         self._to_release: list[int] = []
         self._flush_armed = False
+        # rate hooks (``start(on_rate=...)``): moving flows that have one, and those given a new rate
+        # by the update in progress (called at its end, ``_tell``)
+        self._rate_watched: dict[Flow, None] = {}
+        self._told: dict[Flow, None] = {}
         self._routes_ok: set[tuple[int, ...]] = set()  # resource tuples ``start`` has checked (ids never go away)
         # every resource, by id
         self._names: list[str] = ["(none)"]
@@ -270,10 +277,12 @@ class FlowSolver:
                 self._capacity_arr[d] = capacity
         self._solve_full()
         self._arm()
+        if self._told:
+            self._tell()
 
     # ------------------------------------------------------------------ flows
     def start(self, resources: Iterable[int], size: float, cap: float | None = None, latency: float = 0.0,
-              tag: object = None, on_end=None) -> Flow:
+              tag: object = None, on_end=None, on_rate=None) -> Flow:
         """Start moving ``size`` bytes across ``resources`` (distinct ids), at most ``cap`` bytes/s.
 
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
@@ -281,6 +290,17 @@ class FlowSolver:
         when the last byte arrives and ``on_end(flow, FlowFailed)`` if the solver fails the flow,
         synchronously, after the solver's state is updated (the callback may start, abort or query
         flows).
+
+        With ``on_rate``, ``on_rate(flow, rate)`` is called whenever the solver gives the moving flow
+        a new rate (bytes/s): its first rate when it joins the sharing (unless that is 0, a failed
+        link on its route), and every later change (another flow joins or leaves a resource it
+        shares, a capacity changes; 0 when a link on its route fails), at the instant of the
+        change, once per update, after the update is solved and the completion timer re-armed; not
+        when it leaves (its end, ``abort`` or failure say so). Between two calls the rate is
+        constant, so ``sent(flow)`` grows linearly and the time a byte count is reached can be
+        computed exactly. The callback may query the solver (``sent``, ``remaining``, ``rate``) and
+        schedule events; it must not start, abort or fail flows (do that from an event it
+        schedules). Cost: nothing for flows started without it; O(1) per rate given to one with it.
         """
         if type(resources) is tuple and resources in self._routes_ok:
             res = resources  # a route checked before (routes from the network repeat)
@@ -306,7 +326,7 @@ class FlowSolver:
             raise ValueError(f"latency must be >= 0 s, got {latency}")
         env = self.env
         flow = Flow(self._next_id, size, res, cap, tag, env.now, latency, env.event() if on_end is None else None,
-                    on_end)
+                    on_end, on_rate)
         self._next_id += 1
         instant = size == 0.0 or (not res and cap is None)
         if latency > 0.0 or instant:
@@ -488,6 +508,8 @@ class FlowSolver:
         flows_on = self._flows_on
         for d in dres:
             flows_on[d][flow] = None
+        if flow._on_rate is not None:
+            self._rate_watched[flow] = None
         self._update((flow,), ())
 
     def _activate(self, rid: int) -> int:
@@ -564,6 +586,9 @@ class FlowSolver:
                 self._to_release.append(d)
         if self._timer_flow is flow:
             self._timer_flow = None
+        if flow._on_rate is not None:
+            del self._rate_watched[flow]
+            self._told.pop(flow, None)
         return old
 
     def _on_timer(self, ev: simpy.Event) -> None:
@@ -666,6 +691,17 @@ class FlowSolver:
         added, removed = self._take_pending()
         if added or removed:
             self._resolve(added, removed)
+            if self._told:
+                self._tell()
+
+    def _tell(self) -> None:
+        """Call the rate hooks of the flows the update just solved gave a new rate (``start``)."""
+        told = self._told
+        self._told = {}
+        rates = self._rate_list
+        for f in told:
+            if f._state == _ACTIVE:
+                f._on_rate(f, rates[f._slot])
 
     def _resolve(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> None:
         """Re-solve after flows joined or left, then re-arm the completion timer.
@@ -745,6 +781,11 @@ class FlowSolver:
             rate[ch] = nrate
             moving = nrate > 0.0
             self._end[ch] = np.where(moving, now + rem / np.where(moving, nrate, 1.0), _INF)
+            if self._rate_watched:
+                told = self._told
+                for f in self._rate_watched:
+                    if changed[f._slot]:
+                        told[f] = None
         self._rate_list = rate.tolist()
         weights = np.concatenate((rate,) * width)
         flat = routes.ravel()
@@ -1068,6 +1109,13 @@ class FlowSolver:
         remaining = self._remaining
         marked = self._marked
         end = self._end
+        if self._rate_watched:
+            flows = self._flows
+            told = self._told
+            for i in slots:
+                f = flows[i]
+                if f._on_rate is not None:
+                    told[f] = None
         if len(slots) >= 8:
             for i, x in zip(slots, values, strict=True):
                 rates[i] = x

@@ -23,7 +23,8 @@ a crashed host's disk or into a storage system under outage.
 Cost: no bus subscription per transfer: ``Transfers`` subscribes once per watched subject and
 keeps, per subject, the live transfers over it (a transfer enters and leaves a few dicts); the
 solver reports a flow's end by a call, not an event; with ``on_end`` the owner is called the same
-way and no ``done`` event is made. Nothing per byte or per rate change.
+way and no ``done`` event is made. Nothing per byte or per rate change, unless the owner asks for
+the rate changes (``on_rate``): then one call per change, for that transfer only.
 """
 
 from __future__ import annotations
@@ -66,11 +67,12 @@ class Transfer:
     """One bulk copy of ``size`` bytes. Read ``sent()``, ``outcome``, ``cause``; wait on ``done``."""
 
     __slots__ = ("_t", "src", "dst", "size", "cap", "tag", "policy", "_done", "outcome", "cause", "_flow",
-                 "_sent", "_stalls", "_watched", "start_s", "end_s", "_route", "_on_end")
+                 "_sent", "_stalls", "_watched", "start_s", "end_s", "_route", "_on_end", "_on_rate")
 
     def __init__(self, owner: Transfers, src: Endpoint, dst: Endpoint, size: float, cap: float | None,
                  tag: object, policy: dict[str, str], route: tuple[tuple[int, ...], float],
-                 on_end: Callable[[Transfer], Any] | None):
+                 on_end: Callable[[Transfer], Any] | None,
+                 on_rate: Callable[[Transfer, float], Any] | None = None):
         self._t = owner
         self._route = route  # (resources, latency) from src to dst: routes are fixed
         self.src = src
@@ -80,6 +82,7 @@ class Transfer:
         self.tag = tag
         self.policy = policy
         self._on_end: Callable[[Transfer], Any] | None = None  # set by ``start`` once it has started
+        self._on_rate = on_rate
         # the ``done`` event: made now without ``on_end``, else only if somebody asks for it (or to
         # call ``on_end`` after a failure, at the point in the instant where ``done`` would fire)
         self._done: simpy.Event | None = owner.env.event() if on_end is None else None
@@ -142,7 +145,13 @@ class Transfer:
         left = self.size - self._sent
         if left < 0.0:
             left = 0.0
-        self._flow = self._t.solver.start(self._route[0], left, self.cap, latency, self.tag, self._flow_ended)
+        self._flow = self._t.solver.start(self._route[0], left, self.cap, latency, self.tag, self._flow_ended,
+                                          None if self._on_rate is None else self._flow_rate)
+
+    def _flow_rate(self, flow: Flow, rate: float) -> None:
+        """The solver gave the flow a new rate: tell the owner (``on_rate``)."""
+        if flow is self._flow and self.outcome == RUNNING:
+            self._on_rate(self, rate)
 
     def _flow_ended(self, flow: Flow, exc: FlowFailed | None) -> None:
         """The solver's word on the flow: its last byte arrived (``exc`` None) or the solver failed it."""
@@ -196,11 +205,13 @@ class Transfer:
         key = (failure.topic, failure.subject)
         if key in self._stalls:
             return
+        self._stalls[key] = None
+        self._t._waiting_up(key)[self] = None
         if failure.topic != ev.LINK and self._flow is not None:  # a failed link already holds it at rate 0
             self._sent += self._t.solver.abort(self._flow)
             self._flow = None
-        self._stalls[key] = None
-        self._t._waiting_up(key)[self] = None
+            if self._on_rate is not None:
+                self._on_rate(self, 0.0)  # it holds no bandwidth until the failure ends
 
     def _on_up(self, failure: Failure) -> None:
         if self.outcome != RUNNING:
@@ -264,13 +275,25 @@ class Transfers:
 
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
               on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL,
-              on_end: Callable[[Transfer], Any] | None = None) -> Transfer:
+              on_end: Callable[[Transfer], Any] | None = None,
+              on_rate: Callable[[Transfer, float], Any] | None = None) -> Transfer:
         """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``.
 
         ``on_end(transfer)``, if given, is called when the transfer completes or fails (not when
         aborted) in place of a ``done`` event: at once when its last byte arrives, and where
         ``done`` would fire after a failure. Not for a transfer that fails inside ``start`` (an
-        endpoint already down): its ``outcome`` says so on return. ``done`` still works."""
+        endpoint already down): its ``outcome`` says so on return. ``done`` still works.
+
+        ``on_rate(transfer, rate)``, if given, is called whenever the transfer's rate (bytes/s)
+        changes while it is live: its first rate once its bytes start moving (after the path
+        latency; not if that rate is 0), each re-rating by the solver (a flow joins or leaves a
+        resource it shares, a capacity changes), 0 when a failure stalls it, and its new rate when
+        it resumes. Not at its end (``on_end``/``done``) or abort. Between two calls the rate is
+        constant, so the owner can compute exactly when ``sent()`` reaches a byte count
+        (``sent() + rate x dt``) and re-plan at the next call, instead of cutting its bytes into
+        several transfers. Called synchronously inside the solver's update (or the failure's
+        notice): it may read the transfer (``sent``, ``rate``) and schedule events, not start,
+        abort or fail transfers. Transfers started without it pay nothing."""
         policy = self._policies.get((on_host, on_storage, on_link))
         if policy is None:
             for choice in (on_host, on_storage, on_link):
@@ -283,7 +306,7 @@ class Transfers:
         if path is None:
             path = self._paths[key] = self._path(src, dst)
         route, watched, sets = path
-        t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end)
+        t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end, on_rate)
         down_now = None
         for watchers in sets:
             watchers[t] = None

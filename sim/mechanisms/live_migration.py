@@ -12,8 +12,13 @@ rate; for round 0 the bottleneck rate of the route), or it would be the
 ``max_rounds``-th round, or the total sent would pass ``max_factor x M``, it becomes
 the stop-and-copy round: the VM is paused, those bytes plus ``device_state`` are sent,
 the VM switches to the target, and ``switchover`` passes (the pause is the downtime).
-Every round is one flow through the bandwidth solver, so concurrent migrations,
-backups and restores share links by max-min fairness. Nothing here evaluates the
+Every round's bytes go through the bandwidth solver, so concurrent migrations, backups and
+restores share links by max-min fairness. On a route without latency (inside a broadcast
+domain, the default scope) all the rounds of a migration ride one transfer: the engine keeps
+the current round's bytes left as the solver keeps a flow's, hears every change of the
+transfer's rate (``on_rate``) and plans the round's end from it, so each round ends exactly
+where a transfer of its own would have (docs/migration.md, "Cost"). A route with a latency
+takes one transfer per round (each round pays the latency). Nothing here evaluates the
 geometric series: the closed form lives in the tests.
 
 Post-copy (Hines & Gopalan, VEE 2009): pause, send ``device_state``, switch, resume on
@@ -53,6 +58,7 @@ from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, RUNNING, UP
 from sim.infra.network import Endpoint
 from sim.infra.transfer import FAIL, STALL, TransferFailed
+from sim.infra.transfer import FAILED as TRANSFER_FAILED
 from sim.mechanisms.base import Mechanism, MechanismConfig
 from sim.metrics.meta import Metric
 from sim.metrics.summary import count, stats
@@ -261,6 +267,70 @@ class _Slots:
                     heapq.heappush(heap, (nxt.seq, nxt))
 
 
+class _Bounds:
+    """The planned ends of the fused pre-copy rounds of every migration, on one timer.
+
+    A round's end is planned at ``at`` (``plan``; a later plan of the same migration makes the
+    earlier one stale). The timer fires at the earliest; every end due then, up to the solver's
+    rounding rule (``at <= now + 1e-12 max(1, |now|)``, ``FlowSolver._horizon``), is taken in the
+    order the rounds started: what the solver does with one flow per round (its flows due at one
+    instant complete in id order, ids given at each round's start), so ties between identical
+    migrations resolve as they did.
+    """
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self._heap: list[tuple[float, int, int, _Migration]] = []
+        self._seq = counter()
+        self._timer: simpy.Event | None = None
+        self._timer_at = float("inf")
+
+    def plan(self, run: _Migration, at: float) -> int:
+        token = next(self._seq)
+        heapq.heappush(self._heap, (at, run._order, token, run))
+        if at < self._timer_at:
+            self._arm(at)
+        return token
+
+    def _arm(self, at: float) -> None:
+        now = self.env.now
+        timer = self.env.timeout(at - now if at > now else 0.0)
+        timer.callbacks.append(self._fire)
+        self._timer = timer
+        self._timer_at = at
+
+    def _fire(self, timer: simpy.Event) -> None:
+        if timer is self._timer:
+            self._timer = None
+            self._timer_at = float("inf")
+            self.run_due()
+
+    def run_due(self) -> None:
+        """Take every round end due now, in round start order; re-arm for the next one."""
+        heap = self._heap
+        now = self.env.now
+        horizon = now + 1e-12 * max(1.0, abs(now))
+        due = []
+        while heap and heap[0][0] <= horizon:
+            at, order, token, run = heapq.heappop(heap)
+            if run._token == token:
+                due.append((order, token, run))
+        if len(due) > 1:
+            due.sort()
+        for _, token, run in due:
+            if run._token == token:
+                run._boundary()
+        while heap and heap[0][3]._token != heap[0][2]:
+            heapq.heappop(heap)  # stale: re-planned since, or ended
+        if heap:
+            at = heap[0][0]
+            if at != self._timer_at:
+                self._arm(at)
+        elif self._timer is not None:
+            self._timer = None
+            self._timer_at = float("inf")
+
+
 MIGRATIONS = table(
     "migrations",
     "time_s", "vm:str", "source:str", "target:str", "mode:str", "trigger:str",
@@ -329,6 +399,8 @@ class LiveMigration(Mechanism):
         self._slots = _Slots(self.config.max_per_host, self.env.event)  # always on: config is set
         self._moving: dict[str, _Migration] = {}  # VM name -> its migration in flight
         self._nics: dict[str, Endpoint] = {}  # host name -> its NIC endpoint (built once per host)
+        self._bounds = _Bounds(self.env)  # planned ends of fused pre-copy rounds
+        self._order = counter()  # round starts, in order (ties at a boundary go in this order)
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -397,6 +469,11 @@ class LiveMigration(Mechanism):
         return self.dc.transfers.start(self.nic(source), self.nic(target), size, cap=self.config.bandwidth_limit,
                                        tag=tag, on_host=FAIL, on_link=STALL)
 
+    def fusable(self, source: Host, target: Host) -> bool:
+        """Whether the pre-copy rounds from ``source`` to ``target`` go in one transfer: the route has
+        no latency (a round pays it, so with one it takes a transfer of its own)."""
+        return self.dc.network.route(self.nic(source), self.nic(target))[1] == 0.0
+
     def nic(self, host: Host) -> Endpoint:
         """``host``'s NIC endpoint, built once per host (every round of every migration needs two)."""
         e = self._nics.get(host.name)
@@ -428,6 +505,17 @@ class _Migration:
         self.slots = False
         self.waiter: _Waiter | None = None
         self.flow = None
+        # the fused rounds (``_rounds_fused``): ``flow`` carries every round; its rate as the solver
+        # last gave it, the current round's bytes left at ``_mark``, its planned end in
+        # ``engine._bounds`` (token -1: none), whether it is the stop-and-copy round
+        self._fused = False
+        self._at = 0.0
+        self._left = 0.0
+        self._mark = 0.0
+        self._between = True
+        self._token = -1
+        self._end = 0.0
+        self._final = False
         self.watching = None
         self.paused_at: float | None = None
         self.pulling = False
@@ -500,20 +588,45 @@ class _Migration:
             return self._abort(exc.cause, exc.reason)
         return self._finish(COMPLETED, "")
 
+    def _last(self, to_send: float, rate: float, i: int, sent: float) -> bool:
+        """Whether round ``i`` of ``to_send`` bytes, after ``sent`` bytes, is the stop-and-copy round."""
+        cfg = self.cfg
+        return (to_send <= rate * cfg.downtime_target or i == cfg.max_rounds - 1
+                or sent + to_send > cfg.max_factor * self.vm.spec.memory)
+
     def _precopy(self):
         cfg, vm = self.cfg, self.vm
         memory = vm.spec.memory
+        rate = self.engine.route_rate(self.source, self.target)
+        fused = False
+        if self._last(memory, rate, 0, 0.0):
+            i, to_send = 0, memory
+        elif self.engine.fusable(self.source, self.target):
+            fused = True
+            i, to_send = yield from self._rounds_fused(rate)
+        else:
+            i, to_send = yield from self._rounds(rate)
+        # Stop-and-copy: round i (it counts as a round even when it carries no memory).
+        self._pause()
+        self.result.rounds = i + 1
+        if fused:
+            yield from self._last_fused(to_send + cfg.device_state)
+        else:
+            yield from self._send(to_send + cfg.device_state, f"round {i} (stop-and-copy)")
+        self._switch()
+        yield self.env.timeout(cfg.switchover)
+        self._resume()
+
+    def _rounds(self, rate: float):
+        """The pre-copy rounds before stop-and-copy, one transfer each (a route with a latency, paid
+        per round); returns (i, bytes) of the stop-and-copy round."""
+        vm = self.vm
         ws = vm.spec.working_set
         dirty = vm.spec.dirty_rate
-        rate = self.engine.route_rate(self.source, self.target)
-        to_send = memory
+        to_send = vm.spec.memory
         sent = 0.0
         i = 0
-        while True:
-            last = (to_send <= rate * cfg.downtime_target or i == cfg.max_rounds - 1
-                    or sent + to_send > cfg.max_factor * memory)
-            if last:
-                break
+        while not self._last(to_send, rate, i, sent):
             t0 = self.env.now
             yield from self._send(to_send, f"round {i}")
             duration = self.env.now - t0
@@ -524,13 +637,136 @@ class _Migration:
             to_send = min(ws, dirty * duration)
             i += 1
             self.result.rounds = i
-        # Stop-and-copy: round i (it counts as a round even when it carries no memory).
-        self._pause()
-        self.result.rounds = i + 1
-        yield from self._send(to_send + cfg.device_state, f"round {i} (stop-and-copy)")
-        self._switch()
-        yield self.env.timeout(cfg.switchover)
-        self._resume()
+        return i, to_send
+
+    def _rounds_fused(self, rate: float):
+        """The same rounds carried by one transfer (a route without latency, so a round's end and the
+        next one's start leave the sharing as it was). The bytes a round has left are kept as the
+        solver keeps a flow's: at each new rate the solver gives the transfer (``on_rate``), the
+        bytes sent at the old rate since the last change come off (``_left``, ``_mark``) and the
+        round's end is planned again at ``_mark + _left / rate``, so every boundary falls where a
+        transfer of the round's own bytes would have ended. Each boundary makes the per-round
+        decision (``_boundary``); the process wakes once, when the next round is the stop-and-copy
+        round, and gets (i, bytes) of it."""
+        cfg, vm = self.cfg, self.vm
+        memory = vm.spec.memory
+        self._i = 0
+        self._sent = 0.0
+        self._rate = rate
+        self._wake = self.env.event()
+        self._start_round(memory)
+        # never completes: the rounds before stop-and-copy send at most max_factor x M, the
+        # stop-and-copy round at most W + device state
+        self._fused = True  # (its first rate may be told inside ``start``, with a solver that does not batch)
+        self.flow = flow = self.dc.transfers.start(
+            self.engine.nic(self.source), self.engine.nic(self.target),
+            (cfg.max_factor + 1.0) * memory + vm.spec.working_set + cfg.device_state, cap=cfg.bandwidth_limit,
+            tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL, on_end=self._fused_end,
+            on_rate=self._fused_rate)
+        if not flow.live:  # an endpoint already down
+            self._fused_end(flow)
+        return (yield from self._wait_fused())
+
+    def _start_round(self, size: float) -> None:
+        """A round of ``size`` bytes starts now on the fused transfer (planned at its current rate)."""
+        now = self.env.now
+        self._to_send = self._left = size
+        self._t0 = self._mark = now
+        self._order = next(self.engine._order)  # ties between round ends go in this order (``_Bounds``)
+        self._between = False
+        self._plan()
+
+    def _last_fused(self, size: float):
+        """The stop-and-copy round's ``size`` bytes, on the pre-copy rounds' transfer; then it ends."""
+        if size > 0:
+            self._final = True
+            self._wake = self.env.event()
+            self._start_round(size)
+            yield from self._wait_fused()
+        flow, self.flow = self.flow, None
+        self._fused = False
+        flow.abort()  # its bytes are counted round by round (exactly the rounds' sizes)
+
+    def _wait_fused(self):
+        """Wait for ``_wake``; a failure of the transfer ends the migration as a round's failure would."""
+        try:
+            return (yield self._wake)
+        except TransferFailed as exc:
+            self.result.bytes += self._partial()
+            self.flow = None
+            self._fused = False
+            raise _Abort(f"transfer failed: {exc}", exc.cause) from None
+
+    def _partial(self) -> float:
+        """Bytes of the current round sent so far (a transfer of its own would report them)."""
+        if self._between:
+            return 0.0
+        left = self._left - self._at * (self.env.now - self._mark)
+        return self._to_send - (left if left > 0.0 else 0.0)
+
+    def _fused_rate(self, flow, rate: float) -> None:
+        """The solver re-rated the fused transfer: bytes sent at the old rate come off, and the end of
+        the current round is planned again."""
+        if not self._fused:
+            return  # the migration has left it (a transfer tells no rate after its abort anyway)
+        now = self.env.now
+        if self._token >= 0 and self._end <= now + 1e-12 * max(1.0, abs(now)):
+            # the round's last byte arrives now: it ends first (as a round's transfer completes
+            # before a change at the same instant), and the next round starts at the new rate
+            self._at = rate
+            self.engine._bounds.run_due()
+            return
+        self._left -= self._at * (now - self._mark)
+        self._mark = now
+        self._at = rate
+        if not self._between:
+            self._plan()
+
+    def _plan(self) -> None:
+        """Plan the current round's end at the transfer's current rate (none at rate 0)."""
+        rate = self._at
+        if rate <= 0.0:
+            self._token = -1
+            return
+        left = self._left
+        self._end = at = self._mark + left / rate if left > 0.0 else self._mark
+        self._token = self.engine._bounds.plan(self, at)
+
+    def _boundary(self) -> None:
+        """Round i's last byte: the per-round loop's step (``_rounds``), without a new transfer."""
+        self._token = -1
+        if not self._fused:
+            return
+        now = self.env.now
+        to_send = self._to_send
+        duration = now - self._t0
+        self._sent += to_send
+        self.result.bytes += to_send
+        self._between = True  # until the next round starts
+        self._mark = now
+        self._left = 0.0
+        if self._final:
+            self._wake.succeed()
+            return
+        if self.vm.epoch != self.epoch:
+            self._wake.fail(_Abort(f"{self.vm.name} stopped during migration"))
+            return
+        if duration > 0:
+            self._rate = to_send / duration
+        vm = self.vm
+        to_send = min(vm.spec.working_set, vm.spec.dirty_rate * duration)
+        i = self._i = self._i + 1
+        self.result.rounds = i
+        if self._last(to_send, self._rate, i, self._sent):
+            self._wake.succeed((i, to_send))
+            return
+        self._start_round(to_send)
+
+    def _fused_end(self, flow) -> None:
+        """The fused transfer failed (a host): the process gets it as a round's failure would."""
+        if flow is self.flow and flow.outcome == TRANSFER_FAILED and not self._wake.triggered:
+            self._token = -1
+            self._wake.fail(TransferFailed(flow, flow.cause))
 
     def _postcopy(self):
         cfg, vm = self.cfg, self.vm
@@ -600,8 +836,14 @@ class _Migration:
     def _abort(self, cause: Cause | None, reason: str = ""):
         """Undo what is held, synchronously (no yield: a second interrupt must find us finished)."""
         vm, target = self.vm, self.target
+        self._token = -1
         if self.flow is not None:
-            self.result.bytes += self.flow.abort()
+            if self._fused:
+                self.result.bytes += self._partial()
+                self.flow.abort()
+                self._fused = False
+            else:
+                self.result.bytes += self.flow.abort()
             self.flow = None
         if self.waiter is not None:
             if self.waiter.granted:
