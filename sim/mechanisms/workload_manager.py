@@ -178,6 +178,7 @@ class Target:
     active: int = 0
     queue: list = field(default_factory=list)  # heap of (policy, seq, job)
     parked: list = field(default_factory=list)  # jobs waiting for the storage to serve again
+    system: Any = None  # the storage system (its ``state``), set at wire time
     endpoint: Endpoint = field(init=False)
 
     def __post_init__(self) -> None:
@@ -270,10 +271,14 @@ class WorkloadManager(Mechanism):
         self.seq = 0
         self._transfer_ended = self._transfer_ended  # bound once
         self._disks: dict[str, Endpoint] = {}  # host -> the endpoint of its disk
+        policies = self.config.policies
+        self._change_rates = [p.change_rate for p in policies]  # per policy, read once per backup
+        self._retention = [p.retention for p in policies]
+        self._record = self.ctx.recorder.record
         for p in self.config.policies:
             name = p.storage or self.config.storage
             if name not in self.targets:
-                self.targets[name] = Target(name, self.config.max_concurrent)
+                self.targets[name] = Target(name, self.config.max_concurrent, system=self.dc.storage[name])
                 bus.subscribe(ev.STORAGE, self._storage_up, name, ev.UP)
         bus.subscribe(ev.VM, self._vm_up, phase=ev.UP)
 
@@ -292,27 +297,30 @@ class WorkloadManager(Mechanism):
             return  # the full's firing at this instant is the run
         storage = p.storage or self.config.storage
         target = self.targets[storage]
+        pending, queue, seq = self.pending, target.queue, self.seq
+        push = heapq.heappush
         for w in p.workloads:
             for vm in self.dc.workloads.get(w, ()):
-                job = self.pending.get(vm.name)
+                job = pending.get(vm.name)
                 if job is not None:  # still busy with an earlier run: a full due before it starts upgrades it
                     if kind == FULL and job.transfer is None:
                         job.kind = FULL
                     continue
-                self.seq += 1
-                job = Job(vm, i, kind, now, storage, self.seq)
-                self.pending[vm.name] = job
-                heapq.heappush(target.queue, (i, job.seq, job))
+                seq += 1
+                job = pending[vm.name] = Job(vm, i, kind, now, storage, seq)
+                push(queue, (i, seq, job))
+        self.seq = seq
         self._pump(target)
 
     def _pump(self, target: Target) -> None:
-        st = self.dc.storage[target.name]
-        while target.active < target.limit and target.queue:
+        st = target.system
+        queue = target.queue
+        while target.active < target.limit and queue:
             if st.state == DOWN:
-                while target.queue:
-                    target.parked.append(heapq.heappop(target.queue)[2])
+                while queue:
+                    target.parked.append(heapq.heappop(queue)[2])
                 return
-            job = heapq.heappop(target.queue)[2]
+            job = heapq.heappop(queue)[2]
             vm = job.vm
             if vm.out or vm.host is None:  # stopped: wait until it serves again
                 self.waiting[vm.name] = job
@@ -320,27 +328,31 @@ class WorkloadManager(Mechanism):
             self._begin(target, job)
 
     def _begin(self, target: Target, job: Job) -> None:
-        vm, now = job.vm, self.env.now
-        pts = self.points.get(vm.name)
-        last = pts[-1] if pts else None
-        if last is None:
-            job.kind = FULL
+        vm = job.vm
+        name = vm.name
+        pts = self.points.get(name)
         disk = vm.spec.disk
-        job.bytes = disk if job.kind == FULL else min(disk, self._change(job.policy) * disk * (now - last.time_s) / DAY)
+        if not pts:
+            job.kind = FULL
+            size = disk
+        elif job.kind == FULL:
+            size = disk
+        else:
+            size = self._change_rates[job.policy] * disk * (self.env.now - pts[-1].time_s) / DAY
+            if size > disk:
+                size = disk
+        job.bytes = size
         job.host = host = vm.host.name
         target.active += 1
         src = self._disks.get(host)
         if src is None:
             src = self._disks[host] = Endpoint.disk(host)
-        t = self.dc.transfers.start(src, target.endpoint, job.bytes,
-                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", vm.name),
+        t = self.dc.transfers.start(src, target.endpoint, size,
+                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", name),
                                     on_end=self._transfer_ended)
         job.transfer = t
         if t.outcome != "running":  # failed at once (an endpoint already down)
             self._ended(target, job, t)
-
-    def _change(self, i: int) -> float:
-        return self.config.policies[i].change_rate
 
     def _transfer_ended(self, t: Transfer) -> None:
         """A backup's ``on_end`` (one bound method for all: nothing allocated per backup)."""
@@ -352,13 +364,14 @@ class WorkloadManager(Mechanism):
         target.active -= 1
         vm = job.vm
         ok = t.outcome == "completed"
-        self.ctx.recorder.record("backups", time_s=t.start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
-                                 kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=t.end_s,
-                                 duration_s=t.end_s - t.start_s, storage=target.name, host=job.host,
-                                 outcome=COMPLETED if ok else FAILED,
-                                 cause="" if ok else type(t.cause).__name__)
+        start_s, end_s = t.start_s, t.end_s
+        self._record("backups", time_s=start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
+                     kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=end_s,
+                     duration_s=end_s - start_s, storage=target.name, host=job.host,
+                     outcome=COMPLETED if ok else FAILED,
+                     cause="" if ok else type(t.cause).__name__)
         if ok:
-            self._add_point(job, t)
+            self._add_point(job, start_s, end_s)
             del self.pending[vm.name]
         else:
             job.transfer = None
@@ -373,17 +386,22 @@ class WorkloadManager(Mechanism):
                 heapq.heappush(target.queue, (job.policy, job.seq, job))
         self._pump(target)
 
-    def _add_point(self, job: Job, t: Transfer) -> None:
+    def _add_point(self, job: Job, start_s: float, end_s: float) -> None:
         vm = job.vm
-        pts = self.points.get(vm.name)
+        name = vm.name
+        pts = self.points.get(name)
         if pts is None:
-            pts = self.points[vm.name] = deque()
-        parent = pts[-1] if pts and job.kind == INCREMENTAL else None
-        p = Pt(t.start_s, vm.name, vm.workload, job.kind, job.run_s, job.bytes, t.end_s, job.storage,
-               None, parent)
-        p.full = p if parent is None else parent.full
-        pts.append(p)
-        n = self.config.policies[job.policy].retention
+            pts = self.points[name] = deque()
+        kind = job.kind
+        if kind == INCREMENTAL and pts:
+            parent = pts[-1]
+            pts.append(Pt(start_s, name, vm.workload, kind, job.run_s, job.bytes, end_s, job.storage,
+                          parent.full, parent))
+        else:
+            p = Pt(start_s, name, vm.workload, kind, job.run_s, job.bytes, end_s, job.storage, None, None)
+            p.full = p
+            pts.append(p)
+        n = self._retention[job.policy]
         if len(pts) > n:
             expired = self.expired
             for q in retain(pts, n, self.env.now):
