@@ -247,9 +247,17 @@ class WorkloadManager(Mechanism):
 
     @classmethod
     def scale(cls, section: dict[str, Any], factor: float) -> dict[str, Any]:
-        """Policies name workloads, which the bench scales itself; the streams per target stay as
-        configured (a larger fleet has the same repositories, so its backups queue longer)."""
-        return section
+        """Policies name workloads, which the bench scales itself. Growing the fleet (``factor`` > 1)
+        the bench multiplies every storage system's rates by ``factor``: a target then stands for
+        ``factor`` appliances of the file's, each with its own task limit, so ``max_concurrent``
+        grows alike (rounded) and each stream keeps the file's share of its target's rate.
+        Shrinking keeps the file's rates, so the streams per target stay as configured."""
+        if factor <= 1:
+            return section
+        n = section.get("max_concurrent", Config.model_fields["max_concurrent"].default)
+        if type(n) is not int or n < 1:
+            return section  # validation reports it
+        return dict(section, max_concurrent=max(n, round(n * factor)))
 
     # -- life cycle ----------------------------------------------------------------------------------
     def build(self, builder) -> None:
@@ -402,7 +410,9 @@ class WorkloadManager(Mechanism):
             p.full = p
             pts.append(p)
         n = self._retention[job.policy]
-        if len(pts) > n:
+        # retention drops points only when the oldest of the newest n no longer chains back to the
+        # oldest point (O(1) test; ``retain`` pops what goes)
+        if len(pts) > n and pts[-n].full is not pts[0]:
             expired = self.expired
             for q in retain(pts, n, self.env.now):
                 # kept as its catalog row (a tuple of numbers and strings, which the garbage collector
