@@ -173,6 +173,7 @@ class Job:
     transfer: Transfer | None = None
     host: str = ""
     bytes: float = 0.0
+    tag: tuple[str, str] = ("", "")  # its transfers' tag, ("backup", VM name): made once per VM
 
 
 @dataclass
@@ -323,7 +324,7 @@ class WorkloadManager(Mechanism):
                 seq += 1
                 job = jobs.get(name)
                 if job is None:
-                    job = jobs[name] = Job(vm, i, kind, now, storage, seq)
+                    job = jobs[name] = Job(vm, i, kind, now, storage, seq, tag=("backup", name))
                 else:
                     job.vm, job.policy, job.kind, job.run_s, job.storage, job.seq = vm, i, kind, now, storage, seq
                 pending[name] = job
@@ -368,7 +369,7 @@ class WorkloadManager(Mechanism):
         if src is None:
             src = self._disks[host] = Endpoint.disk(host)
         t = self.dc.transfers.start(src, target.endpoint, size,
-                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", name),
+                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
                                     on_end=self._transfer_ended)
         job.transfer = t
         if t.outcome != "running":  # failed at once (an endpoint already down)
