@@ -5,6 +5,7 @@ that fail backups, the operations, the disabled counterfactual and bad input."""
 from __future__ import annotations
 
 import copy
+import math
 from collections import deque
 
 import pytest
@@ -195,8 +196,8 @@ def test_same_seed_same_tables(tmp_path):
 
 # -- retention ------------------------------------------------------------------------------------
 def _chain_ok(kept: list[Pt]) -> bool:
-    ids = {id(p) for p in kept}
-    return all(id(p.full) in ids and (p.parent is None or id(p.parent) in ids) for p in kept)
+    times = {p.time_s for p in kept}
+    return all(p.full_s in times and (math.isnan(p.parent_s) or p.parent_s in times) for p in kept)
 
 
 @given(kinds=st.lists(st.sampled_from([FULL, INCREMENTAL]), min_size=1, max_size=60), n=st.integers(1, 10))
@@ -207,12 +208,15 @@ def test_retention_keeps_the_newest_n_and_every_chain_they_need(kinds, n):
     pts: deque = deque()
     made = []
     for i, kind in enumerate([FULL, *kinds[1:]]):
+        t = float(i)
         parent = pts[-1] if kind == INCREMENTAL else None
-        p = Pt(float(i), "v", "w", kind, float(i), 1.0, float(i), "s", None, parent)
-        p.full = p if parent is None else parent.full
+        if parent is None:
+            p = Pt(t, "v", "w", kind, t, 1.0, t, "s", t, math.nan, 1.0)
+        else:
+            p = Pt(t, "v", "w", kind, t, 1.0, t, "s", parent.full_s, parent.time_s, parent.full_bytes)
         pts.append(p)
         made.append(p)
-        retain(pts, n, float(i))
+        retain(pts, n)
         kept = list(pts)
         assert kept[-min(n, len(made)):] == made[-min(n, len(made)):]
         assert _chain_ok(kept)

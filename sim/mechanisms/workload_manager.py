@@ -31,7 +31,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import Field
 
@@ -135,9 +135,10 @@ def workload_manager_metrics(t: dict[str, pd.DataFrame], info: RunInfo) -> dict[
     return out
 
 
-@dataclass(slots=True)
-class Pt:
-    """One point in time of one VM."""
+class Pt(NamedTuple):
+    """One point in time of one VM. A tuple of numbers and strings: the chain is kept as times
+    (``full_s``, ``parent_s``), not references, so the garbage collector stops tracking a point
+    (a year of the fleet's database tier keeps ~20,000 and makes 365,000)."""
 
     time_s: float
     vm: str
@@ -147,19 +148,22 @@ class Pt:
     bytes: float
     end_s: float
     location: str
-    full: Pt | None  # the full it chains back to (itself for a full)
-    parent: Pt | None  # the point it is an increment on (None for a full)
-    expired_s: float = math.nan
+    full_s: float  # the time of the full it chains back to (its own for a full)
+    parent_s: float  # the time of the point it is an increment on (NaN for a full)
+    full_bytes: float  # its full's bytes: the VM's disk
 
     @property
     def restore_bytes(self) -> float:
         """Bytes a restore of this point moves: the VM's disk (its full's bytes), each block once in
         its newest version."""
-        return self.full.bytes if self.full is not None else self.bytes
+        return self.full_bytes
 
 
 @dataclass(slots=True)
 class Job:
+    """A VM's backup job: one per VM for the whole run, reused by each scheduled run that queues it
+    (nothing allocated per backup for the garbage collector to follow)."""
+
     vm: VM
     policy: int
     kind: str
@@ -169,6 +173,7 @@ class Job:
     transfer: Transfer | None = None
     host: str = ""
     bytes: float = 0.0
+    tag: tuple[str, str] = ("", "")  # its transfers' tag, ("backup", VM name): made once per VM
 
 
 @dataclass
@@ -176,27 +181,25 @@ class Target:
     name: str
     limit: int
     active: int = 0
-    queue: list = field(default_factory=list)  # heap of (policy, seq, job)
+    queue: list = field(default_factory=list)  # heap of (policy, seq, vm name): untracked tuples
     parked: list = field(default_factory=list)  # jobs waiting for the storage to serve again
+    system: Any = None  # the storage system (its ``state``), set at wire time
     endpoint: Endpoint = field(init=False)
 
     def __post_init__(self) -> None:
         self.endpoint = Endpoint.storage(self.name)
 
 
-def retain(points: deque, n: int, now: float) -> list[Pt]:
-    """Drop from the front of one VM's points (oldest first) those no kept point needs: the newest
-    ``n`` are kept, and every point from the full the oldest of them chains back to. Returns the
-    points dropped."""
+def retain(points: deque, n: int) -> list[Pt]:
+    """Drop from the front of one VM's points (oldest first, strictly increasing times) those no
+    kept point needs: the newest ``n`` are kept, and every point from the full the oldest of them
+    chains back to. Returns the points dropped."""
     if len(points) <= n:
         return []
-    oldest_kept = points[len(points) - n]
-    full = oldest_kept.full
+    full_s = points[len(points) - n].full_s
     dropped = []
-    while points[0] is not full:
-        p = points.popleft()
-        p.expired_s = now
-        dropped.append(p)
+    while points[0].time_s < full_s:
+        dropped.append(points.popleft())
     return dropped
 
 
@@ -246,16 +249,27 @@ class WorkloadManager(Mechanism):
 
     @classmethod
     def scale(cls, section: dict[str, Any], factor: float) -> dict[str, Any]:
-        """Policies name workloads, which the bench scales itself; the streams per target stay as
-        configured (a larger fleet has the same repositories, so its backups queue longer)."""
-        return section
+        """Policies name workloads, which the bench scales itself. Growing the fleet (``factor`` > 1)
+        the bench multiplies every storage system's rates by ``factor``: a target then stands for
+        ``factor`` appliances of the file's, each with its own task limit, so ``max_concurrent``
+        grows alike (rounded) and each stream keeps the file's share of its target's rate.
+        Shrinking keeps the file's rates, so the streams per target stay as configured."""
+        if factor <= 1:
+            return section
+        n = section.get("max_concurrent", Config.model_fields["max_concurrent"].default)
+        if type(n) is not int or n < 1:
+            return section  # validation reports it
+        return dict(section, max_concurrent=max(n, round(n * factor)))
 
     # -- life cycle ----------------------------------------------------------------------------------
     def build(self, builder) -> None:
         # the workloads a policy names: their VMs' RPO is measured (with no backups when disabled)
         self.covered = {w for p in self.config.policies for w in p.workloads}
         self.points: dict[str, deque] = {}  # vm -> its kept points, oldest first
-        self.expired: list[tuple] = []  # the catalog rows of the points retention dropped
+        # the points retention dropped, and when (flat lists of tuples and floats: nothing here for
+        # the garbage collector to track)
+        self.expired: list[Pt] = []
+        self.expired_at: list[float] = []
         self.ops = 0
 
     def wire(self) -> None:
@@ -267,13 +281,18 @@ class WorkloadManager(Mechanism):
         self.targets: dict[str, Target] = {}
         self.waiting: dict[str, Job] = {}  # vm -> its job waiting for the VM to run again
         self.pending: dict[str, Job] = {}  # vm -> its job not finished yet (queued, running, waiting)
+        self.jobs: dict[str, Job] = {}  # vm -> its job object, reused run after run
         self.seq = 0
         self._transfer_ended = self._transfer_ended  # bound once
         self._disks: dict[str, Endpoint] = {}  # host -> the endpoint of its disk
+        policies = self.config.policies
+        self._change_rates = [p.change_rate for p in policies]  # per policy, read once per backup
+        self._retention = [p.retention for p in policies]
+        self._record = self.ctx.recorder.record
         for p in self.config.policies:
             name = p.storage or self.config.storage
             if name not in self.targets:
-                self.targets[name] = Target(name, self.config.max_concurrent)
+                self.targets[name] = Target(name, self.config.max_concurrent, system=self.dc.storage[name])
                 bus.subscribe(ev.STORAGE, self._storage_up, name, ev.UP)
         bus.subscribe(ev.VM, self._vm_up, phase=ev.UP)
 
@@ -292,27 +311,37 @@ class WorkloadManager(Mechanism):
             return  # the full's firing at this instant is the run
         storage = p.storage or self.config.storage
         target = self.targets[storage]
+        pending, jobs, queue, seq = self.pending, self.jobs, target.queue, self.seq
+        push = heapq.heappush
         for w in p.workloads:
             for vm in self.dc.workloads.get(w, ()):
-                job = self.pending.get(vm.name)
+                name = vm.name
+                job = pending.get(name)
                 if job is not None:  # still busy with an earlier run: a full due before it starts upgrades it
                     if kind == FULL and job.transfer is None:
                         job.kind = FULL
                     continue
-                self.seq += 1
-                job = Job(vm, i, kind, now, storage, self.seq)
-                self.pending[vm.name] = job
-                heapq.heappush(target.queue, (i, job.seq, job))
+                seq += 1
+                job = jobs.get(name)
+                if job is None:
+                    job = jobs[name] = Job(vm, i, kind, now, storage, seq, tag=("backup", name))
+                else:
+                    job.vm, job.policy, job.kind, job.run_s, job.storage, job.seq = vm, i, kind, now, storage, seq
+                pending[name] = job
+                push(queue, (i, seq, name))
+        self.seq = seq
         self._pump(target)
 
     def _pump(self, target: Target) -> None:
-        st = self.dc.storage[target.name]
-        while target.active < target.limit and target.queue:
+        st = target.system
+        queue = target.queue
+        pending = self.pending
+        while target.active < target.limit and queue:
             if st.state == DOWN:
-                while target.queue:
-                    target.parked.append(heapq.heappop(target.queue)[2])
+                while queue:
+                    target.parked.append(pending[heapq.heappop(queue)[2]])
                 return
-            job = heapq.heappop(target.queue)[2]
+            job = pending[heapq.heappop(queue)[2]]
             vm = job.vm
             if vm.out or vm.host is None:  # stopped: wait until it serves again
                 self.waiting[vm.name] = job
@@ -320,27 +349,31 @@ class WorkloadManager(Mechanism):
             self._begin(target, job)
 
     def _begin(self, target: Target, job: Job) -> None:
-        vm, now = job.vm, self.env.now
-        pts = self.points.get(vm.name)
-        last = pts[-1] if pts else None
-        if last is None:
-            job.kind = FULL
+        vm = job.vm
+        name = vm.name
+        pts = self.points.get(name)
         disk = vm.spec.disk
-        job.bytes = disk if job.kind == FULL else min(disk, self._change(job.policy) * disk * (now - last.time_s) / DAY)
+        if not pts:
+            job.kind = FULL
+            size = disk
+        elif job.kind == FULL:
+            size = disk
+        else:
+            size = self._change_rates[job.policy] * disk * (self.env.now - pts[-1].time_s) / DAY
+            if size > disk:
+                size = disk
+        job.bytes = size
         job.host = host = vm.host.name
         target.active += 1
         src = self._disks.get(host)
         if src is None:
             src = self._disks[host] = Endpoint.disk(host)
-        t = self.dc.transfers.start(src, target.endpoint, job.bytes,
-                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=("backup", vm.name),
+        t = self.dc.transfers.start(src, target.endpoint, size,
+                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
                                     on_end=self._transfer_ended)
         job.transfer = t
         if t.outcome != "running":  # failed at once (an endpoint already down)
             self._ended(target, job, t)
-
-    def _change(self, i: int) -> float:
-        return self.config.policies[i].change_rate
 
     def _transfer_ended(self, t: Transfer) -> None:
         """A backup's ``on_end`` (one bound method for all: nothing allocated per backup)."""
@@ -352,13 +385,15 @@ class WorkloadManager(Mechanism):
         target.active -= 1
         vm = job.vm
         ok = t.outcome == "completed"
-        self.ctx.recorder.record("backups", time_s=t.start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
-                                 kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=t.end_s,
-                                 duration_s=t.end_s - t.start_s, storage=target.name, host=job.host,
-                                 outcome=COMPLETED if ok else FAILED,
-                                 cause="" if ok else type(t.cause).__name__)
+        start_s, end_s = t.start_s, t.end_s
+        self._record("backups", time_s=start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
+                     kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=end_s,
+                     duration_s=end_s - start_s, storage=target.name, host=job.host,
+                     outcome=COMPLETED if ok else FAILED,
+                     cause="" if ok else type(t.cause).__name__)
         if ok:
-            self._add_point(job, t)
+            self._add_point(job, start_s, end_s)
+            job.transfer = None
             del self.pending[vm.name]
         else:
             job.transfer = None
@@ -370,36 +405,37 @@ class WorkloadManager(Mechanism):
                 # ``down``) and the job waits until it runs again
                 self.waiting[vm.name] = job
             else:  # the VM had moved off the failed host and runs elsewhere
-                heapq.heappush(target.queue, (job.policy, job.seq, job))
+                heapq.heappush(target.queue, (job.policy, job.seq, vm.name))
         self._pump(target)
 
-    def _add_point(self, job: Job, t: Transfer) -> None:
+    def _add_point(self, job: Job, start_s: float, end_s: float) -> None:
         vm = job.vm
-        pts = self.points.get(vm.name)
+        name = vm.name
+        pts = self.points.get(name)
         if pts is None:
-            pts = self.points[vm.name] = deque()
-        parent = pts[-1] if pts and job.kind == INCREMENTAL else None
-        p = Pt(t.start_s, vm.name, vm.workload, job.kind, job.run_s, job.bytes, t.end_s, job.storage,
-               None, parent)
-        p.full = p if parent is None else parent.full
-        pts.append(p)
-        n = self.config.policies[job.policy].retention
-        if len(pts) > n:
-            expired = self.expired
-            for q in retain(pts, n, self.env.now):
-                # kept as its catalog row (a tuple of numbers and strings, which the garbage collector
-                # stops tracking), not as a Pt: a year's 365,000 expired points would each stay a
-                # tracked object and make the collector's full passes more frequent
-                parent = q.parent
-                expired.append((q.time_s, q.vm, q.workload, q.kind, q.run_s, q.bytes, q.end_s, q.location,
-                                q.full.time_s, math.nan if parent is None else parent.time_s, q.expired_s))
-                q.parent = None
+            pts = self.points[name] = deque()
+        kind = job.kind
+        if kind == INCREMENTAL and pts:
+            parent = pts[-1]
+            pts.append(Pt(start_s, name, vm.workload, kind, job.run_s, job.bytes, end_s, job.storage,
+                          parent.full_s, parent.time_s, parent.full_bytes))
+        else:
+            size = job.bytes
+            pts.append(Pt(start_s, name, vm.workload, kind, job.run_s, size, end_s, job.storage,
+                          start_s, math.nan, size))
+        n = self._retention[job.policy]
+        # retention drops points only when the oldest of the newest n chains back to a full newer
+        # than the oldest point (O(1) test; ``retain`` pops what goes)
+        if len(pts) > n and pts[0].time_s < pts[-n].full_s:
+            dropped = retain(pts, n)
+            self.expired += dropped
+            self.expired_at += [self.env.now] * len(dropped)
 
     # -- the bus --------------------------------------------------------------------------------------
     def _storage_up(self, failure) -> None:
         target = self.targets[failure.subject]
         for job in target.parked:
-            heapq.heappush(target.queue, (job.policy, job.seq, job))
+            heapq.heappush(target.queue, (job.policy, job.seq, job.vm.name))
         target.parked.clear()
         self._pump(target)
 
@@ -407,7 +443,7 @@ class WorkloadManager(Mechanism):
         job = self.waiting.pop(failure.subject, None)
         if job is not None:
             target = self.targets[job.storage]
-            heapq.heappush(target.queue, (job.policy, job.seq, job))
+            heapq.heappush(target.queue, (job.policy, job.seq, job.vm.name))
             self._pump(target)
 
     def _vm_down(self, failure) -> None:
@@ -502,13 +538,13 @@ class WorkloadManager(Mechanism):
         nan = math.nan
         for pts in self.points.values():
             for p in pts:
-                parent = p.parent
                 rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
-                    bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full.time_s,
-                    parent_s=nan if parent is None else parent.time_s, kept=True, expired_s=p.expired_s)
-        for time_s, vm, workload, kind, run_s, b, end_s, location, full_s, parent_s, expired_s in self.expired:
-            rec("catalog", time_s=time_s, vm=vm, workload=workload, kind=kind, run_s=run_s, bytes=b, end_s=end_s,
-                location=location, full_s=full_s, parent_s=parent_s, kept=False, expired_s=expired_s)
+                    bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full_s,
+                    parent_s=p.parent_s, kept=True, expired_s=nan)
+        for p, expired_s in zip(self.expired, self.expired_at, strict=True):
+            rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
+                bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full_s,
+                parent_s=p.parent_s, kept=False, expired_s=expired_s)
 
 
 class _Copy:
