@@ -23,7 +23,7 @@ def _metrics(name: str):
 def test_the_replica_scenario_keeps_its_figures():
     """Every rebuild copies a whole node disk (50 GiB): bytes = rebuilds x 50 GiB exactly, 108 x
     53,687,091,200 = 5,798,205,849,600. Detection is the last heartbeat at or before the failure
-    plus 3 missed 1 s intervals (the defaults), so every detection lies in (2, 3] s. The counts
+    plus 3 missed 1 s intervals (the scenario's heartbeat settings), so every detection lies in (2, 3] s. The counts
     and the availability are the run's as of commit 484ddb9."""
     m = _metrics("replica_replacement.yaml")
     assert m["replication.rebuilds"] == 108
