@@ -36,6 +36,7 @@ segment of the whole size), where it stays; its exposure is exactly 1.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import simpy
@@ -189,7 +190,7 @@ METRICS = (
 
 # --------------------------------------------------------------------------- state
 class _Seg:
-    __slots__ = ("file", "index", "loc", "step", "move", "landed", "proc")
+    __slots__ = ("file", "index", "loc", "step", "move", "flying", "landed", "proc", "tag", "dest", "wake", "roamed")
 
     def __init__(self, file: _File, index: int):
         self.file = file
@@ -197,8 +198,14 @@ class _Seg:
         self.loc: int | None = None  # where it is stored (None before its first placement)
         self.step = 0  # itinerary steps taken
         self.move = None  # the transfer in flight, or None
-        self.landed: simpy.Event | None = None  # fires when the move in flight ends
+        self.flying = False  # a move is in flight
+        # fires when the move in flight ends; made only when a retrieval waits for it (no event per move)
+        self.landed: simpy.Event | None = None
         self.proc = None
+        self.tag = f"segment {file.name}/{index}"  # its transfers' tag
+        self.dest = -1  # where the move in flight goes
+        self.wake = None  # the callbacks of its roaming (bound once, not one closure per event)
+        self.roamed = None
 
 
 class _File:
@@ -405,32 +412,64 @@ class RoamingStorage(Mechanism):
             f.exposure_max = f.current
         if not self.enabled:
             return
-        while f.lost_s is None:
-            yield self.env.timeout(self._interval(f))
-            while f.holds and f.lost_s is None:
-                yield f.released
-            if f.lost_s is not None:
-                return
-            dest = self._next_destination(seg)
-            if dest is None:
-                continue
-            src_loc = seg.loc
-            yield from self._move(seg, self.ends[src_loc], self.locs[src_loc][1], dest, ROAM)
+        if f.lost_s is None:  # roaming goes on by callbacks (``_roam``): no process resumed per move
+            seg.wake = partial(self._roam, seg)
+            seg.roamed = partial(self._roamed, seg)
+            self._arm(seg)
+
+    # The roaming loop, one callback per event it waits for (the timer, the end of the retrievals
+    # holding the file, the move's ``done``), in the order a process would resume on them:
+    #   timer -> (wait while retrievals hold the file) -> next destination (none: timer again)
+    #   -> move -> its record -> timer, until the file is lost.
+    def _arm(self, seg: _Seg) -> None:
+        self.env.timeout(self._interval(seg.file)).callbacks.append(seg.wake)
+
+    def _roam(self, seg: _Seg, _event) -> None:
+        """The timer fired (or the retrievals holding the file ended): move on, unless held or lost."""
+        f = seg.file
+        if f.lost_s is not None:
+            return
+        if f.holds:  # a retrieval holds the file: ``released`` exists until the last one ends
+            f.released.callbacks.append(seg.wake)
+            return
+        dest = self._next_destination(seg)
+        if dest is None:
+            self._arm(seg)
+            return
+        self._begin(seg, self.ends[seg.loc], dest).done.callbacks.append(seg.roamed)
+
+    def _roamed(self, seg: _Seg, event) -> None:
+        """The roaming move's ``done`` fired (completed, or failed: ``TransferFailed``, defused)."""
+        t = seg.move
+        self._end(seg, t, event.ok, self.locs[seg.loc][1], seg.dest, ROAM)
+        if seg.file.lost_s is None:
+            self._arm(seg)
 
     def _move(self, seg: _Seg, src: Endpoint, src_name: str, dest: int, kind: str):
         """Move ``seg`` to location ``dest``; True when it landed there."""
-        f = seg.file
-        start = self.env.now
-        _inc(f.taken, dest)
-        seg.landed = self.env.event()
-        t = self.dc.transfers.start(src, self.ends[dest], f.seg_size, on_host=STALL, on_storage=STALL,
-                                    on_link=STALL, tag=f"segment {f.name}/{seg.index}")
-        seg.move = t
-        outcome = COMPLETED
+        t = self._begin(seg, src, dest)
         try:
             yield t.done
         except TransferFailed:
-            outcome = DESTROYED if f.lost_s is not None else FAILED
+            return self._end(seg, t, False, src_name, dest, kind)
+        return self._end(seg, t, True, src_name, dest, kind)
+
+    def _begin(self, seg: _Seg, src: Endpoint, dest: int):
+        """Start the transfer moving ``seg`` from ``src`` to location ``dest``."""
+        f = seg.file
+        _inc(f.taken, dest)
+        seg.flying = True
+        seg.dest = dest
+        t = self.dc.transfers.start(src, self.ends[dest], f.seg_size, on_host=STALL, on_storage=STALL,
+                                    on_link=STALL, tag=seg.tag)
+        seg.move = t
+        return t
+
+    def _end(self, seg: _Seg, t, ok: bool, src_name: str, dest: int, kind: str) -> bool:
+        """The move's transfer ended (``ok``: completed): settle it and record it; True when it landed."""
+        f = seg.file
+        start = t.start_s
+        outcome = COMPLETED if ok else (DESTROYED if f.lost_s is not None else FAILED)
         sent = t.sent() if outcome != COMPLETED else f.seg_size
         seg.move = None
         if f.lost_s is not None and outcome == COMPLETED:  # the file was lost while this one landed
@@ -442,8 +481,7 @@ class RoamingStorage(Mechanism):
         self.ctx.recorder.record("segment_moves", time_s=start, file=f.name, segment=seg.index, kind=kind,
                                  from_location=src_name, to_location=self.locs[dest][1], bytes=sent,
                                  outcome=outcome, end_s=self.env.now, duration_s=self.env.now - start)
-        landed, seg.landed = seg.landed, None
-        landed.succeed()
+        self._landed(seg)
         return outcome == COMPLETED
 
     def _land(self, seg: _Seg, dest: int) -> None:
@@ -511,8 +549,15 @@ class RoamingStorage(Mechanism):
                                  (f.vm.host.name if f.vm.host is not None else ""),
                                  to_location=t.dst.name, bytes=t.sent(), outcome=DESTROYED, end_s=self.env.now,
                                  duration_s=self.env.now - t.start_s)
-        if seg.landed is not None:
-            landed, seg.landed = seg.landed, None
+        if seg.flying:
+            self._landed(seg)
+
+    @staticmethod
+    def _landed(seg: _Seg) -> None:
+        """The move in flight of ``seg`` ended: wake the retrieval waiting for it, if any."""
+        seg.flying = False
+        landed, seg.landed = seg.landed, None
+        if landed is not None:
             landed.succeed()
 
     def carry_out(self, op: RetrieveFile):
@@ -559,8 +604,10 @@ class RoamingStorage(Mechanism):
             f.released = self.env.event()
         try:
             for seg in f.segs:  # the chain: segment 0, then each one's pointer to the next
-                while seg.landed is not None and f.lost_s is None:  # in flight (its first placement too)
+                while seg.flying and f.lost_s is None:  # in flight (its first placement too)
                     w0 = self.env.now
+                    if seg.landed is None:
+                        seg.landed = self.env.event()
                     yield seg.landed
                     waited += self.env.now - w0
                 if f.lost_s is not None:
