@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
@@ -68,6 +69,8 @@ DAY = 86400.0
 # A host that cannot evacuate (no room) retries after 5 min, doubling up to the API's 1 h cap.
 RETRY_DELAY = 300.0
 RETRY_MAX = 3600.0
+
+_index = attrgetter("index")
 
 COMPLIANT, HOST_FAILED, MIGRATION_FAILED, OPEN = "compliant", "host_failed", "migration_failed", "open"
 
@@ -568,7 +571,7 @@ class _Tier:
         self.placement = placement
         self.base = base
         self.tier = tier
-        self.hosts = hosts = [h for h in tier if h in base]
+        self.hosts = hosts = sorted((h for h in tier if h in base), key=_index)  # the rule's order
         self.fast = base.spread in ("broadcast_domain", "pack") and len({h.domain for h in hosts}) <= 1
         self.rule = None
 
@@ -582,16 +585,17 @@ class _Tier:
         need = vm.spec.memory
         room = placement._value
         if self.base.spread == "pack":
-            for h in self.hosts:  # in index order (the rule's order)
+            for h in self.hosts:
                 if room[h.index] >= need and h is not exclude:
                     return h
             return None
-        best, key = None, None
-        for h in self.hosts:
+        best, least = None, 0.0
+        for h in self.hosts:  # in index order: of equally used hosts the first stays
             if room[h.index] >= need and h is not exclude:
-                k = ((h.used_memory + h.reserved) / h.capacity if h.capacity > 0 else 1.0, h.index)
-                if key is None or k < key:
-                    best, key = h, k
+                c = h.memory - h.reserved_memory  # the index's usage (``Host.capacity``)
+                used = (h.used_memory + h.reserved) / c if c > 0 else 1.0
+                if best is None or used < least:
+                    best, least = h, used
         return best
 
 
