@@ -499,6 +499,11 @@ class LiveMigration(Mechanism):
 class _Migration:
     """One migration from request to end; every exit path goes through ``_finish``."""
 
+    __slots__ = ("engine", "env", "dc", "ctx", "cfg", "vm", "source", "target", "mechanism", "scope", "mode",
+                 "result", "reserved_target", "reserved_source", "slots", "waiter", "flow", "_fused", "_at",
+                 "_left", "_mark", "_between", "_token", "_end", "_final", "watching", "paused_at", "pulling",
+                 "epoch", "proc", "flagged", "_i", "_sent", "_rate", "_wake", "_to_send", "_t0", "_order")
+
     def __init__(self, engine: Mechanism, vm: VM, target: Host, trigger: str, mechanism: str,
                  scope: str | None, mode: str):
         self.engine = engine
