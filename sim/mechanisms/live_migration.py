@@ -229,7 +229,8 @@ class _Slots:
                 used.pop(name, None)
             else:
                 used[name] = n
-        self._grant((source.name, target.name))
+        if self._queues:  # nobody waits: nothing to grant
+            self._grant((source.name, target.name))
 
     def withdraw(self, waiter: _Waiter) -> None:
         if waiter.granted or waiter.withdrawn:
