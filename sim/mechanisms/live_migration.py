@@ -229,7 +229,8 @@ class _Slots:
                 used.pop(name, None)
             else:
                 used[name] = n
-        self._grant((source.name, target.name))
+        if self._queues:  # nobody waits: nothing to grant
+            self._grant((source.name, target.name))
 
     def withdraw(self, waiter: _Waiter) -> None:
         if waiter.granted or waiter.withdrawn:
@@ -401,6 +402,7 @@ class LiveMigration(Mechanism):
         self._nics: dict[str, Endpoint] = {}  # host name -> its NIC endpoint (built once per host)
         self._bounds = _Bounds(self.env)  # planned ends of fused pre-copy rounds
         self._order = counter()  # round starts, in order (ties at a boundary go in this order)
+        self._routes: dict[tuple[str, str], tuple[tuple[int, ...], float]] = {}  # host pair -> route
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
         """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
@@ -459,8 +461,11 @@ class LiveMigration(Mechanism):
 
     # -- flows --------------------------------------------------------------------------------
     def route_rate(self, source: Host, target: Host) -> float:
-        """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate."""
-        rate = self.dc.transfers.bottleneck(self.nic(source), self.nic(target))
+        """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate.
+        The network's ``bottleneck`` (the smallest current capacity on the route), over the route
+        the engine keeps per host pair (``_route``)."""
+        capacity = self.dc.network.solver.capacity
+        rate = min((capacity(r) for r in self._route(source, target)[0]), default=float("inf"))
         cap = self.config.bandwidth_limit
         return min(rate, cap) if cap is not None else rate
 
@@ -472,7 +477,17 @@ class LiveMigration(Mechanism):
     def fusable(self, source: Host, target: Host) -> bool:
         """Whether the pre-copy rounds from ``source`` to ``target`` go in one transfer: the route has
         no latency (a round pays it, so with one it takes a transfer of its own)."""
-        return self.dc.network.route(self.nic(source), self.nic(target))[1] == 0.0
+        return self._route(source, target)[1] == 0.0
+
+    def _route(self, source: Host, target: Host) -> tuple[tuple[int, ...], float]:
+        """The network's route between the two hosts' NICs (resources, latency), kept per host pair:
+        a route never changes during a run (a failed link changes capacities, not routes), and the
+        pair's names are cheaper keys than the two endpoints."""
+        key = (source.name, target.name)
+        hit = self._routes.get(key)
+        if hit is None:
+            hit = self._routes[key] = self.dc.network.route(self.nic(source), self.nic(target))
+        return hit
 
     def nic(self, host: Host) -> Endpoint:
         """``host``'s NIC endpoint, built once per host (every round of every migration needs two)."""
@@ -484,6 +499,11 @@ class LiveMigration(Mechanism):
 
 class _Migration:
     """One migration from request to end; every exit path goes through ``_finish``."""
+
+    __slots__ = ("engine", "env", "dc", "ctx", "cfg", "vm", "source", "target", "mechanism", "scope", "mode",
+                 "result", "reserved_target", "reserved_source", "slots", "waiter", "flow", "_fused", "_at",
+                 "_left", "_mark", "_between", "_token", "_end", "_final", "watching", "paused_at", "pulling",
+                 "epoch", "proc", "flagged", "_i", "_sent", "_rate", "_wake", "_to_send", "_t0", "_order")
 
     def __init__(self, engine: Mechanism, vm: VM, target: Host, trigger: str, mechanism: str,
                  scope: str | None, mode: str):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
@@ -68,6 +69,8 @@ DAY = 86400.0
 # A host that cannot evacuate (no room) retries after 5 min, doubling up to the API's 1 h cap.
 RETRY_DELAY = 300.0
 RETRY_MAX = 3600.0
+
+_index = attrgetter("index")
 
 COMPLIANT, HOST_FAILED, MIGRATION_FAILED, OPEN = "compliant", "host_failed", "migration_failed", "open"
 
@@ -386,9 +389,10 @@ class Remediation(Mechanism):
             idle = [h for h in candidates if h.name not in self.attempts]
             tiers = ([h for h in idle if self.compliant(h.name)], idle) if idle else (candidates,)
             tiers = [t for t in tiers if t]  # an empty tier has nothing to choose from
-            # Each tier's rule is built when a VM first needs it (building one costs O(tier) and
-            # the second tier is seldom needed once hosts of the domain are compliant).
+            # Each tier's hosts where the VM's rule lets it go are found when a VM first needs them
+            # (O(tier); the second tier is seldom needed once hosts of the domain are compliant).
             rules: dict[int, list] = {}
+            built: list = []  # rules built for the choice of a general rule (released below)
             procs = []
             for vm in left:
                 if vm.state != RUNNING or vm.migrating:
@@ -397,14 +401,13 @@ class Remediation(Mechanism):
                 mine = rules.setdefault(id(base), [])
                 for k, tier in enumerate(tiers):
                     if k == len(mine):
-                        mine.append(placement.within(base, tier))
-                    target = placement.choose(vm, mine[k], exclude=host)
+                        mine.append(_Tier(placement, base, tier))
+                    target = mine[k].choose(vm, host, built)
                     if target is not None:
                         procs.append(engine.migrate(vm, target, "remediation", mechanism=KEY))
                         break
-            for mine in rules.values():
-                for rule in mine:
-                    placement.release(rule)
+            for rule in built:
+                placement.release(rule)
             if procs:
                 results = yield simpy.AllOf(self.env, procs)
                 failed = False
@@ -547,6 +550,53 @@ class Remediation(Mechanism):
             else:
                 self._row(host, rec.cluster, rec.kind, OPEN, self.since[name], rec.detected, rec.maintenance,
                           rec.vms, rec.migrations, rec.waits, rec.downtime)
+
+
+class _Tier:
+    """The hosts of one evacuation tier where a rule lets a VM go, and the choice among them.
+
+    What ``placement.choose(vm, placement.within(rule, tier), exclude=host)`` returns, without
+    building and indexing a rule per tier and evacuation (most of remediation's cost per host): when
+    those hosts lie in one broadcast domain (always, under the default ``broadcast_domain`` scope)
+    and the rule spreads by ``broadcast_domain`` or ``pack``, the placement service's choice is, by
+    its definition, the least-used host offering the VM's memory (by usage, then host index) or the
+    first such host in index order. Both read the room the placement index keeps per host (free
+    memory less what it promised to woken VMs; none while a host is not up). Any other case (a
+    ``random`` rule, a tier spanning domains, a VM holding a promise of room) asks the placement
+    service through the built rule, as before."""
+
+    __slots__ = ("placement", "base", "tier", "hosts", "fast", "rule")
+
+    def __init__(self, placement, base, tier: list[Host]):
+        self.placement = placement
+        self.base = base
+        self.tier = tier
+        self.hosts = hosts = sorted((h for h in tier if h in base), key=_index)  # the rule's order
+        self.fast = base.spread in ("broadcast_domain", "pack") and len({h.domain for h in hosts}) <= 1
+        self.rule = None
+
+    def choose(self, vm: VM, exclude: Host, built: list) -> Host | None:
+        placement = self.placement
+        if not self.fast or (placement._promise_of and vm in placement._promise_of):
+            if self.rule is None:
+                self.rule = placement.within(self.base, self.tier)
+                built.append(self.rule)
+            return placement.choose(vm, self.rule, exclude=exclude)
+        need = vm.spec.memory
+        room = placement._value
+        if self.base.spread == "pack":
+            for h in self.hosts:
+                if room[h.index] >= need and h is not exclude:
+                    return h
+            return None
+        best, least = None, 0.0
+        for h in self.hosts:  # in index order: of equally used hosts the first stays
+            if room[h.index] >= need and h is not exclude:
+                c = h.memory - h.reserved_memory  # the index's usage (``Host.capacity``)
+                used = (h.used_memory + h.reserved) / c if c > 0 else 1.0
+                if best is None or used < least:
+                    best, least = h, used
+        return best
 
 
 class _Attempt:
