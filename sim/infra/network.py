@@ -42,6 +42,10 @@ __all__ = ["Endpoint", "Network"]
 
 NIC, DISK, STORAGE = "nic", "disk", "storage"
 
+PAIR_CACHE = 1 << 16
+"""Routes cached per (source, destination) pair, at most: past it the cache starts over (a miss
+costs ~20 µs; the pairs a run repeats, such as a VM's nightly backup, are cached again at once)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -208,6 +212,9 @@ class Network:
     def _cache_path(self, src: Endpoint, dst: Endpoint):
         resources, latency, links = self._compute_path(src, dst)
         key = (src, dst)
+        if len(self._routes) >= PAIR_CACHE:  # bounded: a year of moves between random host pairs
+            self._routes.clear()             # would otherwise keep one entry per pair ever used
+            self._route_links.clear()
         route = self._routes[key] = (resources, latency)
         self._route_links[key] = links
         return route, links

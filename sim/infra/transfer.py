@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sim.core.causes import Cause, HostDown, LinkDown, StorageDown
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, REPAIR
-from sim.infra.network import DISK, NIC, STORAGE, Endpoint
+from sim.infra.network import DISK, NIC, PAIR_CACHE, STORAGE, Endpoint
 from sim.infra.solver import FlowFailed
 
 if TYPE_CHECKING:
@@ -304,6 +304,8 @@ class Transfers:
         key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
         path = self._paths.get(key)
         if path is None:
+            if len(self._paths) >= PAIR_CACHE:
+                self._paths.clear()  # bounded like the network's route cache (the sets live on in _down)
             path = self._paths[key] = self._path(src, dst)
         route, watched, sets = path
         t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end, on_rate)
