@@ -55,6 +55,22 @@ class Recorder:
         except KeyError:
             raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}") from None
 
+    def record_many(self, table: str, **columns) -> None:
+        """Rows of ``table`` at once, as ``record`` would write them one by one: each column a list
+        (all of one length, one value per row, in row order) or a single value shared by every row
+        (``time_s`` defaults to now). Unknown or missing columns are bugs."""
+        if "time_s" not in columns:
+            columns["time_s"] = self.env.now
+        names = self.tables[table].names
+        if len(columns) != len(names) or any(c not in columns for c in names):
+            raise KeyError(f"{table}: columns {sorted(columns)} are not {list(names)}")
+        lengths = {len(v) for v in columns.values() if isinstance(v, list)}
+        if len(lengths) > 1:
+            raise ValueError(f"{table}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 1
+        cols = [v if isinstance(v, list) else [v] * n for v in map(columns.get, names)]
+        self._rows[table].extend(zip(*cols, strict=True))
+
     # -- levels -------------------------------------------------------------------------------
     def level(self, entity: str, metric: str, value: float) -> None:
         """The gauge's new value from now on. Several changes in one instant make one row (the last
