@@ -113,14 +113,16 @@ class _Population:
         # next sort, and contribute nothing). A host without one has nothing to accrue at a stop
         # or start, and a sample draws over ``seen`` only: the same draws in the same order.
         self.lit = [False] * len(hosts)
-        self.seen = np.zeros(0, dtype=np.int64)
+        self.ever = np.zeros(n, dtype=bool)  # had a first CE
+        self.seen = np.zeros(0, dtype=np.int64)  # flatnonzero(ever), refreshed when it grew
         self.new: list[int] = []  # DIMMs with a first CE not yet in ``seen``
         self.rngs: list[np.random.Generator] = []  # host j's stream, made at start
 
     def lit_dimms(self) -> np.ndarray:
         """The sorted indices of every DIMM that had a first CE (a superset of those accruing)."""
         if self.new:
-            self.seen = np.union1d(self.seen, np.array(self.new, dtype=np.int64))
+            self.ever[self.new] = True
+            self.seen = np.flatnonzero(self.ever)
             self.new.clear()
         return self.seen
 
@@ -159,8 +161,7 @@ class DimmInjector:
             # Each host's stream, made for all hosts at once (sim.faults.seeds; ctx.streams' generators).
             pop.rngs = seeds.generators(self.ctx.streams.seed,
                                         [f"faults/dimm_errors.{pop.k}/{h.name}" for h in pop.hosts])
-            for j in range(len(pop.hosts)):
-                self._fresh(pop, j)
+            self._fresh_all(pop)
         self.dc.bus.subscribe(ev.HOST, self._host_down, phase=ev.DOWN)
         self.dc.bus.subscribe(ev.HOST, self._host_up, phase=ev.UP)
         self.ctx.samplers.append(self.sample)
@@ -170,6 +171,40 @@ class DimmInjector:
     def _rng(self, pop: _Population, j: int) -> np.random.Generator:
         """Host j's stream ``faults/dimm_errors.<k>/<host>``."""
         return pop.rngs[j]
+
+    def _fresh_all(self, pop: _Population) -> None:
+        """``_fresh`` of every host at once (at time 0): each host's draws from its own stream, as
+        ``_fresh`` draws them, then the clocks inside the run scheduled in DIMM order."""
+        n = len(pop.prone)
+        if n == 0:
+            return
+        now = self.env.now
+        u, t_ce, t_ue = np.empty(n), np.empty(n), np.empty(n)
+        off = pop.offset.tolist()
+        for j, rng in enumerate(pop.rngs):
+            lo, hi = off[j], off[j + 1]
+            if hi > lo:
+                u[lo:hi] = rng.random(hi - lo)
+                t_ce[lo:hi] = rng.exponential(1.0, hi - lo)
+                t_ue[lo:hi] = rng.exponential(1.0, hi - lo)
+        prone = u < pop.p
+        pop.prone[:] = prone
+        pop.ce_rate[:] = np.where(prone, pop.ce_rate_prone, 0.0)
+        pop.ue_rate[:] = pop.ue_base
+        pop.first_ce[:] = np.nan
+        pop.since[:] = np.nan
+        pop.acc[:] = 0.0
+        pop.count[:] = 0
+        pop.lit = [False] * len(pop.hosts)
+        pop.version += 1
+        end = self.duration
+        ce = (prone & (now + t_ce / pop.ce_rate_prone < end)) if pop.ce_rate_prone > 0 else np.zeros(n, bool)
+        ue = (now + t_ue / pop.ue_base < end) if pop.ue_base > 0 else np.zeros(n, bool)
+        for i in np.flatnonzero(ce | ue).tolist():
+            if ce[i]:
+                self._schedule(pop, i, _CE, now + t_ce[i] / pop.ce_rate_prone)
+            if ue[i]:
+                self._schedule(pop, i, _UE, now + t_ue[i] / pop.ue_base)
 
     def _fresh(self, pop: _Population, j: int) -> None:
         """New DIMMs in host j's slots: proneness and both clocks drawn afresh."""
