@@ -530,7 +530,7 @@ class Scorer:
     def __init__(self, service: np.ndarray, shape: np.ndarray, stem: np.ndarray):
         sig = [(service, W_SERVICE), (shape, W_SHAPE), (stem, W_NAME)]
         self.n = len(service)
-        self.subsets = []
+        codes, weights, groups = [], [], 0
         for mask in range(1, 8):
             keys = [sig[k][0] for k in range(3) if mask >> k & 1]
             w = sum(sig[k][1] for k in range(3) if mask >> k & 1)
@@ -538,10 +538,15 @@ class Scorer:
             for k in keys[1:]:
                 code = code * (int(k.max()) + 1) + k
             code = np.unique(code, return_inverse=True)[1].reshape(-1) if self.n else np.asarray(code, np.int64)
-            groups = int(code.max()) + 1 if self.n else 0
-            # per group: placed VMs, sum of their domains, sum of their squares
-            self.subsets.append((code, np.zeros(groups, np.int64), np.zeros(groups, np.int64),
-                                 np.zeros(groups, np.int64), w))
+            codes.append(code + groups)  # the 7 subsets' groups numbered one after the other
+            weights.append(w)
+            groups += int(code.max()) + 1 if self.n else 0
+        self.code = np.stack(codes, axis=1) if self.n else np.zeros((0, 7), np.int64)  # (VMs, 7)
+        self.weight = np.array(weights)
+        # per group: placed VMs, sum of their domains, sum of the squares of their domains
+        self.count = np.zeros(groups, np.int64)
+        self.s1 = np.zeros(groups, np.int64)
+        self.s2 = np.zeros(groups, np.int64)
         self.dom = np.full(self.n, -1, dtype=np.int64)  # the placement the sums describe
         self.placed = 0
 
@@ -552,36 +557,33 @@ class Scorer:
         if not len(moved):
             return
         old, new = self.dom[moved], dom[moved]
-        left, came = moved[old >= 0], moved[new >= 0]
-        d_old, d_new = old[old >= 0], new[new >= 0]
-        for code, placed, s1, s2, _ in self.subsets:
-            g = code[left]
-            np.subtract.at(placed, g, 1)
-            np.subtract.at(s1, g, d_old)
-            np.subtract.at(s2, g, d_old * d_old)
-            g = code[came]
-            np.add.at(placed, g, 1)
-            np.add.at(s1, g, d_new)
-            np.add.at(s2, g, d_new * d_new)
-        self.placed += len(came) - len(left)
+        out, into = old >= 0, new >= 0
+        d = np.concatenate([old[out], new[into]])
+        sign = np.concatenate([np.full(int(out.sum()), -1, np.int64), np.ones(int(into.sum()), np.int64)])
+        g = self.code[np.concatenate([moved[out], moved[into]])]  # (changes, 7)
+        sign7 = np.repeat(sign, 7)
+        d7 = np.repeat(d, 7)
+        g = g.reshape(-1)
+        np.add.at(self.count, g, sign7)
+        np.add.at(self.s1, g, sign7 * d7)
+        np.add.at(self.s2, g, sign7 * d7 * d7)
+        self.placed += int(sign.sum())
         self.dom[moved] = new
 
     def score(self, dom: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The redundancy possibility of the VMs ``rows`` (0 for one not placed, ``dom`` -1)."""
         self._follow(dom)
         rows = np.asarray(rows, dtype=np.int64)
-        best = np.zeros(len(rows))
         if self.placed < 2 or not len(rows):
-            return best
-        for code, placed, s1, s2, w in self.subsets:
-            g = code[rows]
-            c = placed[g]
-            same = c - 1
-            s, q = s1[g], s2[g]
-            c1 = np.maximum(c, 1)
-            a = s // c1
-            apart = (s != a * c1) | (q != c1 * a * a)  # not all in one domain (variance not 0)
-            best = np.maximum(best, np.where(apart, w + W_SPREAD, np.where(same > 0, w, 0.0)))
+            return np.zeros(len(rows))
+        g = self.code[rows]  # (rows, 7)
+        c = self.count[g]
+        s, q = self.s1[g], self.s2[g]
+        c1 = np.maximum(c, 1)
+        a = s // c1
+        apart = (s != a * c1) | (q != c1 * a * a)  # not all in one domain (variance not 0)
+        w = self.weight
+        best = np.where(apart, w + W_SPREAD, np.where(c > 1, w, 0.0)).max(axis=1)
         return np.where(self.dom[rows] >= 0, np.round(best, 12), 0.0)
 
 
