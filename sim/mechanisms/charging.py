@@ -217,9 +217,6 @@ class Charging(Mechanism):
         self.last_delta = np.full(n, np.nan)
         self.last_from = np.full(n, -2, dtype=np.int64)
         self.pending: dict[int, tuple[int, int, int]] = {}  # VM index -> (domain, service, shape+stem) moving in
-        for i, vm in enumerate(vms):
-            if vm.host is not None and not vm.out:
-                self._open(i, vm)
         dc.bus.subscribe(ev.VM, self._on_down, phase=ev.DOWN)
         dc.bus.subscribe(ev.VM, self._on_up, phase=ev.UP)
         self.ctx.finalizers.append(self._finish)
@@ -234,6 +231,10 @@ class Charging(Mechanism):
         self.host_dom = np.array([self.domain_index[h.domain.name] for h in dc.host_list] + [-1], dtype=np.int64)
         self.where = np.array([self.host_pos[v.host] for v in vms], dtype=np.int64)
         self.serving = np.array([self._serves(v) for v in vms], dtype=bool)
+        # A metered interval opens now for every VM placed and in service (``_open`` for all at once).
+        opened = np.array([vm.host is not None and not vm.out for vm in vms], dtype=bool)
+        self.since[opened] = self.env.now
+        self.msite[opened] = self.host_site[self.where[opened]]
         self.touched = np.ones(n, dtype=bool)  # VMs to evaluate again (report): all at first
         self._before = np.zeros(n)  # report: each VM's charge per hour as of its last evaluation
         dc.moved.append(self._moved)

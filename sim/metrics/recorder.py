@@ -39,6 +39,8 @@ class Recorder:
         self._incidents: list[Incident] = []
         # table -> (a C-level getter of its columns' values in order, its number of columns)
         self._getters = {name: (_row_getter(t.names), len(t.names)) for name, t in self.tables.items()}
+        # table -> (its getter, its width, its rows): one lookup per ``record``
+        self._sinks = {name: (get, width, self._rows[name]) for name, (get, width) in self._getters.items()}
         self._last_level: dict[tuple[str, str], int] = {}  # gauge -> index of its newest row
         self.tracing = trace
 
@@ -47,11 +49,11 @@ class Recorder:
         """One row of ``table``; ``time_s`` defaults to now. Unknown or missing columns are bugs."""
         if "time_s" not in fields:
             fields["time_s"] = self.env.now
-        row, width = self._getters[table]
+        row, width, rows = self._sinks[table]
         if len(fields) != width:
             raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}")
         try:
-            self._rows[table].append(row(fields))
+            rows.append(row(fields))
         except KeyError:
             raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}") from None
 
