@@ -8,8 +8,9 @@ remediation roll and charging all run. ``tests/fixtures/fleet_pin.json`` holds w
 scenario produced on the code *before* the optimisations of docs/performance.md ("Cost per fault,
 restart and metered interval"): per table its rows and a digest of its rows (sorted, floats to 12
 significant digits), the key figures (faults by kind, restarts, incidents, downtime, metered
-intervals and their cost, charges, memory errors), every summary metric, and the SimPy events
-processed. The same scenario must give the same figures: an optimisation that changed a draw, an
+intervals and their cost, charges, memory errors) and every summary metric (and, for information,
+the SimPy events processed: not compared, since an optimisation may remove events and keep every
+figure). The same scenario must give the same figures: an optimisation that changed a draw, an
 order of events or a sum shows here. The second run sets ``charging.policy: cheapest``: the full
 evaluation of every VM each day instead of the incremental one (no move pays for its egress in a
 day here, so none is made; tests/test_charging.py checks the moves).
@@ -92,7 +93,6 @@ def test_fleet_figures_unchanged(variant):
     got = figures(VARIANTS[variant])
     key = {k: (got["key"].get(k), v) for k, v in expected["key"].items() if not _close(got["key"].get(k), v)}
     assert not key, f"key figures changed (got, expected): {key}"
-    assert got["events"] == expected["events"]
     changed = {name: (got["tables"].get(name), want) for name, want in expected["tables"].items()
                if got["tables"].get(name) != want}
     assert not changed, f"tables changed (got, expected): {changed}"

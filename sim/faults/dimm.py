@@ -108,9 +108,9 @@ class _Population:
         self.acc = np.zeros(n)  # accrued exposure (s) not yet drawn
         self.count = np.zeros(n, dtype=np.int64)  # later CEs drawn, not yet written
         # Which DIMMs can accrue later CEs: those with a first CE (``since`` or ``acc`` is set only
-        # for them). ``lit[j]``: host j has one (since its DIMMs were fitted); ``seen``: the DIMMs that
-        # had one, sorted (a superset of those that still have one: replaced DIMMs stay until the
-        # next sort, and contribute nothing). A host without one has nothing to accrue at a stop
+        # for them). ``lit[j]``: host j has one (since its DIMMs were fitted); ``seen``: the slots
+        # whose DIMM ever had one, sorted (a superset of those that have one now: a replaced DIMM's
+        # slot stays and contributes nothing). A host without one has nothing to accrue at a stop
         # or start, and a sample draws over ``seen`` only: the same draws in the same order.
         self.lit = [False] * len(hosts)
         self.ever = np.zeros(n, dtype=bool)  # had a first CE

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from sim.metrics.recorder import Incident
 
 UP, MAINTENANCE, DOWN, REPAIR = "up", "maintenance", "down", "repair"
-_NAME = attrgetter("name")
 RUNNING, BOOTING, STOPPED, PAUSED, LOST = "running", "booting", "stopped", "paused", "lost"
+_NAME = attrgetter("name")  # VMs stopped in name order
 
 
 @dataclass(eq=False, slots=True)
