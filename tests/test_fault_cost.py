@@ -149,3 +149,5 @@ def test_record_many_writes_the_rows_record_writes():
         many.record_many("faults", kind=["x"], target=["y"], repair_s=[0.0])
     with pytest.raises(ValueError):
         many.record_many("faults", kind=["x", "y"], target=["y"], repair_s=0.0, end_s=0.0)
+    with pytest.raises(TypeError):  # an array is not taken for one value shared by every row
+        many.record_many("faults", kind=["x"], target=["y"], repair_s=np.zeros(1), end_s=0.0)

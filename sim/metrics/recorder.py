@@ -66,6 +66,9 @@ class Recorder:
         names = self.tables[table].names
         if len(columns) != len(names) or any(c not in columns for c in names):
             raise KeyError(f"{table}: columns {sorted(columns)} are not {list(names)}")
+        for name, v in columns.items():
+            if not isinstance(v, (list, str, bytes)) and hasattr(v, "__len__"):
+                raise TypeError(f"{table}.{name}: a column is a list (or one shared value), got {type(v).__name__}")
         lengths = {len(v) for v in columns.values() if isinstance(v, list)}
         if len(lengths) > 1:
             raise ValueError(f"{table}: columns of different lengths {sorted(lengths)}")
