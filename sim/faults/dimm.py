@@ -14,7 +14,8 @@ UE); a clock whose time falls after the run is never scheduled, so a fleet of
 thousands of DIMMs costs a handful of events a year. Only a DIMM's *first* CE is an
 event; its later CEs are Poisson counts over the time its host was up, drawn at every
 sample (``sample_interval``), at replacement and at the end (rows of ``memory_errors``
-with their ``count``), never one event each. Errors happen only while the host runs
+with their ``count``), never one event each; a sample and a host's stop or start touch only
+the DIMMs that had a first CE (the others accrue nothing). Errors happen only while the host runs
 (up or in maintenance): a clock that fires on a host that is down is redrawn from then
 (memoryless, so the process is simply switched off while the host is down).
 

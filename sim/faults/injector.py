@@ -6,7 +6,8 @@ per target: a time to failure drawn from ``time_to_failure`` (or exponential wit
 the shortcut), the fault, its repair drawn from ``time_to_repair`` (or the fixed ``repair``,
 default ``infrastructure.repair``), then the next time to failure. Both draws come from the
 stream ``faults/<kind>.<k>/<target>`` (k the entry's ordinal among entries of its kind, so other
-entries never shift its draws), in the order time to failure, repair; ``sim.faults.distributions``
+entries never shift its draws; the streams of an entry's targets are made at once by
+``sim.faults.seeds``, the generators ``ctx.streams`` would give), in the order time to failure, repair; ``sim.faults.distributions``
 draws each in O(1). A scheduled entry applies its fault once at ``at`` to each target its selector
 matches (a drawn repair per target, from the same stream). A ``trace`` entry replays a file
 (``sim.faults.trace``, read and checked when the run is built): each target's merged outages as
