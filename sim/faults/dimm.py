@@ -14,7 +14,8 @@ UE); a clock whose time falls after the run is never scheduled, so a fleet of
 thousands of DIMMs costs a handful of events a year. Only a DIMM's *first* CE is an
 event; its later CEs are Poisson counts over the time its host was up, drawn at every
 sample (``sample_interval``), at replacement and at the end (rows of ``memory_errors``
-with their ``count``), never one event each. Errors happen only while the host runs
+with their ``count``), never one event each; a sample and a host's stop or start touch only
+the DIMMs that had a first CE (the others accrue nothing). Errors happen only while the host runs
 (up or in maintenance): a clock that fires on a host that is down is redrawn from then
 (memoryless, so the process is simply switched off while the host is down).
 
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.core.causes import Cause, HostDown
+from sim.faults import seeds
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, MAINTENANCE, UP
 from sim.scenario.names import select
@@ -106,6 +108,24 @@ class _Population:
         self.since = np.full(n, np.nan)  # later CEs accrue from here while the host is up
         self.acc = np.zeros(n)  # accrued exposure (s) not yet drawn
         self.count = np.zeros(n, dtype=np.int64)  # later CEs drawn, not yet written
+        # Which DIMMs can accrue later CEs: those with a first CE (``since`` or ``acc`` is set only
+        # for them). ``lit[j]``: host j has one (since its DIMMs were fitted); ``seen``: the slots
+        # whose DIMM ever had one, sorted (a superset of those that have one now: a replaced DIMM's
+        # slot stays and contributes nothing). A host without one has nothing to accrue at a stop
+        # or start, and a sample draws over ``seen`` only: the same draws in the same order.
+        self.lit = [False] * len(hosts)
+        self.ever = np.zeros(n, dtype=bool)  # had a first CE
+        self.seen = np.zeros(0, dtype=np.int64)  # flatnonzero(ever), refreshed when it grew
+        self.new: list[int] = []  # DIMMs with a first CE not yet in ``seen``
+        self.rngs: list[np.random.Generator] = []  # host j's stream, made at start
+
+    def lit_dimms(self) -> np.ndarray:
+        """The sorted indices of every DIMM that had a first CE (a superset of those accruing)."""
+        if self.new:
+            self.ever[self.new] = True
+            self.seen = np.flatnonzero(self.ever)
+            self.new.clear()
+        return self.seen
 
 
 class DimmInjector:
@@ -139,8 +159,10 @@ class DimmInjector:
         if not self.pops:
             return
         for pop in self.pops:
-            for j in range(len(pop.hosts)):
-                self._fresh(pop, j)
+            # Each host's stream, made for all hosts at once (sim.faults.seeds; ctx.streams' generators).
+            pop.rngs = seeds.generators(self.ctx.streams.seed,
+                                        [f"faults/dimm_errors.{pop.k}/{h.name}" for h in pop.hosts])
+            self._fresh_all(pop)
         self.dc.bus.subscribe(ev.HOST, self._host_down, phase=ev.DOWN)
         self.dc.bus.subscribe(ev.HOST, self._host_up, phase=ev.UP)
         self.ctx.samplers.append(self.sample)
@@ -148,7 +170,42 @@ class DimmInjector:
         self._level()
 
     def _rng(self, pop: _Population, j: int) -> np.random.Generator:
-        return self.ctx.streams.get(f"faults/dimm_errors.{pop.k}/{pop.hosts[j].name}")
+        """Host j's stream ``faults/dimm_errors.<k>/<host>``."""
+        return pop.rngs[j]
+
+    def _fresh_all(self, pop: _Population) -> None:
+        """``_fresh`` of every host at once (at time 0): each host's draws from its own stream, as
+        ``_fresh`` draws them, then the clocks inside the run scheduled in DIMM order."""
+        n = len(pop.prone)
+        if n == 0:
+            return
+        now = self.env.now
+        u, t_ce, t_ue = np.empty(n), np.empty(n), np.empty(n)
+        off = pop.offset.tolist()
+        for j, rng in enumerate(pop.rngs):
+            lo, hi = off[j], off[j + 1]
+            if hi > lo:
+                u[lo:hi] = rng.random(hi - lo)
+                t_ce[lo:hi] = rng.exponential(1.0, hi - lo)
+                t_ue[lo:hi] = rng.exponential(1.0, hi - lo)
+        prone = u < pop.p
+        pop.prone[:] = prone
+        pop.ce_rate[:] = np.where(prone, pop.ce_rate_prone, 0.0)
+        pop.ue_rate[:] = pop.ue_base
+        pop.first_ce[:] = np.nan
+        pop.since[:] = np.nan
+        pop.acc[:] = 0.0
+        pop.count[:] = 0
+        pop.lit = [False] * len(pop.hosts)
+        pop.version += 1
+        end = self.duration
+        ce = (prone & (now + t_ce / pop.ce_rate_prone < end)) if pop.ce_rate_prone > 0 else np.zeros(n, bool)
+        ue = (now + t_ue / pop.ue_base < end) if pop.ue_base > 0 else np.zeros(n, bool)
+        for i in np.flatnonzero(ce | ue).tolist():
+            if ce[i]:
+                self._schedule(pop, i, _CE, now + t_ce[i] / pop.ce_rate_prone)
+            if ue[i]:
+                self._schedule(pop, i, _UE, now + t_ue[i] / pop.ue_base)
 
     def _fresh(self, pop: _Population, j: int) -> None:
         """New DIMMs in host j's slots: proneness and both clocks drawn afresh."""
@@ -168,13 +225,19 @@ class DimmInjector:
         pop.since[lo:hi] = np.nan
         pop.acc[lo:hi] = 0.0
         pop.count[lo:hi] = 0
+        pop.lit[j] = False
+        pop.version[lo:hi] += 1
+        # Each DIMM's clocks (CE then UE, DIMM by DIMM), those that fall inside the run only.
+        ce = pop.ce_rate_prone > 0
+        ue = pop.ue_base > 0
+        at_ce = now + t_ce / pop.ce_rate_prone if ce else None
+        at_ue = now + t_ue / pop.ue_base if ue else None
+        end = self.duration
         for i in range(n):
-            idx = lo + i
-            pop.version[idx] += 1
-            if prone[i] and pop.ce_rate_prone > 0:
-                self._schedule(pop, idx, _CE, now + t_ce[i] / pop.ce_rate_prone)
-            if pop.ue_base > 0:
-                self._schedule(pop, idx, _UE, now + t_ue[i] / pop.ue_base)
+            if ce and prone[i] and at_ce[i] < end:
+                self._schedule(pop, lo + i, _CE, at_ce[i])
+            if ue and at_ue[i] < end:
+                self._schedule(pop, lo + i, _UE, at_ue[i])
 
     def _schedule(self, pop: _Population, idx: int, kind: int, at: float) -> None:
         if at >= self.duration or not math.isfinite(at):
@@ -206,6 +269,8 @@ class DimmInjector:
             pop.version[idx, _CE] += 1  # only the first CE is an event
             pop.first_ce[idx] = now
             pop.since[idx] = now
+            pop.lit[j] = True
+            pop.new.append(idx)
             self.first_ces += 1
             self.dc.bus.offer(ev.MEMORY_ERROR, host.name, CorrectableErrors(now, host.name, dimm, 1, True))
             self.ctx.recorder.trace("dimm_errors", "correctable", host.name, f"dimm {dimm}")
@@ -253,6 +318,8 @@ class DimmInjector:
         host = self.dc.hosts[failure.subject]
         now = self.env.now
         for pop, j in self._where.get(host.name, ()):
+            if not pop.lit[j]:
+                continue  # no DIMM with a first CE: nothing accrues (``since`` is unset)
             sl = slice(pop.offset[j], pop.offset[j + 1])
             since = pop.since[sl]
             on = ~np.isnan(since)
@@ -263,6 +330,8 @@ class DimmInjector:
         host = self.dc.hosts[failure.subject]
         now = self.env.now
         for pop, j in self._where.get(host.name, ()):
+            if not pop.lit[j]:
+                continue  # no DIMM with a first CE: ``since`` stays unset
             sl = slice(pop.offset[j], pop.offset[j + 1])
             pop.since[sl] = np.where(np.isnan(pop.first_ce[sl]), np.nan, now)
 
@@ -297,10 +366,30 @@ class DimmInjector:
         self.ctx.recorder.level("fleet", "correctable_errors", self.first_ces + self.later_ces)
 
     def sample(self, now: float) -> None:
-        """Every ``sample_interval``: later CEs accrued so far are drawn and added to the gauge."""
+        """Every ``sample_interval``: later CEs accrued so far are drawn and added to the gauge.
+        Only DIMMs that had a first CE can have accrued any: the draw runs over them (in index
+        order, as over the whole population: the others have nothing to draw)."""
         for pop in self.pops:
-            self._flush(pop, slice(0, len(pop.prone)), rows=False)
+            self._accrue(pop, pop.lit_dimms())
         self._level()
+
+    def _accrue(self, pop: _Population, idx: np.ndarray) -> None:
+        """``_flush`` without rows over the DIMMs ``idx`` (sorted): their later CEs drawn and counted."""
+        if not len(idx):
+            return
+        now = self.env.now
+        since = pop.since[idx]
+        on = ~np.isnan(since)
+        exposure = pop.acc[idx] + np.where(on, now - np.where(on, since, now), 0.0)
+        pop.acc[idx] = 0.0
+        pop.since[idx] = np.where(on, now, np.nan)
+        lam = pop.ce_rate[idx] * exposure
+        hit = np.flatnonzero(lam > 0)
+        if hit.size:
+            rng = self.ctx.streams.get(f"faults/dimm_errors.{pop.k}/correctable")
+            draws = rng.poisson(lam[hit])
+            pop.count[idx[hit]] += draws
+            self.later_ces += int(draws.sum())
 
     def finish(self, now: float) -> None:
         """At the end of the run: the last counts, and one row per DIMM with later CEs."""

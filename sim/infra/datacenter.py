@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sim.core.causes import Cause
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 UP, MAINTENANCE, DOWN, REPAIR = "up", "maintenance", "down", "repair"
 RUNNING, BOOTING, STOPPED, PAUSED, LOST = "running", "booting", "stopped", "paused", "lost"
+_NAME = attrgetter("name")  # VMs stopped in name order
 
 
 @dataclass(eq=False, slots=True)
@@ -350,10 +352,10 @@ class Datacenter:
         self.placement.host_changed(host)
         before = self.stopped
         self.bus.down(ev.HOST, host.name, cause)
-        for vm in sorted(host.vms.values(), key=lambda v: v.name):
+        for vm in sorted(host.vms.values(), key=_NAME):
             if vm.host is host:
                 self.stop_vm(vm, cause)
-        for vm in sorted(host.dependents.values(), key=lambda v: v.name):
+        for vm in sorted(host.dependents.values(), key=_NAME):
             if vm.host is not None:
                 self.stop_vm(vm, cause)
         host.dependents.clear()

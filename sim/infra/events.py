@@ -191,7 +191,8 @@ class FailureBus:
                             sub.fn(failure)
                 finally:
                     group.busy -= 1
-                    group.tidy()
+                    if group.dead:  # nothing to tidy without a dead entry
+                        group.tidy()
 
     def down(self, topic: str, subject: str, cause: Cause) -> None:
         self.publish(topic, subject, DOWN, cause)

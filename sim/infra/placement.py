@@ -628,16 +628,21 @@ class Placement:
             if order is None:
                 order = self._order(root, vm.workload)
             groups = root.groups
+            # A domain none of whose hosts offers the room (all down, or full) is passed over at the
+            # cost of one comparison (its tree's top; ``least_used`` would say None the same).
             if base is None:
                 for _, gi in order.items:
-                    h = groups[gi].least_used(need, exclude)
-                    if h is not None:
-                        return h
+                    g = groups[gi]
+                    if g.tree.t[1] >= need:
+                        h = g.least_used(need, exclude)
+                        if h is not None:
+                            return h
                 return None
             skip = rule.skip
             for _, gi in order.items:
-                if gi not in skip:
-                    h = groups[gi].least_used(need, exclude, excluded)
+                g = groups[gi]
+                if gi not in skip and g.tree.t[1] >= need:
+                    h = g.least_used(need, exclude, excluded)
                     if h is not None:
                         return h
             return None

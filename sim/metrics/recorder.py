@@ -39,6 +39,8 @@ class Recorder:
         self._incidents: list[Incident] = []
         # table -> (a C-level getter of its columns' values in order, its number of columns)
         self._getters = {name: (_row_getter(t.names), len(t.names)) for name, t in self.tables.items()}
+        # table -> (its getter, its width, its rows): one lookup per ``record``
+        self._sinks = {name: (get, width, self._rows[name]) for name, (get, width) in self._getters.items()}
         self._last_level: dict[tuple[str, str], int] = {}  # gauge -> index of its newest row
         self.tracing = trace
 
@@ -47,13 +49,32 @@ class Recorder:
         """One row of ``table``; ``time_s`` defaults to now. Unknown or missing columns are bugs."""
         if "time_s" not in fields:
             fields["time_s"] = self.env.now
-        row, width = self._getters[table]
+        row, width, rows = self._sinks[table]
         if len(fields) != width:
             raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}")
         try:
-            self._rows[table].append(row(fields))
+            rows.append(row(fields))
         except KeyError:
             raise KeyError(f"{table}: columns {sorted(fields)} are not {list(self.tables[table].names)}") from None
+
+    def record_many(self, table: str, **columns) -> None:
+        """Rows of ``table`` at once, as ``record`` would write them one by one: each column a list
+        (all of one length, one value per row, in row order) or a single value shared by every row
+        (``time_s`` defaults to now). Unknown or missing columns are bugs."""
+        if "time_s" not in columns:
+            columns["time_s"] = self.env.now
+        names = self.tables[table].names
+        if len(columns) != len(names) or any(c not in columns for c in names):
+            raise KeyError(f"{table}: columns {sorted(columns)} are not {list(names)}")
+        for name, v in columns.items():
+            if not isinstance(v, (list, str, bytes)) and hasattr(v, "__len__"):
+                raise TypeError(f"{table}.{name}: a column is a list (or one shared value), got {type(v).__name__}")
+        lengths = {len(v) for v in columns.values() if isinstance(v, list)}
+        if len(lengths) > 1:
+            raise ValueError(f"{table}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 1
+        cols = [v if isinstance(v, list) else [v] * n for v in map(columns.get, names)]
+        self._rows[table].extend(zip(*cols, strict=True))
 
     # -- levels -------------------------------------------------------------------------------
     def level(self, entity: str, metric: str, value: float) -> None:
