@@ -164,6 +164,7 @@ class MemoryErrorEvacuation(Mechanism):
         self._evacuating: dict[str, simpy.Process] = {}
         self._cluster_of: dict[str, list[str]] = {}
         self._pools: dict[tuple, tuple[Host, ...]] = {}  # (pool, scope) of a failing host -> its targets
+        self._scope_index: dict[int, tuple] = {}  # id(host list) -> (the list, by domain, by site, all)
 
     def wire(self) -> None:
         self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)  # records every error; disabled, a UE crashes the host
@@ -292,6 +293,25 @@ class MemoryErrorEvacuation(Mechanism):
                 return
             failed = target
 
+    def _scoped(self, hosts: list, host: Host, scope: str) -> list[Host]:
+        """Those of ``hosts`` (host names or hosts) in ``host``'s domain or site as ``scope`` says,
+        in their order: from an index built once per list, so a pool costs its own size, not the
+        cluster's (a site-wide cluster of 50,000 hosts scanned once per domain was quadratic)."""
+        index = self._scope_index.get(id(hosts))
+        if index is None:
+            by_domain: dict[int, list[Host]] = {}
+            by_site: dict[int, list[Host]] = {}
+            every = [self.dc.hosts[h] if isinstance(h, str) else h for h in hosts]
+            for h in every:
+                by_domain.setdefault(id(h.domain), []).append(h)
+                by_site.setdefault(id(h.site), []).append(h)
+            index = self._scope_index[id(hosts)] = (hosts, by_domain, by_site, every)
+        if scope == "broadcast_domain":
+            return index[1].get(id(host.domain), [])
+        if scope == "site":
+            return index[2].get(id(host.site), [])
+        return index[3]
+
     def _target(self, host: Host, vm: VM, rng, failed: Host | None = None) -> Host | None:
         """A healthy host with room: in the ``target_hosts`` pool and the migration scope, and where
         the VM's owner lets it go (``dc.rule_for``: a mechanism's VM keeps its owner's constraints).
@@ -309,11 +329,11 @@ class MemoryErrorEvacuation(Mechanism):
         if pool is None:
             match self.config.target_hosts:
                 case "same_cluster":
-                    hosts = [self.dc.hosts[n] for n in names] if names else host.domain.hosts
+                    hosts = self._scoped(names, host, scope) if names else host.domain.hosts
                 case "same_domain":
                     hosts = host.domain.hosts
                 case _:
-                    hosts = self.dc.host_list
+                    hosts = self._scoped(self.dc.host_list, host, scope)
             pool = self._pools[key] = tuple(h for h in hosts if self.engine.in_scope(host, h))
         rule = placement.within(self.dc.rule_for(vm), pool)
         target = placement.choose(vm, rule, exclude=failed or host, rng=rng)
