@@ -338,20 +338,7 @@ class DimmInjector:
     def _flush(self, pop: _Population, sl: slice, rows: bool) -> None:
         """Draws the later CEs accrued in ``sl``; with ``rows`` writes each DIMM's count and resets it."""
         now = self.env.now
-        since = pop.since[sl]
-        on = ~np.isnan(since)
-        exposure = pop.acc[sl] + np.where(on, now - np.where(on, since, now), 0.0)
-        pop.acc[sl] = 0.0
-        pop.since[sl] = np.where(on, now, np.nan)
-        lam = pop.ce_rate[sl] * exposure
-        hit = np.flatnonzero(lam > 0)
-        if hit.size:
-            rng = self.ctx.streams.get(f"faults/dimm_errors.{pop.k}/correctable")
-            draws = rng.poisson(lam[hit])
-            counts = pop.count[sl]
-            counts[hit] += draws
-            pop.count[sl] = counts
-            self.later_ces += int(draws.sum())
+        self._accrue(pop, np.arange(sl.start, sl.stop))
         if rows:
             base = sl.start
             for i in np.flatnonzero(pop.count[sl] > 0):
