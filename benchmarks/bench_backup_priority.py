@@ -17,11 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
-
-from sim.mechanisms.registry import config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
+from _fleet import east, simulation  # noqa: E402
 
 
 def scenario(vms: int, prioritised: bool) -> dict:
@@ -30,13 +26,7 @@ def scenario(vms: int, prioritised: bool) -> dict:
         mech["backup_priority"] = {}
     return {
         "name": "bench-backup-priority", "seed": 1, "duration": "1d", "sample_interval": "1d",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": 16, "profile": "std", "uplink": "400Gbps"} for i in range(16)]}],
-            "storage": [{"name": "vault", "site": "east", "capacity": "20PiB", "read": "40GB/s", "write": "30GB/s"}],
-        },
+        "infrastructure": east(16),
         "workloads": [{"name": "db", "count": vms, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"}}],
         "mechanisms": mech,
         "operations": [{"kind": "restore", "at": "12h", "workload": "db"}],
@@ -44,9 +34,7 @@ def scenario(vms: int, prioritised: bool) -> dict:
 
 
 def measure(vms: int, prioritised: bool, tmp: Path) -> tuple[int, float, dict]:
-    path = tmp / f"s{int(prioritised)}.yaml"
-    path.write_text(yaml.safe_dump(scenario(vms, prioritised), sort_keys=False))
-    sim = Simulation(load_scenario(str(path), [], config_models()))
+    sim = simulation(scenario(vms, prioritised), tmp, f"s{int(prioritised)}")
     t0 = time.process_time()
     out = sim.run()
     return out.events, time.process_time() - t0, out.metrics

@@ -23,24 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
+from _fleet import east, simulation  # noqa: E402
 
 from sim.mechanisms.live_recovery import LiveRecovery  # noqa: E402
 from sim.mechanisms.registry import MECHANISMS, Registry, config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
 
 
 def fleet(vms: int, days: float, backed_up: bool, recover: int) -> dict:
     sc = {
         "name": "bench-live-recovery", "seed": 1, "duration": f"{days}d", "sample_interval": "1d",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": 16, "profile": "std", "uplink": "400Gbps"} for i in range(32)]}],
-            "storage": [{"name": "vault", "site": "east", "capacity": "20PiB", "read": "40GB/s", "write": "30GB/s"}],
-        },
+        "infrastructure": east(32),
         "workloads": [{"name": "web", "count": 4000 - vms, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"}},
                       {"name": "db", "count": vms, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "500GiB"}}],
         "faults": [{"kind": "host_crash", "mtbf": "1.8y", "repair": "4h"}],
@@ -55,9 +47,7 @@ def fleet(vms: int, days: float, backed_up: bool, recover: int) -> dict:
 
 
 def run(data: dict, tmp: Path, name: str, registry: Registry) -> tuple[float, int, dict]:
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    sim = Simulation(load_scenario(str(path), [], registry), registry=registry)
+    sim = simulation(data, tmp, name, registry)
     c0 = time.process_time()
     out = sim.run()
     return time.process_time() - c0, out.events, out.metrics

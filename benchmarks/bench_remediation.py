@@ -23,11 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
-
-from sim.mechanisms.registry import config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
+from _fleet import east, simulation  # noqa: E402
 
 PER_DOMAIN = 20
 
@@ -36,13 +32,7 @@ def fleet(hosts: int, per_host: int, m: int, publish: bool) -> dict:
     domains = max(1, hosts // PER_DOMAIN)
     sc = {
         "name": "bench-remediation", "seed": 1, "duration": "2d", "sample_interval": "1h",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB", "boot_time": "3m"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": PER_DOMAIN, "profile": "std", "uplink": "400Gbps"}
-                for i in range(domains)]}],
-        },
+        "infrastructure": east(domains, hosts=PER_DOMAIN, storage=(), boot_time="3m"),
         "clusters": [{"name": "prod", "hosts": ["east/*"],
                       "image": {"base": "8.0.2", "components": {"vsan": "8.0.2", "nic": "1.4.0"}}}],
         "workloads": [{"name": "web", "count": domains * PER_DOMAIN * per_host,
@@ -57,10 +47,8 @@ def fleet(hosts: int, per_host: int, m: int, publish: bool) -> dict:
 
 
 def one(hosts: int, per_host: int, m: int, publish: bool, tmp: Path) -> dict:
-    path = tmp / f"bench-{publish}.yaml"
-    path.write_text(yaml.safe_dump(fleet(hosts, per_host, m, publish), sort_keys=False))
     t0 = time.process_time()
-    sim = Simulation(load_scenario(str(path), [], config_models()))
+    sim = simulation(fleet(hosts, per_host, m, publish), tmp, f"bench-{publish}")
     t1 = time.process_time()
     out = sim.run()
     t2 = time.process_time()

@@ -20,22 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
-
-from sim.mechanisms.registry import config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
+from _fleet import east, simulation  # noqa: E402
 
 
 def fleet(primaries: int, years: float, replicated: bool) -> dict:
     sc = {
         "name": "bench-replication", "seed": 1, "duration": f"{years}y", "sample_interval": "1d",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": 16, "profile": "std", "uplink": "400Gbps"} for i in range(32)]}],
-        },
+        "infrastructure": east(32, storage=()),
         "workloads": [{"name": "web", "count": 4000, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"}}],
         "faults": [{"kind": "host_crash", "mtbf": "1.8y", "repair": "4h"},
                    {"kind": "broadcast_domain_outage", "mtbf": "2.25y", "repair": "3h"}],
@@ -46,10 +37,8 @@ def fleet(primaries: int, years: float, replicated: bool) -> dict:
 
 
 def one(primaries: int, years: float, replicated: bool, tmp: Path) -> dict:
-    path = tmp / f"bench-{replicated}.yaml"
-    path.write_text(yaml.safe_dump(fleet(primaries, years, replicated), sort_keys=False))
     t0 = time.perf_counter()
-    sim = Simulation(load_scenario(str(path), [], config_models()))
+    sim = simulation(fleet(primaries, years, replicated), tmp, f"bench-{replicated}")
     t1 = time.perf_counter()
     out = sim.run()
     t2 = time.perf_counter()

@@ -20,22 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
-
-from sim.mechanisms.registry import config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
+from _fleet import east, simulation  # noqa: E402
 
 
 def fleet(files: int, domains: int, days: float) -> dict:
     return {
         "name": "bench-roaming", "seed": 1, "duration": f"{days}d", "sample_interval": "1d",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": 16, "profile": "std", "uplink": "400Gbps"} for i in range(domains)]}],
-        },
+        "infrastructure": east(domains, storage=()),
         "workloads": [{"name": "web", "count": 64, "vm": {"vcpus": 4, "memory": "16GiB", "disk": "100GiB"}}],
         "mechanisms": {"roaming_storage": {"files": [{"name": "f", "size": "10GiB", "segments": 8, "count": files}],
                                            "locations": ["east/*"], "roam_interval": "1h", "jitter": 0.2,
@@ -44,9 +35,7 @@ def fleet(files: int, domains: int, days: float) -> dict:
 
 
 def one(files: int, domains: int, days: float, tmp: Path) -> dict:
-    path = tmp / f"bench-{files}-{domains}.yaml"
-    path.write_text(yaml.safe_dump(fleet(files, domains, days), sort_keys=False))
-    sim = Simulation(load_scenario(str(path), [], config_models()))
+    sim = simulation(fleet(files, domains, days), tmp, f"bench-{files}-{domains}")
     t0 = time.process_time()
     out = sim.run()
     cpu = time.process_time() - t0

@@ -19,23 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, not installed
 
-import yaml  # noqa: E402
-
-from sim.mechanisms.registry import config_models  # noqa: E402
-from sim.runner import Simulation  # noqa: E402
-from sim.scenario.loader import load_scenario  # noqa: E402
+from _fleet import VAULT, east, simulation  # noqa: E402
 
 
 def fleet(resources: int, days: float, tagging: bool) -> dict:
     sc = {
         "name": "bench-snapshot", "seed": 1, "duration": f"{days}d", "sample_interval": "1d",
-        "infrastructure": {
-            "host_profiles": {"std": {"cores": 64, "memory": "256GiB", "dimms": 16, "nic": "25Gbps",
-                                      "reserved_memory": "16GiB"}},
-            "sites": [{"name": "east", "core": "3200Gbps", "broadcast_domains": [
-                {"name": f"bd{i:02d}", "hosts": 16, "profile": "std", "uplink": "400Gbps"} for i in range(16)]}],
-            "storage": [{"name": "vault", "site": "east", "capacity": "4PiB", "read": "4GB/s", "write": "3GB/s"}],
-        },
+        "infrastructure": east(16, storage=({**VAULT, "capacity": "4PiB", "read": "4GB/s", "write": "3GB/s"},)),
         "workloads": [],
         "faults": [{"kind": "host_crash", "mtbf": "1.8y", "repair": "4h"}],
     }
@@ -49,10 +39,8 @@ def fleet(resources: int, days: float, tagging: bool) -> dict:
 
 
 def one(resources: int, days: float, tagging: bool, tmp: Path) -> dict:
-    path = tmp / f"bench-{tagging}.yaml"
-    path.write_text(yaml.safe_dump(fleet(resources, days, tagging), sort_keys=False))
     t0 = time.perf_counter()
-    sim = Simulation(load_scenario(str(path), [], config_models()))
+    sim = simulation(fleet(resources, days, tagging), tmp, f"bench-{tagging}")
     t1 = time.perf_counter()
     out = sim.run()
     t2 = time.perf_counter()
