@@ -260,24 +260,6 @@ def test_same_seed_same_numbers(tmp_path):
     assert a.tables["charges"].equals(b.tables["charges"]) and a.tables["metered"].equals(b.tables["metered"])
 
 
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(-1, 3)),
-                min_size=1, max_size=12), st.data())
-@settings(max_examples=200, deadline=None)
-def test_the_scorer_at_chosen_rows_equals_the_fleet_score(rows, data):
-    """``Scorer`` (groups fixed once, per evaluation the placed count and the smallest and largest domain
-    of each group, read at the rows recorded) gives exactly ``redundancy`` (group counts over the fleet)
-    at those rows, for any placement."""
-    from sim.mechanisms.charging import Scorer
-
-    a = np.array(rows)
-    pick = np.array(data.draw(st.lists(st.integers(0, len(rows) - 1), max_size=len(rows))), dtype=np.int64)
-    full = redundancy(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
-    scorer = Scorer(a[:, 0], a[:, 1], a[:, 2])
-    assert scorer.score(a[:, 3], pick).tolist() == full[pick].tolist()
-    moved = np.array(data.draw(st.lists(st.integers(-1, 3), min_size=len(rows), max_size=len(rows))))
-    assert scorer.score(moved, pick).tolist() == redundancy(a[:, 0], a[:, 1], a[:, 2], moved)[pick].tolist()
-
-
 @given(st.lists(st.tuples(st.sampled_from(["host_crash", "broadcast_domain_outage", "vm_crash"]),
                           st.integers(0, 8), st.integers(0, 7), st.sampled_from(["30m", "2h", "12h"])),
                 max_size=6))

@@ -179,7 +179,6 @@ class DimmInjector:
         n = len(pop.prone)
         if n == 0:
             return
-        now = self.env.now
         u, t_ce, t_ue = np.empty(n), np.empty(n), np.empty(n)
         off = pop.offset.tolist()
         for j, rng in enumerate(pop.rngs):
@@ -188,24 +187,8 @@ class DimmInjector:
                 u[lo:hi] = rng.random(hi - lo)
                 t_ce[lo:hi] = rng.exponential(1.0, hi - lo)
                 t_ue[lo:hi] = rng.exponential(1.0, hi - lo)
-        prone = u < pop.p
-        pop.prone[:] = prone
-        pop.ce_rate[:] = np.where(prone, pop.ce_rate_prone, 0.0)
-        pop.ue_rate[:] = pop.ue_base
-        pop.first_ce[:] = np.nan
-        pop.since[:] = np.nan
-        pop.acc[:] = 0.0
-        pop.count[:] = 0
         pop.lit = [False] * len(pop.hosts)
-        pop.version += 1
-        end = self.duration
-        ce = (prone & (now + t_ce / pop.ce_rate_prone < end)) if pop.ce_rate_prone > 0 else np.zeros(n, bool)
-        ue = (now + t_ue / pop.ue_base < end) if pop.ue_base > 0 else np.zeros(n, bool)
-        for i in np.flatnonzero(ce | ue).tolist():
-            if ce[i]:
-                self._schedule(pop, i, _CE, now + t_ce[i] / pop.ce_rate_prone)
-            if ue[i]:
-                self._schedule(pop, i, _UE, now + t_ue[i] / pop.ue_base)
+        self._new_dimms(pop, 0, n, u, t_ce, t_ue)
 
     def _fresh(self, pop: _Population, j: int) -> None:
         """New DIMMs in host j's slots: proneness and both clocks drawn afresh."""
@@ -214,10 +197,19 @@ class DimmInjector:
         if n == 0:
             return
         rng = self._rng(pop, j)
-        now = self.env.now
-        prone = rng.random(n) < pop.p
+        u = rng.random(n)
         t_ce = rng.exponential(1.0, n)
         t_ue = rng.exponential(1.0, n)
+        pop.lit[j] = False
+        self._new_dimms(pop, lo, hi, u, t_ce, t_ue)
+
+    def _new_dimms(self, pop: _Population, lo: int, hi: int, u: np.ndarray, t_ce: np.ndarray,
+                   t_ue: np.ndarray) -> None:
+        """New DIMMs in slots ``lo:hi`` from their draws (``u`` uniform: prone when below ``p``; ``t_ce``,
+        ``t_ue`` unit exponentials): their state reset, then each DIMM's clocks (CE then UE, DIMM by
+        DIMM) that fall inside the run scheduled."""
+        now = self.env.now
+        prone = u < pop.p
         pop.prone[lo:hi] = prone
         pop.ce_rate[lo:hi] = np.where(prone, pop.ce_rate_prone, 0.0)
         pop.ue_rate[lo:hi] = pop.ue_base
@@ -225,19 +217,15 @@ class DimmInjector:
         pop.since[lo:hi] = np.nan
         pop.acc[lo:hi] = 0.0
         pop.count[lo:hi] = 0
-        pop.lit[j] = False
         pop.version[lo:hi] += 1
-        # Each DIMM's clocks (CE then UE, DIMM by DIMM), those that fall inside the run only.
-        ce = pop.ce_rate_prone > 0
-        ue = pop.ue_base > 0
-        at_ce = now + t_ce / pop.ce_rate_prone if ce else None
-        at_ue = now + t_ue / pop.ue_base if ue else None
-        end = self.duration
-        for i in range(n):
-            if ce and prone[i] and at_ce[i] < end:
-                self._schedule(pop, lo + i, _CE, at_ce[i])
-            if ue and at_ue[i] < end:
-                self._schedule(pop, lo + i, _UE, at_ue[i])
+        n, end = hi - lo, self.duration
+        ce = (prone & (now + t_ce / pop.ce_rate_prone < end)) if pop.ce_rate_prone > 0 else np.zeros(n, bool)
+        ue = (now + t_ue / pop.ue_base < end) if pop.ue_base > 0 else np.zeros(n, bool)
+        for i in np.flatnonzero(ce | ue).tolist():
+            if ce[i]:
+                self._schedule(pop, lo + i, _CE, now + t_ce[i] / pop.ce_rate_prone)
+            if ue[i]:
+                self._schedule(pop, lo + i, _UE, now + t_ue[i] / pop.ue_base)
 
     def _schedule(self, pop: _Population, idx: int, kind: int, at: float) -> None:
         if at >= self.duration or not math.isfinite(at):

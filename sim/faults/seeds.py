@@ -10,7 +10,7 @@ the same mixing for all names at once with numpy (the algorithm of ``numpy.rando
 
 The result is checked once per process against ``SeedSequence`` for a probe name; should a
 numpy release change its seeding, ``generators`` falls back to ``SeedSequence`` per name (the
-streams stay those of ``Streams.get``, only slower). ``tests/test_fault_seeds.py`` compares the
+streams stay those of ``Streams.get``, only slower). ``tests/test_fault_cost.py`` compares the
 two over random names and seeds.
 
 A stream made here is the injector's own: it is not in ``ctx.streams``' cache, so its name must
@@ -20,11 +20,12 @@ are used nowhere else).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
+
+from sim.core.streams import _name_key
 
 # numpy.random.bit_generator's SeedSequence constants
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
@@ -59,8 +60,7 @@ def _run_words(seed: int) -> list[int]:
 
 def _key_words(names: Sequence[str]) -> np.ndarray:
     """(N, 4) uint32: the spawn key of each name (``sim.core.streams._name_key``)."""
-    digests = b"".join(hashlib.sha256(n.encode("utf-8")).digest()[:16] for n in names)
-    return np.frombuffer(digests, dtype="<u4").reshape(len(names), 4).astype(np.uint32)
+    return np.array([_name_key(n) for n in names], dtype=np.uint32).reshape(len(names), 4)
 
 
 def state_words(seed: int, names: Sequence[str]) -> np.ndarray:
@@ -105,8 +105,6 @@ def state_words(seed: int, names: Sequence[str]) -> np.ndarray:
 
 
 def _reference(seed: int, name: str) -> np.ndarray:
-    from sim.core.streams import _name_key
-
     return np.random.SeedSequence(entropy=int(seed), spawn_key=_name_key(name)).generate_state(4, np.uint64)
 
 
@@ -128,11 +126,6 @@ def generators(seed: int, names: Sequence[str]) -> list[np.random.Generator]:
         return []
     Generator, PCG64 = np.random.Generator, np.random.PCG64
     if not _agrees():
-        return [Generator(PCG64(np.random.SeedSequence(entropy=int(seed), spawn_key=_key(n)))) for n in names]
+        return [Generator(PCG64(np.random.SeedSequence(entropy=int(seed), spawn_key=_name_key(n)))) for n in names]
     return [Generator(PCG64(_Words(w))) for w in state_words(seed, names)]
 
-
-def _key(name: str) -> tuple[int, ...]:
-    from sim.core.streams import _name_key
-
-    return _name_key(name)

@@ -190,15 +190,14 @@ METRICS = (
 
 # --------------------------------------------------------------------------- state
 class _Seg:
-    __slots__ = ("file", "index", "loc", "step", "move", "flying", "landed", "proc", "tag", "dest", "wake", "roamed")
+    __slots__ = ("file", "index", "loc", "step", "move", "landed", "proc", "tag", "dest", "wake", "roamed")
 
     def __init__(self, file: _File, index: int):
         self.file = file
         self.index = index
         self.loc: int | None = None  # where it is stored (None before its first placement)
         self.step = 0  # itinerary steps taken
-        self.move = None  # the transfer in flight, or None
-        self.flying = False  # a move is in flight
+        self.move = None  # the transfer in flight (a move is in flight exactly while it is set), or None
         # fires when the move in flight ends; made only when a retrieval waits for it (no event per move)
         self.landed: simpy.Event | None = None
         self.proc = None
@@ -458,7 +457,6 @@ class RoamingStorage(Mechanism):
         """Start the transfer moving ``seg`` from ``src`` to location ``dest``."""
         f = seg.file
         _inc(f.taken, dest)
-        seg.flying = True
         seg.dest = dest
         t = self.dc.transfers.start(src, self.ends[dest], f.seg_size, on_host=STALL, on_storage=STALL,
                                     on_link=STALL, tag=seg.tag)
@@ -549,13 +547,11 @@ class RoamingStorage(Mechanism):
                                  (f.vm.host.name if f.vm.host is not None else ""),
                                  to_location=t.dst.name, bytes=t.sent(), outcome=DESTROYED, end_s=self.env.now,
                                  duration_s=self.env.now - t.start_s)
-        if seg.flying:
-            self._landed(seg)
+        self._landed(seg)
 
     @staticmethod
     def _landed(seg: _Seg) -> None:
-        """The move in flight of ``seg`` ended: wake the retrieval waiting for it, if any."""
-        seg.flying = False
+        """The move in flight of ``seg`` ended (``seg.move`` cleared): wake the retrieval waiting for it, if any."""
         landed, seg.landed = seg.landed, None
         if landed is not None:
             landed.succeed()
@@ -604,7 +600,7 @@ class RoamingStorage(Mechanism):
             f.released = self.env.event()
         try:
             for seg in f.segs:  # the chain: segment 0, then each one's pointer to the next
-                while seg.flying and f.lost_s is None:  # in flight (its first placement too)
+                while seg.move is not None and f.lost_s is None:  # in flight (its first placement too)
                     w0 = self.env.now
                     if seg.landed is None:
                         seg.landed = self.env.event()

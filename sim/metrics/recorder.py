@@ -37,10 +37,9 @@ class Recorder:
         self.tables = dict(tables or ALL_TABLES)
         self._rows: dict[str, list[tuple]] = {name: [] for name in self.tables}
         self._incidents: list[Incident] = []
-        # table -> (a C-level getter of its columns' values in order, its number of columns)
-        self._getters = {name: (_row_getter(t.names), len(t.names)) for name, t in self.tables.items()}
-        # table -> (its getter, its width, its rows): one lookup per ``record``
-        self._sinks = {name: (get, width, self._rows[name]) for name, (get, width) in self._getters.items()}
+        # table -> (a C-level getter of its columns' values in order, its number of columns, its rows):
+        # one lookup per ``record``
+        self._sinks = {name: (_row_getter(t.names), len(t.names), self._rows[name]) for name, t in self.tables.items()}
         self._last_level: dict[tuple[str, str], int] = {}  # gauge -> index of its newest row
         self.tracing = trace
 
