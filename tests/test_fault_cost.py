@@ -1,7 +1,7 @@
 """The cheaper fault paths give exactly what the direct ones gave (docs/performance.md, "Cost per
 fault, restart and metered interval").
 
-- ``sim.faults.seeds.generators`` builds the generator ``Streams.get`` builds for every name, from
+- ``sim.core.seeds.generators`` (behind ``Streams.get_many``) builds the generator ``Streams.get`` builds for every name, from
   numpy's seeding algorithm computed for many names at once: same state, same draws, for any seed
   (one 32-bit word of entropy or several) and any name; and its fallback (numpy's own
   ``SeedSequence`` per name) gives the same.
@@ -22,8 +22,8 @@ from conftest import base_scenario, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.core import seeds
 from sim.core.streams import Streams
-from sim.faults import seeds
 from sim.mechanisms.charging import Scorer, redundancy
 
 names = st.lists(st.text(min_size=0, max_size=40), min_size=1, max_size=30)
@@ -50,6 +50,18 @@ def test_generators_fall_back_to_numpys_seeding(monkeypatch):
     for name, gen in zip(["faults/host_crash.0/a", "faults/host_crash.0/b"], made, strict=True):
         assert gen.bit_generator.state == Streams(11).get(name).bit_generator.state
     assert seeds.generators(11, []) == []
+
+
+def test_get_many_keeps_one_stream_per_name():
+    """``get_many`` is ``get`` for each name, and what either made is cached: a name asked again, by
+    either, gets the same generator object (never a second stream restarting its draws); repeated
+    names in one call get one generator."""
+    s = Streams(5)
+    early = s.get("faults/x.0/b")
+    many = s.get_many(["faults/x.0/a", "faults/x.0/b", "faults/x.0/a"])
+    assert many[1] is early and many[0] is many[2]
+    assert s.get("faults/x.0/a") is many[0]
+    assert many[0].bit_generator.state == Streams(5).get("faults/x.0/a").bit_generator.state
 
 
 def test_the_seeding_agrees_with_numpy_here():

@@ -33,3 +33,14 @@ class Streams:
             gen = np.random.Generator(np.random.PCG64(ss))
             self._cache[name] = gen
         return gen
+
+    def get_many(self, names: list[str]) -> list[np.random.Generator]:
+        """``[get(n) for n in names]``, with the streams not made yet seeded all at once
+        (``sim.core.seeds``: numpy's seeding in array arithmetic, ~2.5 µs a stream instead of ~19;
+        a fleet has a fault stream per VM, host, disk and DIMM bank)."""
+        from sim.core.seeds import generators  # late: seeds imports this module
+
+        cache = self._cache
+        new = list(dict.fromkeys(n for n in names if n not in cache))
+        cache.update(zip(new, generators(self.seed, new), strict=True))
+        return [cache[n] for n in names]

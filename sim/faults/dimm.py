@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.core.causes import Cause, HostDown
-from sim.faults import seeds
 from sim.infra import events as ev
 from sim.infra.datacenter import DOWN, MAINTENANCE, UP
 from sim.scenario.names import select
@@ -159,9 +158,8 @@ class DimmInjector:
         if not self.pops:
             return
         for pop in self.pops:
-            # Each host's stream, made for all hosts at once (sim.faults.seeds; ctx.streams' generators).
-            pop.rngs = seeds.generators(self.ctx.streams.seed,
-                                        [f"faults/dimm_errors.{pop.k}/{h.name}" for h in pop.hosts])
+            # Each host's stream, made for all hosts at once.
+            pop.rngs = self.ctx.streams.get_many([f"faults/dimm_errors.{pop.k}/{h.name}" for h in pop.hosts])
             self._fresh_all(pop)
         self.dc.bus.subscribe(ev.HOST, self._host_down, phase=ev.DOWN)
         self.dc.bus.subscribe(ev.HOST, self._host_up, phase=ev.UP)

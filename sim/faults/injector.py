@@ -7,7 +7,7 @@ the shortcut), the fault, its repair drawn from ``time_to_repair`` (or the fixed
 default ``infrastructure.repair``), then the next time to failure. Both draws come from the
 stream ``faults/<kind>.<k>/<target>`` (k the entry's ordinal among entries of its kind, so other
 entries never shift its draws; the streams of an entry's targets are made at once by
-``sim.faults.seeds``, the generators ``ctx.streams`` would give), in the order time to failure, repair; ``sim.faults.distributions``
+``ctx.streams.get_many``), in the order time to failure, repair; ``sim.faults.distributions``
 draws each in O(1). A scheduled entry applies its fault once at ``at`` to each target its selector
 matches (a drawn repair per target, from the same stream). A ``trace`` entry replays a file
 (``sim.faults.trace``, read and checked when the run is built): each target's merged outages as
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.core.causes import Cause, HostDown, LinkDown, StorageDown, VmCrash
-from sim.faults import distributions, seeds, trace
+from sim.faults import distributions, trace
 from sim.faults.distributions import Sampler
 from sim.infra import events as ev
 from sim.infra.datacenter import RUNNING, Datacenter
@@ -153,9 +153,8 @@ class FaultInjector:
                 continue
             ttf = (distributions.exponential(spec.mtbf) if spec.mtbf is not None
                    else self._sampler(spec.time_to_failure))
-            # One stream per target, made for all targets at once (sim.faults.seeds: the generators
-            # ctx.streams would give, at a tenth of the cost: a fleet has a stream per VM).
-            rngs = seeds.generators(self.ctx.streams.seed, [f"faults/{kind}.{k}/{t}" for t in targets])
+            # One stream per target, made for all targets at once (a fleet has a stream per VM).
+            rngs = self.ctx.streams.get_many([f"faults/{kind}.{k}/{t}" for t in targets])
             for t, rng in zip(targets, rngs, strict=True):
                 self._renew(_Renewal(kind, t, ttf, repair, rng))
         for vm in self.dc.vms.values():
@@ -178,7 +177,7 @@ class FaultInjector:
         if repair.family == "deterministic":
             self.env.process(self._scheduled(kind, targets, at, repair.mean))
             return
-        rngs = seeds.generators(self.ctx.streams.seed, [f"faults/{kind}.{k}/{t}" for t in targets])
+        rngs = self.ctx.streams.get_many([f"faults/{kind}.{k}/{t}" for t in targets])
         for t, rng in zip(targets, rngs, strict=True):  # a drawn repair per target
             self._at(at, partial(self._scheduled_one, kind, t, repair(rng)))
 

@@ -1,4 +1,4 @@
-"""The named streams of many fault targets at once, the same generators ``Streams.get`` gives.
+"""Many named streams at once, the same generators ``Streams.get`` gives (``Streams.get_many``).
 
 ``Streams.get(name)`` (``sim.core.streams``) seeds a PCG64 from ``SeedSequence(entropy=seed,
 spawn_key=<4 words of the name's SHA-256>)``: about 19 µs a stream, nearly all of it the seed
@@ -13,9 +13,8 @@ numpy release change its seeding, ``generators`` falls back to ``SeedSequence`` 
 streams stay those of ``Streams.get``, only slower). ``tests/test_fault_cost.py`` compares the
 two over random names and seeds.
 
-A stream made here is the injector's own: it is not in ``ctx.streams``' cache, so its name must
-not be asked of ``ctx.streams`` as well (the injectors' names, ``faults/<kind>.<k>/<target>``,
-are used nowhere else).
+Call it through ``Streams.get_many``, which keeps what it makes in the streams' cache: a name
+asked again (by ``get`` or ``get_many``) gets the same generator, never a second one.
 """
 
 from __future__ import annotations
