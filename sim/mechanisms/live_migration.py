@@ -57,6 +57,7 @@ from sim.core.errors import OperationFailed
 from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, RUNNING, UP
 from sim.infra.network import Endpoint
+from sim.infra.solver import horizon
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.infra.transfer import FAILED as TRANSFER_FAILED
 from sim.mechanisms.base import Mechanism, MechanismConfig
@@ -273,7 +274,7 @@ class _Bounds:
 
     A round's end is planned at ``at`` (``plan``; a later plan of the same migration makes the
     earlier one stale). The timer fires at the earliest; every end due then, up to the solver's
-    rounding rule (``at <= now + 1e-12 max(1, |now|)``, ``FlowSolver._horizon``), is taken in the
+    rounding rule (``at <= horizon(now)``, ``sim.infra.solver.horizon``), is taken in the
     order the rounds started: what the solver does with one flow per round (its flows due at one
     instant complete in id order, ids given at each round's start), so ties between identical
     migrations resolve as they did.
@@ -310,9 +311,9 @@ class _Bounds:
         """Take every round end due now, in round start order; re-arm for the next one."""
         heap = self._heap
         now = self.env.now
-        horizon = now + 1e-12 * max(1.0, abs(now))
+        until = horizon(now)
         due = []
-        while heap and heap[0][0] <= horizon:
+        while heap and heap[0][0] <= until:
             at, order, token, run = heapq.heappop(heap)
             if run._token == token:
                 due.append((order, token, run))
@@ -730,7 +731,7 @@ class _Migration:
         if not self._fused:
             return  # the migration has left it (a transfer tells no rate after its abort anyway)
         now = self.env.now
-        if self._token >= 0 and self._end <= now + 1e-12 * max(1.0, abs(now)):
+        if self._token >= 0 and self._end <= horizon(now):
             # the round's last byte arrives now: it ends first (as a round's transfer completes
             # before a change at the same instant), and the next round starts at the new rate
             self._at = rate
