@@ -641,10 +641,7 @@ class _Migration:
     def _rounds(self, rate: float):
         """The pre-copy rounds before stop-and-copy, one transfer each (a route with a latency, paid
         per round); returns (i, bytes) of the stop-and-copy round."""
-        vm = self.vm
-        ws = vm.spec.working_set
-        dirty = vm.spec.dirty_rate
-        to_send = vm.spec.memory
+        to_send = self.vm.spec.memory
         sent = 0.0
         i = 0
         while not self._last(to_send, rate, i, sent):
@@ -653,12 +650,18 @@ class _Migration:
             duration = self.env.now - t0
             sent += to_send
             self._check()
-            if duration > 0:
-                rate = to_send / duration
-            to_send = min(ws, dirty * duration)
+            rate, to_send = self._next_round(to_send, duration, rate)
             i += 1
             self.result.rounds = i
         return i, to_send
+
+    def _next_round(self, to_send: float, duration: float, rate: float) -> tuple[float, float]:
+        """After a round of ``to_send`` bytes that took ``duration`` s: the rate it measured (``rate``
+        kept if it took no time) and the next round's bytes (those dirtied meanwhile, at most W)."""
+        if duration > 0:
+            rate = to_send / duration
+        spec = self.vm.spec
+        return rate, min(spec.working_set, spec.dirty_rate * duration)
 
     def _rounds_fused(self, rate: float):
         """The same rounds carried by one transfer (a route without latency, so a round's end and the
@@ -772,10 +775,7 @@ class _Migration:
         if self.vm.epoch != self.epoch:
             self._wake.fail(_Abort(f"{self.vm.name} stopped during migration"))
             return
-        if duration > 0:
-            self._rate = to_send / duration
-        vm = self.vm
-        to_send = min(vm.spec.working_set, vm.spec.dirty_rate * duration)
+        self._rate, to_send = self._next_round(to_send, duration, self._rate)
         i = self._i = self._i + 1
         self.result.rounds = i
         if self._last(to_send, self._rate, i, self._sent):
