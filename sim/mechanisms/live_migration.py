@@ -56,7 +56,7 @@ from sim.core.causes import Cause, Lost
 from sim.core.errors import OperationFailed
 from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, RUNNING, UP
-from sim.infra.network import Endpoint
+from sim.infra.network import PAIR_CACHE, Endpoint
 from sim.infra.solver import horizon
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.infra.transfer import FAILED as TRANSFER_FAILED
@@ -487,6 +487,8 @@ class LiveMigration(Mechanism):
         key = (source.name, target.name)
         hit = self._routes.get(key)
         if hit is None:
+            if len(self._routes) >= PAIR_CACHE:
+                self._routes.clear()  # bounded like the network's own route cache
             hit = self._routes[key] = self.dc.network.route(self.nic(source), self.nic(target))
         return hit
 
