@@ -414,6 +414,12 @@ class LiveMigration(Mechanism):
             return source.site is target.site
         return source.domain is target.domain
 
+    def scope_of(self, host: Host, scope: str | None = None):
+        """The group ``host`` shares with the hosts its VMs may live-migrate to (``in_scope``): its
+        broadcast domain, its site, or None (``any``: one group)."""
+        scope = scope or self.config.scope
+        return host.domain if scope == "broadcast_domain" else host.site if scope == "site" else None
+
     def target_of(self, vm: VM) -> Host | None:
         """The host ``vm`` is migrating to (memory held there), or None. An owner keeping two VMs
         apart keeps each off the other's target too (``Mechanism.placement_rule``)."""
