@@ -40,3 +40,23 @@ def test_routes_recomputed_after_the_cache_starts_over_are_identical(monkeypatch
         again = t._path(src, dst)
         assert again[0] == route and again[1] == watched
         assert all(a is b for a, b in zip(again[2], sets, strict=True))  # the same watcher sets, not copies
+
+
+def test_live_migrations_route_cache_is_bounded_too(monkeypatch):
+    """The engine's per host pair route cache starts over past ``PAIR_CACHE`` like the network's;
+    reference: the network's route between the two NICs, for 40 random pairs asked twice."""
+    from sim.bench import load_fleet
+    from sim.mechanisms import live_migration as lm
+    from sim.runner import Simulation
+
+    sim = Simulation(load_fleet(None, 200, "1d"))
+    engine = sim.ctx.services["live_migration"]
+    hosts = sim.dc.host_list
+    rng = random.Random(11)
+    pairs = [(rng.choice(hosts), rng.choice(hosts)) for _ in range(40)]
+    monkeypatch.setattr(lm, "PAIR_CACHE", 8, raising=False)
+    for _ in range(2):
+        for s, d in pairs:
+            assert engine._route(s, d) == sim.dc.network.route(Endpoint.nic(s.name), Endpoint.nic(d.name))
+            assert len(engine._routes) <= 8
+    assert len({(s.name, d.name) for s, d in pairs}) > 8  # the cache did start over

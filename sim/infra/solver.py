@@ -61,7 +61,7 @@ from heapq import heapify, heappop, heappush
 import numpy as np
 import simpy
 
-__all__ = ["Flow", "FlowFailed", "FlowSolver"]
+__all__ = ["Flow", "FlowFailed", "FlowSolver", "horizon"]
 
 EPS = 1e-9  # relative: rates this close are the same rate (ties, "unchanged")
 CHK = 1e-8  # relative: tolerance of the max-min checks (saturation, largest rate)
@@ -81,6 +81,12 @@ class FlowFailed(Exception):
 
     def __str__(self) -> str:
         return f"flow {self.flow.id} failed: {self.cause!r}"
+
+
+def horizon(now: float) -> float:
+    """Completion times up to this one are "now": the float rounding of ``now + left / rate``
+    (the solver's rule, also used by those that plan byte counts from a flow's rate)."""
+    return now + 1e-12 * max(1.0, abs(now))
 
 
 class Flow:
@@ -617,9 +623,8 @@ class FlowSolver:
         return sorted((flows[i] for i in due.tolist()), key=_by_id)
 
     def _horizon(self) -> float:
-        """Completion times up to this one are "now": the float rounding of ``now + left / rate``."""
-        now = self.env.now
-        return now + 1e-12 * max(1.0, abs(now))
+        """Completion times up to this one are "now" (``horizon``)."""
+        return horizon(self.env.now)
 
     def _complete(self, flows: list[Flow]) -> None:
         """Complete moving flows now, in id order, with one re-solve; ``done`` succeeds for each."""

@@ -56,7 +56,8 @@ from sim.core.causes import Cause, Lost
 from sim.core.errors import OperationFailed
 from sim.infra import events as ev
 from sim.infra.datacenter import MAINTENANCE, RUNNING, UP
-from sim.infra.network import Endpoint
+from sim.infra.network import PAIR_CACHE, Endpoint
+from sim.infra.solver import horizon
 from sim.infra.transfer import FAIL, STALL, TransferFailed
 from sim.infra.transfer import FAILED as TRANSFER_FAILED
 from sim.mechanisms.base import Mechanism, MechanismConfig
@@ -273,7 +274,7 @@ class _Bounds:
 
     A round's end is planned at ``at`` (``plan``; a later plan of the same migration makes the
     earlier one stale). The timer fires at the earliest; every end due then, up to the solver's
-    rounding rule (``at <= now + 1e-12 max(1, |now|)``, ``FlowSolver._horizon``), is taken in the
+    rounding rule (``at <= horizon(now)``, ``sim.infra.solver.horizon``), is taken in the
     order the rounds started: what the solver does with one flow per round (its flows due at one
     instant complete in id order, ids given at each round's start), so ties between identical
     migrations resolve as they did.
@@ -310,9 +311,9 @@ class _Bounds:
         """Take every round end due now, in round start order; re-arm for the next one."""
         heap = self._heap
         now = self.env.now
-        horizon = now + 1e-12 * max(1.0, abs(now))
+        until = horizon(now)
         due = []
-        while heap and heap[0][0] <= horizon:
+        while heap and heap[0][0] <= until:
             at, order, token, run = heapq.heappop(heap)
             if run._token == token:
                 due.append((order, token, run))
@@ -413,6 +414,12 @@ class LiveMigration(Mechanism):
             return source.site is target.site
         return source.domain is target.domain
 
+    def scope_of(self, host: Host, scope: str | None = None):
+        """The group ``host`` shares with the hosts its VMs may live-migrate to (``in_scope``): its
+        broadcast domain, its site, or None (``any``: one group)."""
+        scope = scope or self.config.scope
+        return host.domain if scope == "broadcast_domain" else host.site if scope == "site" else None
+
     def target_of(self, vm: VM) -> Host | None:
         """The host ``vm`` is migrating to (memory held there), or None. An owner keeping two VMs
         apart keeps each off the other's target too (``Mechanism.placement_rule``)."""
@@ -486,6 +493,8 @@ class LiveMigration(Mechanism):
         key = (source.name, target.name)
         hit = self._routes.get(key)
         if hit is None:
+            if len(self._routes) >= PAIR_CACHE:
+                self._routes.clear()  # bounded like the network's own route cache
             hit = self._routes[key] = self.dc.network.route(self.nic(source), self.nic(target))
         return hit
 
@@ -640,10 +649,7 @@ class _Migration:
     def _rounds(self, rate: float):
         """The pre-copy rounds before stop-and-copy, one transfer each (a route with a latency, paid
         per round); returns (i, bytes) of the stop-and-copy round."""
-        vm = self.vm
-        ws = vm.spec.working_set
-        dirty = vm.spec.dirty_rate
-        to_send = vm.spec.memory
+        to_send = self.vm.spec.memory
         sent = 0.0
         i = 0
         while not self._last(to_send, rate, i, sent):
@@ -652,12 +658,18 @@ class _Migration:
             duration = self.env.now - t0
             sent += to_send
             self._check()
-            if duration > 0:
-                rate = to_send / duration
-            to_send = min(ws, dirty * duration)
+            rate, to_send = self._next_round(to_send, duration, rate)
             i += 1
             self.result.rounds = i
         return i, to_send
+
+    def _next_round(self, to_send: float, duration: float, rate: float) -> tuple[float, float]:
+        """After a round of ``to_send`` bytes that took ``duration`` s: the rate it measured (``rate``
+        kept if it took no time) and the next round's bytes (those dirtied meanwhile, at most W)."""
+        if duration > 0:
+            rate = to_send / duration
+        spec = self.vm.spec
+        return rate, min(spec.working_set, spec.dirty_rate * duration)
 
     def _rounds_fused(self, rate: float):
         """The same rounds carried by one transfer (a route without latency, so a round's end and the
@@ -730,7 +742,7 @@ class _Migration:
         if not self._fused:
             return  # the migration has left it (a transfer tells no rate after its abort anyway)
         now = self.env.now
-        if self._token >= 0 and self._end <= now + 1e-12 * max(1.0, abs(now)):
+        if self._token >= 0 and self._end <= horizon(now):
             # the round's last byte arrives now: it ends first (as a round's transfer completes
             # before a change at the same instant), and the next round starts at the new rate
             self._at = rate
@@ -771,10 +783,7 @@ class _Migration:
         if self.vm.epoch != self.epoch:
             self._wake.fail(_Abort(f"{self.vm.name} stopped during migration"))
             return
-        if duration > 0:
-            self._rate = to_send / duration
-        vm = self.vm
-        to_send = min(vm.spec.working_set, vm.spec.dirty_rate * duration)
+        self._rate, to_send = self._next_round(to_send, duration, self._rate)
         i = self._i = self._i + 1
         self.result.rounds = i
         if self._last(to_send, self._rate, i, self._sent):

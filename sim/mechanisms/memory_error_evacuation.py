@@ -164,7 +164,7 @@ class MemoryErrorEvacuation(Mechanism):
         self._evacuating: dict[str, simpy.Process] = {}
         self._cluster_of: dict[str, list[str]] = {}
         self._pools: dict[tuple, tuple[Host, ...]] = {}  # (pool, scope) of a failing host -> its targets
-        self._scope_index: dict[int, tuple] = {}  # id(host list) -> (the list, by domain, by site, all)
+        self._scope_index: dict[tuple, tuple] = {}  # (id(host list), scope) -> (the list, its scope groups)
 
     def wire(self) -> None:
         self.dc.bus.handle(ev.MEMORY_ERROR, self.handle)  # records every error; disabled, a UE crashes the host
@@ -297,20 +297,15 @@ class MemoryErrorEvacuation(Mechanism):
         """Those of ``hosts`` (host names or hosts) in ``host``'s domain or site as ``scope`` says,
         in their order: from an index built once per list, so a pool costs its own size, not the
         cluster's (a site-wide cluster of 50,000 hosts scanned once per domain was quadratic)."""
-        index = self._scope_index.get(id(hosts))
+        scope_of = self.engine.scope_of
+        index = self._scope_index.get((id(hosts), scope))
         if index is None:
-            by_domain: dict[int, list[Host]] = {}
-            by_site: dict[int, list[Host]] = {}
-            every = [self.dc.hosts[h] if isinstance(h, str) else h for h in hosts]
-            for h in every:
-                by_domain.setdefault(id(h.domain), []).append(h)
-                by_site.setdefault(id(h.site), []).append(h)
-            index = self._scope_index[id(hosts)] = (hosts, by_domain, by_site, every)
-        if scope == "broadcast_domain":
-            return index[1].get(id(host.domain), [])
-        if scope == "site":
-            return index[2].get(id(host.site), [])
-        return index[3]
+            groups: dict[object, list[Host]] = {}
+            for h in hosts:
+                h = self.dc.hosts[h] if isinstance(h, str) else h
+                groups.setdefault(scope_of(h, scope), []).append(h)
+            index = self._scope_index[(id(hosts), scope)] = (hosts, groups)
+        return index[1].get(scope_of(host, scope), [])
 
     def _target(self, host: Host, vm: VM, rng, failed: Host | None = None) -> Host | None:
         """A healthy host with room: in the ``target_hosts`` pool and the migration scope, and where
@@ -324,7 +319,7 @@ class MemoryErrorEvacuation(Mechanism):
         names = self._cluster_of.get(host.name) if self.config.target_hosts == "same_cluster" else None
         scope = self.engine.config.scope
         key = (id(names) if names else (host.domain if self.config.target_hosts != "any" else None),
-               host.domain if scope == "broadcast_domain" else host.site if scope == "site" else None)
+               self.engine.scope_of(host))
         pool = self._pools.get(key)
         if pool is None:
             match self.config.target_hosts:

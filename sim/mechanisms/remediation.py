@@ -228,7 +228,7 @@ class Remediation(Mechanism):
         self.fix_at: dict[str, object] = {}  # disabled: host -> its pending manual fix
         self.attempts: dict[str, _Attempt] = {}  # host -> its remediation under way
         self.scan = None
-        self.reach: dict[str, dict[str, list[Host]]] = {}  # cluster -> scope group -> its members
+        self.reach: dict[str, dict[object, list[Host]]] = {}  # cluster -> scope group -> its members
 
     # -- set-up ------------------------------------------------------------------------------
     def wire(self) -> None:
@@ -434,16 +434,13 @@ class Remediation(Mechanism):
         """The members of ``cluster`` a VM on ``host`` may live-migrate to (``host`` included): the
         members in its scope group (its broadcast domain, its site, or all), grouped once per cluster
         so an evacuation costs O(group), not O(cluster)."""
-        engine = self.ctx.services["live_migration"]
-        scope = engine.config.scope
-        key = host.domain.name if scope == "broadcast_domain" else host.site.name if scope == "site" else ""
+        scope_of = self.ctx.services["live_migration"].scope_of
         groups = self.reach.get(cluster)
         if groups is None:
             groups = self.reach[cluster] = {}
             for h in self.members[cluster]:
-                k = h.domain.name if scope == "broadcast_domain" else h.site.name if scope == "site" else ""
-                groups.setdefault(k, []).append(h)
-        return groups.get(key, [])
+                groups.setdefault(scope_of(h), []).append(h)
+        return groups.get(scope_of(host), [])
 
     # -- standalone remediation ----------------------------------------------------------------
     def _standalone(self, host: Host):
