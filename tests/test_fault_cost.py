@@ -52,16 +52,17 @@ def test_generators_fall_back_to_numpys_seeding(monkeypatch):
     assert seeds.generators(11, []) == []
 
 
-def test_get_many_keeps_one_stream_per_name():
-    """``get_many`` is ``get`` for each name, and what either made is cached: a name asked again, by
-    either, gets the same generator object (never a second stream restarting its draws); repeated
-    names in one call get one generator."""
+def test_get_many_never_makes_a_second_stream_of_a_name():
+    """``get_many`` gives ``get``'s generators, and a name is made once: asked again by either call
+    (or twice in one call) it is an error, not a second stream that would repeat its draws."""
     s = Streams(5)
-    early = s.get("faults/x.0/b")
-    many = s.get_many(["faults/x.0/a", "faults/x.0/b", "faults/x.0/a"])
-    assert many[1] is early and many[0] is many[2]
-    assert s.get("faults/x.0/a") is many[0]
+    many = s.get_many(["faults/x.0/a", "faults/x.0/b"])
     assert many[0].bit_generator.state == Streams(5).get("faults/x.0/a").bit_generator.state
+    s.get("faults/x.0/c")
+    for again in (lambda: s.get("faults/x.0/a"), lambda: s.get_many(["faults/x.0/b"]),
+                  lambda: s.get_many(["faults/x.0/c"]), lambda: s.get_many(["faults/x.0/d", "faults/x.0/d"])):
+        with pytest.raises(ValueError):
+            again()
 
 
 def test_the_seeding_agrees_with_numpy_here():

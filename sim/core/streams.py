@@ -25,22 +25,30 @@ class Streams:
     def __init__(self, seed: int):
         self.seed = int(seed)
         self._cache: dict[str, np.random.Generator] = {}
+        self._handed: set[str] = set()  # names whose generators get_many handed out
 
     def get(self, name: str) -> np.random.Generator:
         gen = self._cache.get(name)
         if gen is None:
+            if name in self._handed:
+                raise ValueError(f"stream {name!r} was handed out by get_many: its owner keeps it")
             ss = np.random.SeedSequence(entropy=self.seed, spawn_key=_name_key(name))
             gen = np.random.Generator(np.random.PCG64(ss))
             self._cache[name] = gen
         return gen
 
     def get_many(self, names: list[str]) -> list[np.random.Generator]:
-        """``[get(n) for n in names]``, with the streams not made yet seeded all at once
-        (``sim.core.seeds``: numpy's seeding in array arithmetic, ~2.5 µs a stream instead of ~19;
-        a fleet has a fault stream per VM, host, disk and DIMM bank)."""
+        """The generators ``get`` would give for ``names`` (distinct, none asked before), seeded all
+        at once (``sim.core.seeds``: numpy's seeding in array arithmetic, ~2.5 µs a stream instead
+        of ~19; a fleet has a fault stream per VM, host, disk and DIMM bank). They are the caller's
+        to keep, not cached (most fault streams are dropped after one draw, as their first failure
+        falls after the run); their names are remembered, so asking one again, by either call, is
+        an error rather than a silent second stream that would repeat its draws."""
         from sim.core.seeds import generators  # late: seeds imports this module
 
-        cache = self._cache
-        new = list(dict.fromkeys(n for n in names if n not in cache))
-        cache.update(zip(new, generators(self.seed, new), strict=True))
-        return [cache[n] for n in names]
+        handed = self._handed
+        before = len(handed)
+        handed.update(names)
+        if len(handed) - before != len(names) or any(n in self._cache for n in names):
+            raise ValueError("get_many: a name asked twice, or already made by get")
+        return generators(self.seed, names)
