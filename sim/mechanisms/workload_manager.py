@@ -135,6 +135,9 @@ def workload_manager_metrics(t: dict[str, pd.DataFrame], info: RunInfo) -> dict[
     return out
 
 
+_new_pt = tuple.__new__
+
+
 class Pt(NamedTuple):
     """One point in time of one VM. A tuple of numbers and strings: the chain is kept as times
     (``full_s``, ``parent_s``), not references, so the garbage collector stops tracking a point
@@ -283,12 +286,12 @@ class WorkloadManager(Mechanism):
         self.pending: dict[str, Job] = {}  # vm -> its job not finished yet (queued, running, waiting)
         self.jobs: dict[str, Job] = {}  # vm -> its job object, reused run after run
         self.seq = 0
-        self._transfer_ended = self._transfer_ended  # bound once
+        self._ended = self._ended  # bound once: every backup's ``on_end``
         self._disks: dict[str, Endpoint] = {}  # host -> the endpoint of its disk
         policies = self.config.policies
         self._change_rates = [p.change_rate for p in policies]  # per policy, read once per backup
         self._retention = [p.retention for p in policies]
-        self._record = self.ctx.recorder.record
+        self._backup_row = self.ctx.recorder.appender("backups", *BACKUPS.names)  # one tuple per backup
         for p in self.config.policies:
             name = p.storage or self.config.storage
             if name not in self.targets:
@@ -333,9 +336,11 @@ class WorkloadManager(Mechanism):
         self._pump(target)
 
     def _pump(self, target: Target) -> None:
+        """Start queued jobs while the target has room: each a transfer from its VM's host disk."""
         st = target.system
         queue = target.queue
         pending = self.pending
+        start = self.dc.transfers.start
         while target.active < target.limit and queue:
             if st.state == DOWN:
                 while queue:
@@ -343,54 +348,47 @@ class WorkloadManager(Mechanism):
                 return
             job = pending[heapq.heappop(queue)[2]]
             vm = job.vm
-            if vm.out or vm.host is None:  # stopped: wait until it serves again
+            host = vm.host
+            if vm.out or host is None:  # stopped: wait until it serves again
                 self.waiting[vm.name] = job
                 continue
-            self._begin(target, job)
-
-    def _begin(self, target: Target, job: Job) -> None:
-        vm = job.vm
-        name = vm.name
-        pts = self.points.get(name)
-        disk = vm.spec.disk
-        if not pts:
-            job.kind = FULL
-            size = disk
-        elif job.kind == FULL:
-            size = disk
-        else:
-            size = self._change_rates[job.policy] * disk * (self.env.now - pts[-1].time_s) / DAY
-            if size > disk:
+            disk = vm.spec.disk
+            if job.kind == FULL:
                 size = disk
-        job.bytes = size
-        job.host = host = vm.host.name
-        target.active += 1
-        src = self._disks.get(host)
-        if src is None:
-            src = self._disks[host] = Endpoint.disk(host)
-        t = self.dc.transfers.start(src, target.endpoint, size,
-                                    on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
-                                    on_end=self._transfer_ended)
-        job.transfer = t
-        if t.outcome != "running":  # failed at once (an endpoint already down)
-            self._ended(target, job, t)
+            else:
+                pts = self.points.get(vm.name)
+                if not pts:  # no point yet: the first backup of a VM is a full
+                    job.kind = FULL
+                    size = disk
+                else:
+                    size = self._change_rates[job.policy] * disk * (self.env.now - pts[-1].time_s) / DAY
+                    if size > disk:
+                        size = disk
+            job.bytes = size
+            job.host = host = host.name
+            target.active += 1
+            src = self._disks.get(host)
+            if src is None:
+                src = self._disks[host] = Endpoint.disk(host)
+            t = start(src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
+                      on_end=self._ended)
+            job.transfer = t
+            if t.outcome != "running":  # failed at once (an endpoint already down)
+                self._ended(t)
+                return  # ``_ended`` pumped the rest
 
-    def _transfer_ended(self, t: Transfer) -> None:
-        """A backup's ``on_end`` (one bound method for all: nothing allocated per backup)."""
+    def _ended(self, t: Transfer) -> None:
+        """A backup's transfer ``t`` completed or failed: its ``on_end`` (one bound method for all,
+        nothing allocated per backup), or called at once by ``_pump`` when it failed inside ``start``."""
         job = self.pending[t.tag[1]]
-        self._ended(self.targets[job.storage], job, t)
-
-    def _ended(self, target: Target, job: Job, t: Transfer) -> None:
-        """The job's transfer ``t`` completed or failed (its ``on_end``, or at once in ``_begin``)."""
+        target = self.targets[job.storage]
         target.active -= 1
         vm = job.vm
         ok = t.outcome == "completed"
         start_s, end_s = t.start_s, t.end_s
-        self._record("backups", time_s=start_s, vm=vm.name, workload=vm.workload, policy=job.policy,
-                     kind=job.kind, run_s=job.run_s, bytes=job.bytes, end_s=end_s,
-                     duration_s=end_s - start_s, storage=target.name, host=job.host,
-                     outcome=COMPLETED if ok else FAILED,
-                     cause="" if ok else type(t.cause).__name__)
+        self._backup_row((start_s, vm.name, vm.workload, job.policy, job.kind, job.run_s, job.bytes, end_s,
+                          end_s - start_s, target.name, job.host, COMPLETED if ok else FAILED,
+                          "" if ok else type(t.cause).__name__))
         if ok:
             self._add_point(job, start_s, end_s)
             job.transfer = None
@@ -415,14 +413,15 @@ class WorkloadManager(Mechanism):
         if pts is None:
             pts = self.points[name] = deque()
         kind = job.kind
+        # ``_new_pt(Pt, values)`` is ``Pt(*values)`` without the namedtuple's Python-level ``__new__``
         if kind == INCREMENTAL and pts:
             parent = pts[-1]
-            pts.append(Pt(start_s, name, vm.workload, kind, job.run_s, job.bytes, end_s, job.storage,
-                          parent.full_s, parent.time_s, parent.full_bytes))
+            pts.append(_new_pt(Pt, (start_s, name, vm.workload, kind, job.run_s, job.bytes, end_s, job.storage,
+                                    parent.full_s, parent.time_s, parent.full_bytes)))
         else:
             size = job.bytes
-            pts.append(Pt(start_s, name, vm.workload, kind, job.run_s, size, end_s, job.storage,
-                          start_s, math.nan, size))
+            pts.append(_new_pt(Pt, (start_s, name, vm.workload, kind, job.run_s, size, end_s, job.storage,
+                                    start_s, math.nan, size)))
         n = self._retention[job.policy]
         # retention drops points only when the oldest of the newest n chains back to a full newer
         # than the oldest point (O(1) test; ``retain`` pops what goes)
@@ -534,17 +533,14 @@ class WorkloadManager(Mechanism):
     def _finish(self, now: float) -> None:
         if not self.enabled:
             return
-        rec = self.ctx.recorder.record
-        nan = math.nan
+        # a catalog row is the point's first ten fields (time_s .. parent_s, CATALOG's order) + kept, expired_s
+        add = self.ctx.recorder.appender("catalog", *CATALOG.names)
+        kept = (True, math.nan)
         for pts in self.points.values():
             for p in pts:
-                rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
-                    bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full_s,
-                    parent_s=p.parent_s, kept=True, expired_s=nan)
+                add(p[:10] + kept)
         for p, expired_s in zip(self.expired, self.expired_at, strict=True):
-            rec("catalog", time_s=p.time_s, vm=p.vm, workload=p.workload, kind=p.kind, run_s=p.run_s,
-                bytes=p.bytes, end_s=p.end_s, location=p.location, full_s=p.full_s,
-                parent_s=p.parent_s, kept=False, expired_s=expired_s)
+            add(p[:10] + (False, expired_s))
 
 
 class _Copy:
