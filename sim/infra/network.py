@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from types import MappingProxyType
 
 import networkx as nx
 import simpy
@@ -110,6 +111,7 @@ class Network:
         self._wan: dict[tuple[str, str], tuple[int, float, str]] = {}  # (from, to) -> resource, latency, link
         self._links: dict[str, tuple[tuple[int, float], ...]] = {}  # failable link -> (resource, capacity)
         self._failed: dict[str, int] = {}  # link -> failures not yet repaired
+        self.failed_links = MappingProxyType(self._failed)  # the same, read-only and live
         self._routes: dict[tuple[Endpoint, Endpoint], tuple[tuple[int, ...], float]] = {}
         self._site_paths: dict[tuple[str, str], list[str]] = {}
         self._route_links: dict[tuple[Endpoint, Endpoint], tuple[str, ...]] = {}

@@ -321,17 +321,18 @@ class FlowSolver:
             if len(self._routes_ok) < 65536:
                 self._routes_ok.add(res)
         size = float(size)
-        if not (size >= 0.0 and math.isfinite(size)):
+        if not 0.0 <= size < _INF:  # NaN fails every comparison
             raise ValueError(f"flow size must be a finite number of bytes >= 0, got {size}")
         if cap is not None:
             cap = float(cap)
             if not cap >= 0.0:
                 raise ValueError(f"flow cap must be >= 0 bytes/s, got {cap}")
         latency = float(latency)
-        if not (latency >= 0.0 and math.isfinite(latency)):
+        if not 0.0 <= latency < _INF:
             raise ValueError(f"latency must be >= 0 s, got {latency}")
         env = self.env
-        flow = Flow(self._next_id, size, res, cap, tag, env.now, latency, env.event() if on_end is None else None,
+        now = env.now
+        flow = Flow(self._next_id, size, res, cap, tag, now, latency, env.event() if on_end is None else None,
                     on_end, on_rate)
         self._next_id += 1
         instant = size == 0.0 or (not res and cap is None)
@@ -341,7 +342,7 @@ class FlowSolver:
             ev.callbacks.append(self._finish_instant if instant else self._on_join)
             ev.flow = flow  # type: ignore[attr-defined]
         else:
-            self._join(flow)
+            self._join(flow, now)
         return flow
 
     def abort(self, flow: Flow) -> float:
@@ -354,7 +355,7 @@ class FlowSolver:
             return 0.0
         if state != _ACTIVE:
             return flow.size - flow._left
-        old = self._detach(flow, _ABORTED)
+        old = self._detach(flow, _ABORTED, self.env.now)
         self._update((), [(flow, old)])
         return flow.size - flow._left
 
@@ -379,13 +380,14 @@ class FlowSolver:
                 self._finish_pending(f)
         removed = []
         failed = []
+        now = self.env.now
         for flow in sorted(flows, key=_by_id):
             if flow._state == _PENDING:
                 del self._pending[flow]
                 flow._state = _FAILED
                 flow.end_time = self.env.now
             elif flow._state == _ACTIVE:
-                removed.append((flow, self._detach(flow, _FAILED)))
+                removed.append((flow, self._detach(flow, _FAILED, now)))
             else:
                 continue
             failed.append(flow)
@@ -468,7 +470,7 @@ class FlowSolver:
         flow = ev.flow  # type: ignore[attr-defined]
         if flow._state == _PENDING:
             del self._pending[flow]
-            self._join(flow)
+            self._join(flow, self.env.now)
 
     def _finish_instant(self, ev: simpy.Event) -> None:
         flow = ev.flow  # type: ignore[attr-defined]
@@ -485,23 +487,28 @@ class FlowSolver:
         else:
             flow.done.succeed(flow)
 
-    def _join(self, flow: Flow) -> None:
-        """Enter the sharing now with rate 0 (activating its idle resources), then re-solve."""
+    def _join(self, flow: Flow, now: float) -> None:
+        """Enter the sharing now (``now``) with rate 0 (activating its idle resources), then re-solve."""
         i = self._n
         if i == self._rate.shape[0]:
             self._grow_slots()
-        k = len(flow.resources)
+        resources = flow.resources
+        k = len(resources)
         if k > self._route_matrix.shape[0]:
             self._grow_width(k)
-        dense_of = self._dense_of
-        dres = tuple([dense_of[r] or self._activate(r) for r in flow.resources])
+        dres = tuple(map(self._dense_of.__getitem__, resources))
+        if 0 in dres:  # idle resources: activate them (a loop, not a comprehension: no frame of its own)
+            dense = []
+            for r, d in zip(resources, dres, strict=True):
+                dense.append(d or self._activate(r))
+            dres = tuple(dense)
         flow._dres = dres
         routes = self._route_matrix
         routes[:, i] = dres + (0,) * (routes.shape[0] - k)
         self._flow_cap[i] = flow._capf
         self._rate[i] = 0.0
         self._remaining[i] = flow.size
-        self._marked[i] = self.env.now
+        self._marked[i] = now
         self._end[i] = _INF
         self._flows.append(flow)
         self._rate_list.append(0.0)
@@ -553,9 +560,8 @@ class FlowSolver:
         self._saturated[d] = False
         self._free.append(d)
 
-    def _detach(self, flow: Flow, state: int) -> float:
-        """Take an active flow out of the arrays (swap-remove); returns its rate. No re-solve."""
-        now = self.env.now
+    def _detach(self, flow: Flow, state: int, now: float) -> float:
+        """Take an active flow out of the arrays (swap-remove) at ``now``; returns its rate. No re-solve."""
         i = flow._slot
         old = self._rate_list[i]
         left = float(self._remaining[i]) - old * (now - float(self._marked[i]))
@@ -632,8 +638,9 @@ class FlowSolver:
             return
         done = sorted(flows, key=_by_id)
         removed = []
+        now = self.env.now
         for flow in done:
-            removed.append((flow, self._detach(flow, _DONE)))
+            removed.append((flow, self._detach(flow, _DONE, now)))
             flow._left = 0.0
         self._update((), removed)
         for flow in done:

@@ -315,7 +315,7 @@ class Transfers:
         t._watched = sets
         for topic, subject, how, obj in watched:
             if (how == _HOST and obj.state in _HOST_DOWN or how == _STORAGE and obj.state == DOWN
-                    or how == _LINK and obj(subject)):
+                    or how == _LINK and subject in obj):
                 if down_now is None:
                     down_now = []
                 down_now.append((topic, subject))
@@ -349,7 +349,7 @@ class Transfers:
             elif topic == ev.STORAGE:
                 how, obj = _STORAGE, dc.storage[subject]
             elif topic == ev.LINK:
-                how, obj = _LINK, self.network.is_failed
+                how, obj = _LINK, self.network.failed_links
             else:
                 how, obj = _DISK, None
             if how != _DISK:  # a disk that failed took its host down: the host says it
