@@ -21,9 +21,10 @@ flows finishing at the same instant complete in flow id order.
 
 How it runs (the solver is a hot path, updated on every flow event). Per-flow state (rate, bytes remaining at the
 time of the last rate change, completion time) lives in numpy arrays indexed by a
-compact slot; a Python list mirrors the rates for the incremental paths. Solving only
-ever sees *active* resources (crossed by a moving flow), by a dense index given at a
-resource's first flow and released at its last, so idle resources cost nothing. One
+compact slot; a Python list mirrors the rates for the incremental paths. Per-resource state
+is kept by resource id; an idle resource rests at load 0 and costs nothing: the incremental
+paths visit only the resources of the flows they change, and a full solve numbers the
+*active* ones (crossed by a moving flow) densely for its arrays. One
 SimPy timer, for the earliest completion, drives every completion; a timer re-armed
 since it was scheduled is stale and ignored, and the flow it was armed for completes
 by that fact, never by testing ``remaining <= 0``. An update tries, cheapest first:
@@ -118,7 +119,7 @@ class Flow:
         self._state = _PENDING
         self._capf = _INF if cap is None else cap
         self._left = size  # bytes left, once the flow is no longer in the sharing
-        self._dres: tuple[int, ...] = ()  # dense indices of its resources while it moves
+        self._dres: tuple[int, ...] = ()  # its resources while it moves (``resources``), else ()
         self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
         self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
         self._on_end = on_end  # called instead of ``done`` firing
@@ -131,7 +132,7 @@ class Flow:
 class _Subproblem:
     """State of one incremental update: a set S of flows re-solved with every other flow held fixed.
 
-    Resources are dense indices (see :class:`FlowSolver`). Built afresh for each update that
+    Resources are ids (see :class:`FlowSolver`). Built afresh for each update that
     reaches the general incremental path; nothing in it outlives the update.
     """
 
@@ -158,17 +159,18 @@ class FlowSolver:
     Build resources with :meth:`add_resource`, then :meth:`start` flows; every method
     acts at ``env.now`` and returns at once (nothing here yields).
 
-    Resources have two numberings. The public *id* (``add_resource``) is permanent. A
-    resource crossed by at least one moving flow is *active* and also has a *dense index*
-    (``_dense_of[id]``; 0 while idle), given when its first flow joins and released when
-    its last flow leaves (released indices are reused, and a full solve renumbers them
-    when too many are free). All solving state is indexed by dense index, so a solve
-    never touches an idle resource: a fleet's ~40k resources cost nothing while idle.
-    Bookkeeping of an active resource ``d``: ``_load[d]`` is the sum of its flows' rates
-    (recomputed from rates for small resources; a big one's is adjusted by the change and
-    recomputed by every full solve), ``_saturated[d]`` whether the load reaches the
-    capacity, and ``_max_rate[d]`` the largest rate on it, exact for every small resource
-    and every saturated one (the only places it is read).
+    Resources are numbered by their permanent *id* (``add_resource``), and every per-resource
+    list is indexed by it. A resource crossed by at least one moving flow is *active*; an idle
+    one holds the resting state (load 0, largest rate 0, saturated only if its capacity is 0),
+    which its last flow's leaving restores at the next update (``_take_pending``), so a flow
+    joining an idle resource writes nothing for it, and nothing is looked up or renumbered per
+    flow. The incremental paths only ever visit the resources of the flows they touch, and a
+    full solve numbers the active resources densely for its numpy arrays (``_solve_full``), so
+    a fleet's ~60k resources cost nothing while idle. Bookkeeping of a resource ``r``:
+    ``_load[r]`` is the sum of its flows' rates (recomputed from rates for small resources; a
+    big one's is adjusted by the change and recomputed by every full solve), ``_saturated[r]``
+    whether the load reaches the capacity, and ``_max_rate[r]`` the largest rate on it, exact
+    for every small resource and every saturated one (the only places it is read).
     """
 
     SMALL = 32  # a resource crossed by more flows is "big": the incremental path never scans it
@@ -184,7 +186,7 @@ class FlowSolver:
         self._use_incremental = incremental
         self._batch = incremental if batch is None else batch
         # changes not solved yet (batching): flows that joined, flows that left with their rate, and
-        # dense indices whose last flow left (released at the update, not before: see ``_detach``)
+        # resources whose last flow left (reset at the update, not before: see ``_detach``)
         self._added: list[Flow] = []
         self._removed: list[tuple[Flow, float]] = []
         self._to_release: list[int] = []
@@ -197,22 +199,18 @@ class FlowSolver:
         # every resource, by id
         self._names: list[str] = ["(none)"]
         self._index: dict[str, int] = {}
-        self._capacity_by_id: list[float] = [_INF]
-        self._dense_of: list[int] = [0]  # dense index while active, else 0
-        # active resources, by dense index; index 0 pads the routes of short flows
-        self._id_of: list[int] = [0]
+        # per resource, by id; id 0 (capacity inf) pads the routes of short flows
         self._capacity: list[float] = [_INF]
         self._capacity_arr = np.full(16, _INF)  # the same, for the full solve
         self._load: list[float] = [0.0]
         self._max_rate: list[float] = [0.0]
         self._saturated: list[bool] = [False]
         self._flows_on: list[dict[Flow, None]] = [{}]  # moving flows crossing it, in join order
-        self._free: list[int] = []  # released dense indices, reused last-released first
         # moving flows, by slot (0 .. _n-1, swap-removed)
         self._n = 0
         self._flows: list[Flow] = []
         self._rate_list: list[float] = []  # rates as Python floats, for the incremental paths
-        self._route_matrix = np.zeros((8, 64), dtype=np.intp)  # dense resource index by (position, slot); 0 pads
+        self._route_matrix = np.zeros((8, 64), dtype=np.intp)  # resource id by (position, slot); 0 pads
         self._flow_cap = np.full(64, _INF)
         self._rate = np.zeros(64)
         self._remaining = np.zeros(64)  # bytes remaining at time _marked
@@ -244,8 +242,16 @@ class FlowSolver:
         rid = len(self._names)
         self._names.append(name)
         self._index[name] = rid
-        self._capacity_by_id.append(capacity)
-        self._dense_of.append(0)
+        self._capacity.append(capacity)
+        if rid == self._capacity_arr.shape[0]:
+            arr = np.full(2 * rid, _INF)
+            arr[:rid] = self._capacity_arr
+            self._capacity_arr = arr
+        self._capacity_arr[rid] = capacity
+        self._load.append(0.0)
+        self._max_rate.append(0.0)
+        self._saturated.append(capacity <= 0.0)  # the resting state of an idle resource
+        self._flows_on.append({})
         self._fail_streak.append(0)
         self._skip_left.append(0)
         return rid
@@ -259,7 +265,7 @@ class FlowSolver:
     def capacity(self, rid: int) -> float:
         """Capacity of ``rid`` in bytes/s."""
         self._check_rid(rid)
-        return self._capacity_by_id[rid]
+        return self._capacity[rid]
 
     def set_capacity(self, rid: int, capacity: float) -> None:
         """Change a capacity now (0 = failed: its flows stall at rate 0); rates are recomputed."""
@@ -275,12 +281,11 @@ class FlowSolver:
         self._complete(self._due())
         self._take_pending()  # the full solve below covers the changes not solved yet
         for rid, capacity in checked.items():
-            self._capacity_by_id[rid] = capacity
+            self._capacity[rid] = capacity
+            self._capacity_arr[rid] = capacity
             self._fail_streak[rid] = self._skip_left[rid] = 0  # its updates may take the cheap paths again
-            d = self._dense_of[rid]
-            if d:
-                self._capacity[d] = capacity
-                self._capacity_arr[d] = capacity
+            if not self._flows_on[rid]:
+                self._saturated[rid] = capacity <= 0.0  # idle: its resting state (the full solve does the rest)
         self._solve_full()
         self._arm()
         if self._told:
@@ -367,9 +372,7 @@ class FlowSolver:
         """Fail every flow crossing ``rid``, waiting for its latency or moving (a storage outage)."""
         self._check_rid(rid)
         victims = [f for f in self._pending if rid in f.resources]
-        d = self._dense_of[rid]
-        if d:
-            victims.extend(self._flows_on[d])
+        victims.extend(self._flows_on[rid])
         self._fail_many(victims, cause)
 
     def _fail_many(self, flows: list[Flow], cause: object) -> None:
@@ -443,8 +446,7 @@ class FlowSolver:
     def flows_on(self, rid: int) -> list[Flow]:
         """Live flows crossing ``rid`` (moving, or waiting for their latency), by id."""
         self._check_rid(rid)
-        d = self._dense_of[rid]
-        flows = list(self._flows_on[d]) if d else []
+        flows = list(self._flows_on[rid])
         flows.extend(f for f in self._pending if rid in f.resources)
         flows.sort(key=_by_id)
         return flows
@@ -454,11 +456,8 @@ class FlowSolver:
         self._check_rid(rid)
         if self._added or self._removed:
             self._flush()
-        d = self._dense_of[rid]
-        if not d:
-            return 0.0
         rates = self._rate_list
-        return sum(rates[f._slot] for f in self._flows_on[d])
+        return sum(rates[f._slot] for f in self._flows_on[rid])
 
     @property
     def n_flows(self) -> int:
@@ -488,20 +487,15 @@ class FlowSolver:
             flow.done.succeed(flow)
 
     def _join(self, flow: Flow, now: float) -> None:
-        """Enter the sharing now (``now``) with rate 0 (activating its idle resources), then re-solve."""
+        """Enter the sharing now (``now``) with rate 0, then re-solve. An idle resource it crosses is
+        in its resting state already: nothing to write for it."""
         i = self._n
         if i == self._rate.shape[0]:
             self._grow_slots()
-        resources = flow.resources
-        k = len(resources)
+        dres = flow.resources
+        k = len(dres)
         if k > self._route_matrix.shape[0]:
             self._grow_width(k)
-        dres = tuple(map(self._dense_of.__getitem__, resources))
-        if 0 in dres:  # idle resources: activate them (a loop, not a comprehension: no frame of its own)
-            dense = []
-            for r, d in zip(resources, dres, strict=True):
-                dense.append(d or self._activate(r))
-            dres = tuple(dense)
         flow._dres = dres
         routes = self._route_matrix
         routes[:, i] = dres + (0,) * (routes.shape[0] - k)
@@ -525,40 +519,11 @@ class FlowSolver:
             self._rate_watched[flow] = None
         self._update((flow,), ())
 
-    def _activate(self, rid: int) -> int:
-        """Give idle resource ``rid`` a dense index (a released one if any); returns it."""
-        capacity = self._capacity_by_id[rid]
-        if self._free:
-            d = self._free.pop()
-            self._id_of[d] = rid
-            self._capacity[d] = capacity
-            self._load[d] = 0.0
-            self._max_rate[d] = 0.0
-            self._saturated[d] = capacity <= 0.0
-        else:
-            d = len(self._id_of)
-            self._id_of.append(rid)
-            self._capacity.append(capacity)
-            self._load.append(0.0)
-            self._max_rate.append(0.0)
-            self._saturated.append(capacity <= 0.0)
-            self._flows_on.append({})
-            if d == self._capacity_arr.shape[0]:
-                arr = np.full(2 * d, _INF)
-                arr[:d] = self._capacity_arr
-                self._capacity_arr = arr
-        self._capacity_arr[d] = capacity
-        self._dense_of[rid] = d
-        return d
-
-    def _release(self, d: int) -> None:
-        """Resource ``d``'s last flow left: it becomes idle (load 0) and ``d`` free for reuse."""
-        self._dense_of[self._id_of[d]] = 0
-        self._id_of[d] = 0
-        self._load[d] = 0.0
-        self._max_rate[d] = 0.0
-        self._saturated[d] = False
-        self._free.append(d)
+    def _rest(self, r: int) -> None:
+        """Resource ``r``'s last flow left: back to the resting state of an idle resource."""
+        self._load[r] = 0.0
+        self._max_rate[r] = 0.0
+        self._saturated[r] = self._capacity[r] <= 0.0
 
     def _detach(self, flow: Flow, state: int, now: float) -> float:
         """Take an active flow out of the arrays (swap-remove) at ``now``; returns its rate. No re-solve."""
@@ -594,7 +559,7 @@ class FlowSolver:
         for d in flow._dres:
             on = flows_on[d]
             del on[flow]
-            if not on:  # released at the update: a flow joining before it may take ``d`` back as it is
+            if not on:  # reset at the update: a flow joining before it takes ``d`` back as it is
                 self._to_release.append(d)
         if self._timer_flow is flow:
             self._timer_flow = None
@@ -685,13 +650,12 @@ class FlowSolver:
 
     def _take_pending(self) -> tuple[tuple[Flow, ...], list[tuple[Flow, float]]]:
         """The changes not solved yet (joined flows still moving, left flows and their rates), after
-        releasing the resources their flows left idle."""
+        putting the resources their flows left idle back in the resting state."""
         if self._to_release:
             flows_on = self._flows_on
-            id_of = self._id_of
             for d in self._to_release:
-                if not flows_on[d] and id_of[d]:  # still idle (and not already released: listed twice)
-                    self._release(d)
+                if not flows_on[d]:  # still idle (a flow that joined since took it back as it was)
+                    self._rest(d)
             self._to_release = []
         added = tuple(f for f in self._added if f._state == _ACTIVE) if self._added else ()
         removed = self._removed
@@ -741,7 +705,7 @@ class FlowSolver:
         if target is not None:
             b = target[0]
             if len(self._flows_on[b]) <= self.SMALL:  # a big one fails the shift at once: no key
-                key = self._id_of[b]
+                key = b
         if key and self._skip_left[key]:
             self._skip_left[key] -= 1
             self._solve_full()
@@ -762,21 +726,20 @@ class FlowSolver:
         """Progressive filling over all flows in numpy, over the active resources only.
 
         Freezes every locally minimal resource per round; then recomputes the load, largest
-        rate and saturation of every active resource from the rates.
+        rate and saturation of every active resource from the rates. The active resources are
+        numbered 1..m-1 for the arrays (0 stays the pad): the results do not depend on the
+        numbering (every sum runs over the routes in slot order).
         """
         self._since_full = 0
         self.stats["full"] += 1
-        free = self._free
-        if len(free) > 64 and 2 * len(free) > len(self._id_of):
-            self._compact()
-            free = self._free
         n = self._n
         if n == 0:
-            return  # every resource is idle; each was reset when released
-        m = len(self._id_of)
-        cap = self._capacity_arr[:m]
+            return  # every resource is idle; each was reset when its last flow left
         width = self._width
-        routes = np.ascontiguousarray(self._route_matrix[:width, :n])
+        ids, dense = np.unique(np.concatenate((_PAD, self._route_matrix[:width, :n].ravel())), return_inverse=True)
+        routes = dense[1:].reshape(width, n)
+        m = ids.shape[0]
+        cap = self._capacity_arr[ids]
         with np.errstate(divide="ignore", invalid="ignore"):
             new = _progressive_filling(routes, self._flow_cap[:n], cap)
 
@@ -805,34 +768,12 @@ class FlowSolver:
         max_rate = np.zeros(m)
         np.maximum.at(max_rate, flat, weights)
         saturated = cap - load <= CHK * cap
-        saturated[0] = False
-        if free:
-            saturated[free] = False
-        self._load = load.tolist()
-        self._max_rate = max_rate.tolist()
-        self._saturated = saturated.tolist()
-
-    def _compact(self) -> None:
-        """Renumber the active resources 1..m in their current order, dropping the free indices."""
-        flows_on = self._flows_on
-        order = [0] + [d for d in range(1, len(self._id_of)) if flows_on[d]]
-        remap = np.zeros(len(self._id_of), dtype=np.intp)
-        remap[order] = np.arange(len(order))
-        n = self._n
-        self._route_matrix[:, :n] = remap[self._route_matrix[:, :n]]
-        for name in ("_id_of", "_capacity", "_load", "_max_rate", "_saturated", "_flows_on"):
-            old = getattr(self, name)
-            setattr(self, name, [old[d] for d in order])
-        self._capacity_arr[: len(order)] = self._capacity_arr[order]
-        self._capacity_arr[len(order):] = _INF
-        dense_of = self._dense_of
-        for d, rid in enumerate(self._id_of):
-            if d:
-                dense_of[rid] = d
-        new_index = remap.tolist()
-        for f in self._flows:
-            f._dres = tuple(new_index[d] for d in f._dres)
-        self._free = []
+        loads, tops, sats = self._load, self._max_rate, self._saturated
+        for r, x, top, sat in zip(ids[1:].tolist(), load[1:].tolist(), max_rate[1:].tolist(), saturated[1:].tolist(),
+                                  strict=True):
+            loads[r] = x
+            tops[r] = top
+            sats[r] = sat
 
     # ------------------------------------------------------------------ the swap
     def _swap(self, added: tuple[Flow, ...], removed: list[tuple[Flow, float]]) -> bool:
@@ -1556,6 +1497,9 @@ def _progressive_filling(routes: np.ndarray, flow_cap: np.ndarray, cap: np.ndarr
             cap_left = cap_left[keep]
         slots_left = np.flatnonzero(keep) if slots_left is None else slots_left[keep]
     raise RuntimeError("progressive filling made no progress")  # pragma: no cover
+
+
+_PAD = np.zeros(1, dtype=np.intp)  # resource 0, put first in a full solve's numbering
 
 
 def _by_id(flow: Flow) -> int:
