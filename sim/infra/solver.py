@@ -210,14 +210,15 @@ class FlowSolver:
         self._n = 0
         self._flows: list[Flow] = []
         self._rate_list: list[float] = []  # rates as Python floats, for the incremental paths
-        self._route_matrix = np.zeros((8, 64), dtype=np.intp)  # resource id by (position, slot); 0 pads
+        # resource id by (slot, position), 0 pads: a flow's route is one contiguous row
+        self._route_matrix = np.zeros((64, 8), dtype=np.intp)
         self._flow_cap = np.full(64, _INF)
         self._rate = np.zeros(64)
         self._remaining = np.zeros(64)  # bytes remaining at time _marked
         self._marked = np.zeros(64)  # time of the flow's last rate change
         self._end = np.full(64, _INF)  # completion time at the current rate
         self._route_lengths = [0] * 9  # moving flows by number of resources crossed
-        self._width = 1  # longest route among moving flows (rows of _route_matrix in use)
+        self._width = 1  # longest route among moving flows (columns of _route_matrix in use)
         self._pending: dict[Flow, None] = {}
         self._next_id = 0
         self._timer: simpy.Event | None = None
@@ -494,11 +495,11 @@ class FlowSolver:
             self._grow_slots()
         dres = flow.resources
         k = len(dres)
-        if k > self._route_matrix.shape[0]:
+        if k > self._route_matrix.shape[1]:
             self._grow_width(k)
         flow._dres = dres
         routes = self._route_matrix
-        routes[:, i] = dres + (0,) * (routes.shape[0] - k)
+        routes[i] = dres + (0,) * (routes.shape[1] - k)
         self._flow_cap[i] = flow._capf
         self._rate[i] = 0.0
         self._remaining[i] = flow.size
@@ -539,7 +540,7 @@ class FlowSolver:
             g = flows[j]
             flows[i] = g
             g._slot = i
-            self._route_matrix[:, i] = self._route_matrix[:, j]
+            self._route_matrix[i] = self._route_matrix[j]
             for arr in (self._flow_cap, self._rate, self._remaining, self._marked, self._end):
                 arr[i] = arr[j]
             self._rate_list[i] = self._rate_list[j]
@@ -736,7 +737,7 @@ class FlowSolver:
         if n == 0:
             return  # every resource is idle; each was reset when its last flow left
         width = self._width
-        ids, dense = np.unique(np.concatenate((_PAD, self._route_matrix[:width, :n].ravel())), return_inverse=True)
+        ids, dense = np.unique(np.concatenate((_PAD, self._route_matrix[:n, :width].T.ravel())), return_inverse=True)
         routes = dense[1:].reshape(width, n)
         m = ids.shape[0]
         cap = self._capacity_arr[ids]
@@ -1423,8 +1424,8 @@ class FlowSolver:
     # ------------------------------------------------------------------ helpers
     def _grow_slots(self) -> None:
         size = 2 * self._rate.shape[0]
-        routes = np.zeros((self._route_matrix.shape[0], size), dtype=np.intp)
-        routes[:, : self._route_matrix.shape[1]] = self._route_matrix
+        routes = np.zeros((size, self._route_matrix.shape[1]), dtype=np.intp)
+        routes[: self._route_matrix.shape[0]] = self._route_matrix
         self._route_matrix = routes
         for attr, fill in (("_flow_cap", _INF), ("_rate", 0.0), ("_remaining", 0.0), ("_marked", 0.0),
                            ("_end", _INF)):
@@ -1434,8 +1435,8 @@ class FlowSolver:
             setattr(self, attr, new)
 
     def _grow_width(self, width: int) -> None:
-        routes = np.zeros((width, self._route_matrix.shape[1]), dtype=np.intp)
-        routes[: self._route_matrix.shape[0]] = self._route_matrix
+        routes = np.zeros((self._route_matrix.shape[0], width), dtype=np.intp)
+        routes[:, : self._route_matrix.shape[1]] = self._route_matrix
         self._route_matrix = routes
         self._route_lengths.extend([0] * (width + 1 - len(self._route_lengths)))
 

@@ -276,7 +276,7 @@ class Transfers:
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
               on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL,
               on_end: Callable[[Transfer], Any] | None = None,
-              on_rate: Callable[[Transfer, float], Any] | None = None) -> Transfer:
+              on_rate: Callable[[Transfer, float], Any] | None = None, path: object = None) -> Transfer:
         """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``.
 
         ``on_end(transfer)``, if given, is called when the transfer completes or fails (not when
@@ -293,7 +293,10 @@ class Transfers:
         (``sent() + rate x dt``) and re-plan at the next call, instead of cutting its bytes into
         several transfers. Called synchronously inside the solver's update (or the failure's
         notice): it may read the transfer (``sent``, ``rate``) and schedule events, not start,
-        abort or fail transfers. Transfers started without it pay nothing."""
+        abort or fail transfers. Transfers started without it pay nothing.
+
+        ``path``, if given, is ``self.path(src, dst)`` for these same endpoints, kept by an owner
+        that starts many transfers between them (a VM's nightly backups): it skips the lookup."""
         policy = self._policies.get((on_host, on_storage, on_link))
         if policy is None:
             for choice in (on_host, on_storage, on_link):
@@ -301,13 +304,14 @@ class Transfers:
                     raise ValueError(f"a failure choice is {FAIL!r} or {STALL!r}, got {choice!r}")
             policy = self._policies[(on_host, on_storage, on_link)] = {
                 "host": on_host, "storage": on_storage, "link": on_link}
-        key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
-        path = self._paths.get(key)
         if path is None:
-            if len(self._paths) >= PAIR_CACHE:
-                self._paths.clear()  # bounded like the network's route cache (the sets live on in _down)
-            path = self._paths[key] = self._path(src, dst)
-        route, watched, sets = path
+            key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
+            path = self._paths.get(key)
+            if path is None:
+                if len(self._paths) >= PAIR_CACHE:
+                    self._paths.clear()  # bounded like the network's route cache (the sets live on in _down)
+                path = self._paths[key] = self._path(src, dst)
+        route, watched, sets = path  # type: ignore[misc]
         t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end, on_rate)
         down_now = None
         for watchers in sets:
@@ -334,6 +338,18 @@ class Transfers:
         """The rate (bytes/s) a transfer from ``src`` to ``dst`` would get alone: the smallest capacity
         on its route (0 while a link on it has failed)."""
         return self.network.bottleneck(src, dst)
+
+    def path(self, src: Endpoint, dst: Endpoint) -> object:
+        """An opaque handle on what a transfer from ``src`` to ``dst`` needs (its route, and the
+        subjects it watches), for ``start(..., path=...)``. Valid for the whole run (routes are
+        fixed, and the watcher sets it holds are never dropped), cached or not."""
+        key = (src.kind, src.name, dst.kind, dst.name)
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= PAIR_CACHE:
+                self._paths.clear()
+            path = self._paths[key] = self._path(src, dst)
+        return path
 
     def watchers(self, topic: str, subject: str) -> list[Transfer]:
         """The live transfers a ``down`` of ``subject`` reaches, in start order."""

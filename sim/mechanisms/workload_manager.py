@@ -177,6 +177,13 @@ class Job:
     host: str = ""
     bytes: float = 0.0
     tag: tuple[str, str] = ("", "")  # its transfers' tag, ("backup", VM name): made once per VM
+    points: deque = field(default_factory=deque)  # the VM's points (``WorkloadManager.points[vm]``)
+    disk: float = 0.0  # the VM's disk, bytes
+    # the transfer path last used: from the disk of host ``src_host`` (``src``) to storage ``dst``
+    src_host: str = ""
+    dst: str = ""
+    src: Endpoint | None = None
+    path: object = None
 
 
 @dataclass
@@ -287,7 +294,6 @@ class WorkloadManager(Mechanism):
         self.jobs: dict[str, Job] = {}  # vm -> its job object, reused run after run
         self.seq = 0
         self._ended = self._ended  # bound once: every backup's ``on_end``
-        self._disks: dict[str, Endpoint] = {}  # host -> the endpoint of its disk
         policies = self.config.policies
         self._change_rates = [p.change_rate for p in policies]  # per policy, read once per backup
         self._retention = [p.retention for p in policies]
@@ -327,7 +333,11 @@ class WorkloadManager(Mechanism):
                 seq += 1
                 job = jobs.get(name)
                 if job is None:
-                    job = jobs[name] = Job(vm, i, kind, now, storage, seq, tag=("backup", name))
+                    job = jobs[name] = Job(vm, i, kind, now, storage, seq, tag=("backup", name), disk=vm.spec.disk)
+                    pts = self.points.get(name)
+                    if pts is None:
+                        pts = self.points[name] = deque()
+                    job.points = pts
                 else:
                     job.vm, job.policy, job.kind, job.run_s, job.storage, job.seq = vm, i, kind, now, storage, seq
                 pending[name] = job
@@ -340,7 +350,8 @@ class WorkloadManager(Mechanism):
         st = target.system
         queue = target.queue
         pending = self.pending
-        start = self.dc.transfers.start
+        transfers = self.dc.transfers
+        start = transfers.start
         while target.active < target.limit and queue:
             if st.state == DOWN:
                 while queue:
@@ -352,11 +363,11 @@ class WorkloadManager(Mechanism):
             if vm.out or host is None:  # stopped: wait until it serves again
                 self.waiting[vm.name] = job
                 continue
-            disk = vm.spec.disk
+            disk = job.disk
             if job.kind == FULL:
                 size = disk
             else:
-                pts = self.points.get(vm.name)
+                pts = job.points
                 if not pts:  # no point yet: the first backup of a VM is a full
                     job.kind = FULL
                     size = disk
@@ -367,11 +378,12 @@ class WorkloadManager(Mechanism):
             job.bytes = size
             job.host = host = host.name
             target.active += 1
-            src = self._disks.get(host)
-            if src is None:
-                src = self._disks[host] = Endpoint.disk(host)
-            t = start(src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
-                      on_end=self._ended)
+            if job.src_host != host or job.dst != target.name:  # a new host (or target): its path, kept
+                job.src_host, job.dst = host, target.name
+                job.src = Endpoint.disk(host)
+                job.path = transfers.path(job.src, target.endpoint)
+            t = start(job.src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
+                      on_end=self._ended, path=job.path)
             job.transfer = t
             if t.outcome != "running":  # failed at once (an endpoint already down)
                 self._ended(t)
@@ -409,9 +421,7 @@ class WorkloadManager(Mechanism):
     def _add_point(self, job: Job, start_s: float, end_s: float) -> None:
         vm = job.vm
         name = vm.name
-        pts = self.points.get(name)
-        if pts is None:
-            pts = self.points[name] = deque()
+        pts = job.points
         kind = job.kind
         # ``_new_pt(Pt, values)`` is ``Pt(*values)`` without the namedtuple's Python-level ``__new__``
         if kind == INCREMENTAL and pts:
