@@ -21,7 +21,8 @@ path has failed fails at once, or starts stalled, by the same choice: no byte mo
 a crashed host's disk or into a storage system under outage.
 
 Cost: no bus subscription per transfer: ``Transfers`` subscribes once per watched subject and
-keeps, per subject, the live transfers over it (a transfer enters and leaves a few dicts); the
+keeps, per subject, the paths (endpoint pairs) over it, and per path its live transfers (a
+transfer enters and leaves one dict, whatever the number of subjects it watches); the
 solver reports a flow's end by a call, not an event; with ``on_end`` the owner is called the same
 way and no ``done`` event is made. Nothing per byte or per rate change, unless the owner asks for
 the rate changes (``on_rate``): then one call per change, for that transfer only.
@@ -67,7 +68,7 @@ class Transfer:
     """One bulk copy of ``size`` bytes. Read ``sent()``, ``outcome``, ``cause``; wait on ``done``."""
 
     __slots__ = ("_t", "src", "dst", "size", "cap", "tag", "policy", "_done", "outcome", "cause", "_flow",
-                 "_sent", "_stalls", "_watched", "start_s", "end_s", "_route", "_on_end", "_on_rate")
+                 "_sent", "_stalls", "_live", "_seq", "start_s", "end_s", "_route", "_on_end", "_on_rate")
 
     def __init__(self, owner: Transfers, src: Endpoint, dst: Endpoint, size: float, cap: float | None,
                  tag: object, policy: dict[str, str], route: tuple[tuple[int, ...], float],
@@ -91,7 +92,8 @@ class Transfer:
         self._flow: Flow | None = None
         self._sent = 0.0  # bytes sent by flows that ended (stalls)
         self._stalls: dict[tuple[str, str], None] = {}
-        self._watched: tuple[dict, ...] = ()  # the watcher sets of the Transfers index it is in
+        self._live: dict[Transfer, None] | None = None  # its path's live transfers, while it is one of them
+        self._seq = 0  # its place in start order (``Transfers``)
         self.start_s = owner.env.now
         self.end_s: float | None = None
 
@@ -238,9 +240,10 @@ class Transfer:
     def _end(self, outcome: str) -> None:
         self.outcome = outcome
         self.end_s = self._t.env.now
-        for watchers in self._watched:
-            del watchers[self]
-        self._watched = ()
+        live = self._live
+        if live is not None:
+            del live[self]
+            self._live = None
         if self._stalls:
             up = self._t._up
             for key in self._stalls:
@@ -255,10 +258,12 @@ _HOST, _STORAGE, _LINK, _DISK = range(4)  # how ``start`` checks whether a watch
 class Transfers:
     """The transfer helper of one run (``dc.transfers``).
 
-    The index: per watched (topic, subject), the live transfers that watch it (in start order),
-    with one bus subscription for its ``down``, made at the first transfer that watches it and kept;
-    per stalled (topic, subject), the transfers waiting for its ``up``, likewise. A failure reaches
-    exactly the transfers in its subject's set."""
+    The index: per path (an endpoint pair, ``_Path``), its live transfers in start order; per
+    watched (topic, subject), the paths over it, with one bus subscription for its ``down``, made
+    at the first path that watches it and kept; per stalled (topic, subject), the transfers
+    waiting for its ``up``, likewise. A failure reaches exactly the live transfers of its
+    subject's paths, in start order. A path without live transfers leaves the subjects' sets when
+    the path cache starts over (``PAIR_CACHE``), and enters them again at its next transfer."""
 
     def __init__(self, dc: Datacenter):
         self.dc = dc
@@ -266,11 +271,10 @@ class Transfers:
         self.network = dc.network
         self.solver = dc.network.solver
         self.bus = dc.bus
-        # per (src, dst) as strings: the route, and per subject watched its watcher set and how to
-        # test it now
-        self._paths: dict[tuple[str, str, str, str], tuple[tuple[tuple[int, ...], float], tuple, tuple]] = {}
+        self._paths: dict[tuple[str, str, str, str], _Path] = {}  # per (src, dst) as strings
         self._policies: dict[tuple[str, str, str], dict[str, str]] = {}  # one dict per failure choice
-        self._down: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> its watchers
+        self._down: dict[tuple[str, str], dict[_Path, None]] = {}  # (topic, subject) -> the paths over it
+        self._started = 0  # transfers started: each one's place in start order
         self._up: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> stalled by it
 
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
@@ -308,16 +312,16 @@ class Transfers:
             key = (src.kind, src.name, dst.kind, dst.name)  # strings hash and compare in C, Endpoints do not
             path = self._paths.get(key)
             if path is None:
-                if len(self._paths) >= PAIR_CACHE:
-                    self._paths.clear()  # bounded like the network's route cache (the sets live on in _down)
-                path = self._paths[key] = self._path(src, dst)
-        route, watched, sets = path  # type: ignore[misc]
+                path = self._new_path(key, src, dst)
+        if not path.indexed:  # type: ignore[attr-defined]
+            self._index(path)  # type: ignore[arg-type]
+        route = path.route  # type: ignore[attr-defined]
         t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end, on_rate)
+        self._started = t._seq = self._started + 1
+        live = t._live = path.live  # type: ignore[attr-defined]
+        live[t] = None
         down_now = None
-        for watchers in sets:
-            watchers[t] = None
-        t._watched = sets
-        for topic, subject, how, obj in watched:
+        for topic, subject, how, obj in path.watched:  # type: ignore[attr-defined]
             if (how == _HOST and obj.state in _HOST_DOWN or how == _STORAGE and obj.state == DOWN
                     or how == _LINK and subject in obj):
                 if down_now is None:
@@ -340,25 +344,50 @@ class Transfers:
         return self.network.bottleneck(src, dst)
 
     def path(self, src: Endpoint, dst: Endpoint) -> object:
-        """An opaque handle on what a transfer from ``src`` to ``dst`` needs (its route, and the
-        subjects it watches), for ``start(..., path=...)``. Valid for the whole run (routes are
-        fixed, and the watcher sets it holds are never dropped), cached or not."""
+        """An opaque handle on what a transfer from ``src`` to ``dst`` needs (its route, the subjects
+        it watches, its live transfers), for ``start(..., path=...)``. Valid for the whole run
+        (routes are fixed), whether the path cache still holds it or not."""
         key = (src.kind, src.name, dst.kind, dst.name)
         path = self._paths.get(key)
         if path is None:
-            if len(self._paths) >= PAIR_CACHE:
-                self._paths.clear()
-            path = self._paths[key] = self._path(src, dst)
+            path = self._new_path(key, src, dst)
         return path
 
     def watchers(self, topic: str, subject: str) -> list[Transfer]:
         """The live transfers a ``down`` of ``subject`` reaches, in start order."""
-        return list(self._down.get((topic, subject), ()))
+        return self._over(self._down.get((topic, subject), {}))
 
-    def _path(self, src: Endpoint, dst: Endpoint) -> tuple:
+    @staticmethod
+    def _over(paths: dict[_Path, None]) -> list[Transfer]:
+        """The live transfers of ``paths``, in start order (each path's are, in its own)."""
+        out = [t for p in paths for t in p.live]
+        if len(paths) > 1:
+            out.sort(key=_start_order)
+        return out
+
+    def _new_path(self, key: tuple[str, str, str, str], src: Endpoint, dst: Endpoint) -> _Path:
+        """The path from ``src`` to ``dst``, into the cache (started over when full: bounded like the
+        network's route cache; the paths without live transfers then leave the subjects' sets)."""
+        paths = self._paths
+        if len(paths) >= PAIR_CACHE:
+            paths.clear()
+            for over in self._down.values():
+                for p in [p for p in over if not p.live]:
+                    del over[p]
+                    p.indexed = False
+        path = paths[key] = self._path(src, dst)
+        return path
+
+    def _index(self, path: _Path) -> None:
+        """Enter ``path`` in the set of every subject it watches."""
+        for topic, subject in path.keys:
+            self._watching(topic, subject)[path] = None
+        path.indexed = True
+
+    def _path(self, src: Endpoint, dst: Endpoint) -> _Path:
         dc = self.dc
         watched = []
-        sets = []
+        keys = []
         for topic, subject in self._watched(src, dst):
             if topic == ev.HOST:
                 how, obj = _HOST, dc.hosts[subject]
@@ -370,11 +399,11 @@ class Transfers:
                 how, obj = _DISK, None
             if how != _DISK:  # a disk that failed took its host down: the host says it
                 watched.append((topic, subject, how, obj))
-            sets.append(self._watching(topic, subject))
-        return self.network.route(src, dst), tuple(watched), tuple(sets)
+            keys.append((topic, subject))
+        return _Path(self.network.route(src, dst), tuple(watched), tuple(keys))
 
-    def _watching(self, topic: str, subject: str) -> dict[Transfer, None]:
-        """The watcher set of ``(topic, subject)``, subscribed to its ``down`` at first use."""
+    def _watching(self, topic: str, subject: str) -> dict[_Path, None]:
+        """The paths over ``(topic, subject)``, subscribed to its ``down`` at first use."""
         key = (topic, subject)
         watchers = self._down.get(key)
         if watchers is None:
@@ -391,10 +420,8 @@ class Transfers:
         return waiting
 
     def _heard_down(self, failure: Failure) -> None:
-        watchers = self._down[(failure.topic, failure.subject)]
-        if watchers:
-            for t in list(watchers):  # those watching when it was heard, in start order
-                t._on_down(failure)
+        for t in self._over(self._down[(failure.topic, failure.subject)]):  # those live when it was heard
+            t._on_down(failure)
 
     def _heard_up(self, failure: Failure) -> None:
         waiting = self._up[(failure.topic, failure.subject)]
@@ -420,6 +447,26 @@ class Transfers:
 
 
 _HOST_DOWN = (DOWN, REPAIR)
+
+
+class _Path:
+    """What the transfers from one endpoint to another share: the route (resources, latency), the
+    subjects they watch (``keys``) with how to test each now (``watched``: hosts, storage systems
+    and links; a disk's failure takes its host down, so the host says it), and the live transfers
+    over it, in start order. ``indexed``: entered in every watched subject's set of paths."""
+
+    __slots__ = ("route", "watched", "keys", "live", "indexed")
+
+    def __init__(self, route: tuple[tuple[int, ...], float], watched: tuple, keys: tuple[tuple[str, str], ...]):
+        self.route = route
+        self.watched = watched
+        self.keys = keys
+        self.live: dict[Transfer, None] = {}
+        self.indexed = False
+
+
+def _start_order(t: Transfer) -> int:
+    return t._seq
 
 
 def _ongoing(at: float, topic: str, subject: str) -> Cause:
