@@ -91,7 +91,7 @@ class Transfer:
         self.cause: object = None
         self._flow: Flow | None = None
         self._sent = 0.0  # bytes sent by flows that ended (stalls)
-        self._stalls: dict[tuple[str, str], None] = {}
+        self._stalls: dict[tuple[str, str], None] | None = None  # made at its first stall
         self._live: dict[Transfer, None] | None = None  # its path's live transfers, while it is one of them
         self._seq = 0  # its place in start order (``Transfers``)
         self.start_s = owner.env.now
@@ -205,9 +205,12 @@ class Transfer:
             self._fail(failure.cause)
             return
         key = (failure.topic, failure.subject)
-        if key in self._stalls:
+        stalls = self._stalls
+        if stalls is None:
+            stalls = self._stalls = {}
+        elif key in stalls:
             return
-        self._stalls[key] = None
+        stalls[key] = None
         self._t._waiting_up(key)[self] = None
         if failure.topic != ev.LINK and self._flow is not None:  # a failed link already holds it at rate 0
             self._sent += self._t.solver.abort(self._flow)
@@ -218,8 +221,10 @@ class Transfer:
     def _on_up(self, failure: Failure) -> None:
         if self.outcome != RUNNING:
             return
-        self._stalls.pop((failure.topic, failure.subject), None)
-        if not self._stalls and self._flow is None:
+        stalls = self._stalls
+        if stalls:
+            stalls.pop((failure.topic, failure.subject), None)
+        if not stalls and self._flow is None:
             self._go(0.0)
 
     def _fail(self, cause: object) -> None:
@@ -275,6 +280,7 @@ class Transfers:
         self._policies: dict[tuple[str, str, str], dict[str, str]] = {}  # one dict per failure choice
         self._down: dict[tuple[str, str], dict[_Path, None]] = {}  # (topic, subject) -> the paths over it
         self._started = 0  # transfers started: each one's place in start order
+        self._failed_links = dc.network.failed_links  # live: empty while no link has failed
         self._up: dict[tuple[str, str], dict[Transfer, None]] = {}  # (topic, subject) -> stalled by it
 
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
@@ -320,15 +326,17 @@ class Transfers:
         self._started = t._seq = self._started + 1
         live = t._live = path.live  # type: ignore[attr-defined]
         live[t] = None
-        down_now = None
-        for topic, subject, how, obj in path.watched:  # type: ignore[attr-defined]
-            if (how == _HOST and obj.state in _HOST_DOWN or how == _STORAGE and obj.state == DOWN
-                    or how == _LINK and subject in obj):
-                if down_now is None:
-                    down_now = []
-                down_now.append((topic, subject))
-        if down_now is not None:
-            for topic, subject in down_now:
+        # is a subject it watches down now? Its hosts' and storage systems' states, and its links only
+        # while some link has failed (rarely); if so, which ones, in ``watched`` order
+        down = bool(self._failed_links) and bool(path.links)  # type: ignore[attr-defined]
+        for h in path.hosts:  # type: ignore[attr-defined]
+            if h.state in _HOST_DOWN:
+                down = True
+        for st in path.stores:  # type: ignore[attr-defined]
+            if st.state == DOWN:
+                down = True
+        if down:
+            for topic, subject in self._down_now(path):  # type: ignore[arg-type]
                 failure = ev.Failure(topic, subject, ev.DOWN, _ongoing(self.env.now, topic, subject), self.env.now)
                 t._on_down(failure)
                 if t.outcome != RUNNING:
@@ -337,6 +345,12 @@ class Transfers:
         if not t._stalls:
             t._go(route[1])
         return t
+
+    def _down_now(self, path: _Path) -> list[tuple[str, str]]:
+        """The subjects ``path`` watches that are down now, in ``watched`` order."""
+        return [(topic, subject) for topic, subject, how, obj in path.watched
+                if how == _HOST and obj.state in _HOST_DOWN or how == _STORAGE and obj.state == DOWN
+                or how == _LINK and subject in obj]
 
     def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
         """The rate (bytes/s) a transfer from ``src`` to ``dst`` would get alone: the smallest capacity
@@ -386,7 +400,7 @@ class Transfers:
 
     def _path(self, src: Endpoint, dst: Endpoint) -> _Path:
         dc = self.dc
-        watched = []
+        watched: list[tuple[str, str, int, Any]] = []
         keys = []
         for topic, subject in self._watched(src, dst):
             if topic == ev.HOST:
@@ -400,7 +414,10 @@ class Transfers:
             if how != _DISK:  # a disk that failed took its host down: the host says it
                 watched.append((topic, subject, how, obj))
             keys.append((topic, subject))
-        return _Path(self.network.route(src, dst), tuple(watched), tuple(keys))
+        return _Path(self.network.route(src, dst), tuple(watched), tuple(keys),
+                     tuple(obj for _, _, how, obj in watched if how == _HOST),
+                     tuple(obj for _, _, how, obj in watched if how == _STORAGE),
+                     tuple(subject for _, subject, how, _ in watched if how == _LINK))
 
     def _watching(self, topic: str, subject: str) -> dict[_Path, None]:
         """The paths over ``(topic, subject)``, subscribed to its ``down`` at first use."""
@@ -455,12 +472,14 @@ class _Path:
     and links; a disk's failure takes its host down, so the host says it), and the live transfers
     over it, in start order. ``indexed``: entered in every watched subject's set of paths."""
 
-    __slots__ = ("route", "watched", "keys", "live", "indexed")
+    __slots__ = ("route", "watched", "keys", "hosts", "stores", "links", "live", "indexed")
 
-    def __init__(self, route: tuple[tuple[int, ...], float], watched: tuple, keys: tuple[tuple[str, str], ...]):
+    def __init__(self, route: tuple[tuple[int, ...], float], watched: tuple, keys: tuple[tuple[str, str], ...],
+                 hosts: tuple, stores: tuple, links: tuple[str, ...]):
         self.route = route
         self.watched = watched
         self.keys = keys
+        self.hosts, self.stores, self.links = hosts, stores, links  # ``watched`` by kind, for ``start``
         self.live: dict[Transfer, None] = {}
         self.indexed = False
 
