@@ -520,12 +520,6 @@ class FlowSolver:
             self._rate_watched[flow] = None
         self._update((flow,), ())
 
-    def _rest(self, r: int) -> None:
-        """Resource ``r``'s last flow left: back to the resting state of an idle resource."""
-        self._load[r] = 0.0
-        self._max_rate[r] = 0.0
-        self._saturated[r] = self._capacity[r] <= 0.0
-
     def _detach(self, flow: Flow, state: int, now: float) -> float:
         """Take an active flow out of the arrays (swap-remove) at ``now``; returns its rate. No re-solve."""
         i = flow._slot
@@ -653,10 +647,13 @@ class FlowSolver:
         """The changes not solved yet (joined flows still moving, left flows and their rates), after
         putting the resources their flows left idle back in the resting state."""
         if self._to_release:
-            flows_on = self._flows_on
+            flows_on, load, tops, sat, capacity = (self._flows_on, self._load, self._max_rate, self._saturated,
+                                                   self._capacity)
             for d in self._to_release:
-                if not flows_on[d]:  # still idle (a flow that joined since took it back as it was)
-                    self._rest(d)
+                if not flows_on[d]:  # still idle (a flow that joined since took it back as it was): the resting state
+                    load[d] = 0.0
+                    tops[d] = 0.0
+                    sat[d] = capacity[d] <= 0.0
             self._to_release = []
         added = tuple(f for f in self._added if f._state == _ACTIVE) if self._added else ()
         removed = self._removed

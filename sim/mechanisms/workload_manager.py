@@ -31,6 +31,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import Field
@@ -184,6 +185,9 @@ class Job:
     dst: str = ""
     src: Endpoint | None = None
     path: object = None
+    busy: bool = False  # not finished with its run yet: queued, running, parked or waiting
+    target: Target | None = None  # where its run goes
+    on_end: Any = None  # its transfers' ``on_end``: ``WorkloadManager._ended`` bound to it, made once
 
 
 @dataclass
@@ -191,7 +195,7 @@ class Target:
     name: str
     limit: int
     active: int = 0
-    queue: list = field(default_factory=list)  # heap of (policy, seq, vm name): untracked tuples
+    queue: list = field(default_factory=list)  # heap of (policy, seq, job); seq is unique, so jobs never compare
     parked: list = field(default_factory=list)  # jobs waiting for the storage to serve again
     system: Any = None  # the storage system (its ``state``), set at wire time
     endpoint: Endpoint = field(init=False)
@@ -290,10 +294,8 @@ class WorkloadManager(Mechanism):
         self.ctx.services["catalog"] = self
         self.targets: dict[str, Target] = {}
         self.waiting: dict[str, Job] = {}  # vm -> its job waiting for the VM to run again
-        self.pending: dict[str, Job] = {}  # vm -> its job not finished yet (queued, running, waiting)
         self.jobs: dict[str, Job] = {}  # vm -> its job object, reused run after run
         self.seq = 0
-        self._ended = self._ended  # bound once: every backup's ``on_end``
         policies = self.config.policies
         self._change_rates = [p.change_rate for p in policies]  # per policy, read once per backup
         self._retention = [p.retention for p in policies]
@@ -320,28 +322,29 @@ class WorkloadManager(Mechanism):
             return  # the full's firing at this instant is the run
         storage = p.storage or self.config.storage
         target = self.targets[storage]
-        pending, jobs, queue, seq = self.pending, self.jobs, target.queue, self.seq
+        jobs, queue, seq = self.jobs, target.queue, self.seq
         push = heapq.heappush
         for w in p.workloads:
             for vm in self.dc.workloads.get(w, ()):
                 name = vm.name
-                job = pending.get(name)
-                if job is not None:  # still busy with an earlier run: a full due before it starts upgrades it
+                job = jobs.get(name)
+                if job is not None and job.busy:  # an earlier run's: a full due before it starts upgrades it
                     if kind == FULL and job.transfer is None:
                         job.kind = FULL
                     continue
                 seq += 1
-                job = jobs.get(name)
                 if job is None:
                     job = jobs[name] = Job(vm, i, kind, now, storage, seq, tag=("backup", name), disk=vm.spec.disk)
                     pts = self.points.get(name)
                     if pts is None:
                         pts = self.points[name] = deque()
                     job.points = pts
+                    job.on_end = partial(self._ended, job)
                 else:
                     job.vm, job.policy, job.kind, job.run_s, job.storage, job.seq = vm, i, kind, now, storage, seq
-                pending[name] = job
-                push(queue, (i, seq, name))
+                job.busy = True
+                job.target = target
+                push(queue, (i, seq, job))
         self.seq = seq
         self._pump(target)
 
@@ -349,15 +352,14 @@ class WorkloadManager(Mechanism):
         """Start queued jobs while the target has room: each a transfer from its VM's host disk."""
         st = target.system
         queue = target.queue
-        pending = self.pending
         transfers = self.dc.transfers
         start = transfers.start
         while target.active < target.limit and queue:
             if st.state == DOWN:
                 while queue:
-                    target.parked.append(pending[heapq.heappop(queue)[2]])
+                    target.parked.append(heapq.heappop(queue)[2])
                 return
-            job = pending[heapq.heappop(queue)[2]]
+            job = heapq.heappop(queue)[2]
             vm = job.vm
             host = vm.host
             if vm.out or host is None:  # stopped: wait until it serves again
@@ -383,17 +385,16 @@ class WorkloadManager(Mechanism):
                 job.src = Endpoint.disk(host)
                 job.path = transfers.path(job.src, target.endpoint)
             t = start(job.src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
-                      on_end=self._ended, path=job.path)
+                      on_end=job.on_end, path=job.path)
             job.transfer = t
             if t.outcome != "running":  # failed at once (an endpoint already down)
-                self._ended(t)
+                self._ended(job, t)
                 return  # ``_ended`` pumped the rest
 
-    def _ended(self, t: Transfer) -> None:
-        """A backup's transfer ``t`` completed or failed: its ``on_end`` (one bound method for all,
+    def _ended(self, job: Job, t: Transfer) -> None:
+        """The transfer ``t`` of ``job`` completed or failed: its ``on_end`` (bound to the job once,
         nothing allocated per backup), or called at once by ``_pump`` when it failed inside ``start``."""
-        job = self.pending[t.tag[1]]
-        target = self.targets[job.storage]
+        target = job.target
         target.active -= 1
         vm = job.vm
         ok = t.outcome == "completed"
@@ -404,7 +405,7 @@ class WorkloadManager(Mechanism):
         if ok:
             self._add_point(job, start_s, end_s)
             job.transfer = None
-            del self.pending[vm.name]
+            job.busy = False
         else:
             job.transfer = None
             st = self.dc.storage[target.name]
@@ -415,7 +416,7 @@ class WorkloadManager(Mechanism):
                 # ``down``) and the job waits until it runs again
                 self.waiting[vm.name] = job
             else:  # the VM had moved off the failed host and runs elsewhere
-                heapq.heappush(target.queue, (job.policy, job.seq, vm.name))
+                heapq.heappush(target.queue, (job.policy, job.seq, job))
         self._pump(target)
 
     def _add_point(self, job: Job, start_s: float, end_s: float) -> None:
@@ -444,15 +445,15 @@ class WorkloadManager(Mechanism):
     def _storage_up(self, failure) -> None:
         target = self.targets[failure.subject]
         for job in target.parked:
-            heapq.heappush(target.queue, (job.policy, job.seq, job.vm.name))
+            heapq.heappush(target.queue, (job.policy, job.seq, job))
         target.parked.clear()
         self._pump(target)
 
     def _vm_up(self, failure) -> None:
         job = self.waiting.pop(failure.subject, None)
         if job is not None:
-            target = self.targets[job.storage]
-            heapq.heappush(target.queue, (job.policy, job.seq, job.vm.name))
+            target = job.target
+            heapq.heappush(target.queue, (job.policy, job.seq, job))
             self._pump(target)
 
     def _vm_down(self, failure) -> None:
