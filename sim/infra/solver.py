@@ -294,7 +294,7 @@ class FlowSolver:
 
     # ------------------------------------------------------------------ flows
     def start(self, resources: Iterable[int], size: float, cap: float | None = None, latency: float = 0.0,
-              tag: object = None, on_end=None, on_rate=None) -> Flow:
+              tag: object = None, on_end=None, on_rate=None, route_checked: bool = False) -> Flow:
         """Start moving ``size`` bytes across ``resources`` (distinct ids), at most ``cap`` bytes/s.
 
         The flow joins the sharing after ``latency`` seconds; ``flow.done`` fires when
@@ -313,19 +313,15 @@ class FlowSolver:
         computed exactly. The callback may query the solver (``sent``, ``remaining``, ``rate``) and
         schedule events; it must not start, abort or fail flows (do that from an event it
         schedules). Cost: nothing for flows started without it; O(1) per rate given to one with it.
+
+        ``route_checked``: the caller has checked ``resources`` (``check_route``, which returns the
+        tuple to pass) and ``latency`` (a float >= 0): neither is checked again (the transfers check
+        each path's route once). ``size`` and ``cap`` still are.
         """
-        if type(resources) is tuple and resources in self._routes_ok:
+        if route_checked or type(resources) is tuple and resources in self._routes_ok:
             res = resources  # a route checked before (routes from the network repeat)
         else:
-            res = tuple(map(int, resources))
-            nres = len(self._names)
-            if res and not (min(res) > 0 and max(res) < nres):
-                bad = next(r for r in res if not 0 < r < nres)
-                raise ValueError(f"unknown resource id {bad}")
-            if len(set(res)) != len(res):
-                raise ValueError(f"a flow crosses each resource at most once, got {res}")
-            if len(self._routes_ok) < 65536:
-                self._routes_ok.add(res)
+            res = self.check_route(resources)
         size = float(size)
         if not 0.0 <= size < _INF:  # NaN fails every comparison
             raise ValueError(f"flow size must be a finite number of bytes >= 0, got {size}")
@@ -333,9 +329,10 @@ class FlowSolver:
             cap = float(cap)
             if not cap >= 0.0:
                 raise ValueError(f"flow cap must be >= 0 bytes/s, got {cap}")
-        latency = float(latency)
-        if not 0.0 <= latency < _INF:
-            raise ValueError(f"latency must be >= 0 s, got {latency}")
+        if not route_checked:
+            latency = float(latency)
+            if not 0.0 <= latency < _INF:
+                raise ValueError(f"latency must be >= 0 s, got {latency}")
         env = self.env
         now = env.now
         flow = Flow(self._next_id, size, res, cap, tag, now, latency, env.event() if on_end is None else None,
@@ -350,6 +347,19 @@ class FlowSolver:
         else:
             self._join(flow, now)
         return flow
+
+    def check_route(self, resources: Iterable[int]) -> tuple[int, ...]:
+        """``resources`` as a tuple of ints, checked: known ids, each at most once (ValueError if not)."""
+        res = tuple(map(int, resources))
+        nres = len(self._names)
+        if res and not (min(res) > 0 and max(res) < nres):
+            bad = next(r for r in res if not 0 < r < nres)
+            raise ValueError(f"unknown resource id {bad}")
+        if len(set(res)) != len(res):
+            raise ValueError(f"a flow crosses each resource at most once, got {res}")
+        if len(self._routes_ok) < 65536:
+            self._routes_ok.add(res)
+        return res
 
     def abort(self, flow: Flow) -> float:
         """The owner gives up: the flow leaves now and ``done`` never fires. Returns bytes sent."""

@@ -30,6 +30,7 @@ the rate changes (``on_rate``): then one call per change, for that transfer only
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +149,7 @@ class Transfer:
         if left < 0.0:
             left = 0.0
         self._flow = self._t.solver.start(self._route[0], left, self.cap, latency, self.tag, self._flow_ended,
-                                          None if self._on_rate is None else self._flow_rate)
+                                          None if self._on_rate is None else self._flow_rate, True)
 
     def _flow_rate(self, flow: Flow, rate: float) -> None:
         """The solver gave the flow a new rate: tell the owner (``on_rate``)."""
@@ -414,7 +415,11 @@ class Transfers:
             if how != _DISK:  # a disk that failed took its host down: the host says it
                 watched.append((topic, subject, how, obj))
             keys.append((topic, subject))
-        return _Path(self.network.route(src, dst), tuple(watched), tuple(keys),
+        resources, latency = self.network.route(src, dst)
+        route = (self.solver.check_route(resources), float(latency))
+        if not 0.0 <= route[1] < math.inf:
+            raise ValueError(f"latency must be >= 0 s, got {route[1]}")
+        return _Path(route, tuple(watched), tuple(keys),
                      tuple(obj for _, _, how, obj in watched if how == _HOST),
                      tuple(obj for _, _, how, obj in watched if how == _STORAGE),
                      tuple(subject for _, subject, how, _ in watched if how == _LINK))

@@ -22,7 +22,9 @@ Model (docs/data_protection.md, "workload_manager"):
   the age of the VM's newest restorable point (its time since time 0 when it has none).
 
 Cost: two schedule timeouts per policy firing, then per VM job one transfer (its flow's start and
-end in the solver) and O(1) bookkeeping; one callback per VM stop.
+end in the solver) and O(1) bookkeeping: a VM's job is made once and keeps its transfer path, its
+points and its ``on_end``, and its rows are appended as tuples (``Recorder.appender``); one
+callback per VM stop.
 """
 
 from __future__ import annotations
