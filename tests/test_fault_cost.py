@@ -164,3 +164,23 @@ def test_record_many_writes_the_rows_record_writes():
         many.record_many("faults", kind=["x", "y"], target=["y"], repair_s=0.0, end_s=0.0)
     with pytest.raises(TypeError):  # an array is not taken for one value shared by every row
         many.record_many("faults", kind=["x"], target=["y"], repair_s=np.zeros(1), end_s=0.0)
+
+
+def test_appender_writes_the_rows_record_writes():
+    """A tuple in the declared column order, through ``appender``, is the row ``record`` writes from
+    keywords; asking with the columns in another order, or a column missing, is an error at once."""
+    import simpy
+
+    from sim.mechanisms.workload_manager import BACKUPS
+    from sim.metrics.recorder import Recorder
+
+    env = simpy.Environment()
+    one, fast = Recorder(env, {"backups": BACKUPS}), Recorder(env, {"backups": BACKUPS})
+    row = (3.0, "db-1", "db", 0, "full", 0.0, 5e9, 7.0, 4.0, "vault", "east/bd00/h00", "completed", "")
+    one.record("backups", **dict(zip(BACKUPS.names, row, strict=True)))
+    fast.appender("backups", *BACKUPS.names)(row)
+    assert one._rows["backups"] == fast._rows["backups"] == [row]
+    with pytest.raises(KeyError):
+        fast.appender("backups", *reversed(BACKUPS.names))
+    with pytest.raises(KeyError):
+        fast.appender("backups", *BACKUPS.names[:-1])
