@@ -182,10 +182,9 @@ class Job:
     tag: tuple[str, str] = ("", "")  # its transfers' tag, ("backup", VM name): made once per VM
     points: deque = field(default_factory=deque)  # the VM's points (``WorkloadManager.points[vm]``)
     disk: float = 0.0  # the VM's disk, bytes
-    # the transfer path last used: from the disk of host ``src_host`` (``src``) to storage ``dst``
-    src_host: str = ""
-    dst: str = ""
+    # the transfer path last used: from ``src`` (a host's disk) to the storage system ``dst``
     src: Endpoint | None = None
+    dst: str = ""
     path: object = None
     busy: bool = False  # not finished with its run yet: queued, running, parked or waiting
     target: Target | None = None  # where its run goes
@@ -382,11 +381,12 @@ class WorkloadManager(Mechanism):
             job.bytes = size
             job.host = host = host.name
             target.active += 1
-            if job.src_host != host or job.dst != target.name:  # a new host (or target): its path, kept
-                job.src_host, job.dst = host, target.name
-                job.src = Endpoint.disk(host)
-                job.path = transfers.path(job.src, target.endpoint)
-            t = start(job.src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
+            src = job.src
+            if src is None or src.name != host or job.dst != target.name:  # a new host (or target): its path
+                src = job.src = Endpoint.disk(host)
+                job.dst = target.name
+                job.path = transfers.path(src, target.endpoint)
+            t = start(src, target.endpoint, size, on_host=FAIL, on_storage=FAIL, on_link=STALL, tag=job.tag,
                       on_end=job.on_end, path=job.path)
             job.transfer = t
             if t.outcome != "running":  # failed at once (an endpoint already down)
@@ -410,8 +410,7 @@ class WorkloadManager(Mechanism):
             job.busy = False
         else:
             job.transfer = None
-            st = self.dc.storage[target.name]
-            if st.state == DOWN:
+            if target.system.state == DOWN:
                 target.parked.append(job)
             elif vm.out or vm.host is None or vm.host.name == job.host:
                 # its source host failed: the VM stops (now, or at this instant after the host's own
