@@ -50,7 +50,7 @@ def test_routes_recomputed_after_the_cache_starts_over_are_identical(monkeypatch
 
 
 def test_live_migrations_route_cache_is_bounded_too(monkeypatch):
-    """The engine's per host pair route cache starts over past ``PAIR_CACHE`` like the network's;
+    """The engine's per host pair path cache starts over past ``PAIR_CACHE`` like the network's;
     reference: the network's route between the two NICs, for 40 random pairs asked twice."""
     from sim.bench import load_fleet
     from sim.mechanisms import live_migration as lm
@@ -61,11 +61,11 @@ def test_live_migrations_route_cache_is_bounded_too(monkeypatch):
     hosts = sim.dc.host_list
     rng = random.Random(11)
     pairs = [(rng.choice(hosts), rng.choice(hosts)) for _ in range(40)]
-    monkeypatch.setattr(lm, "PAIR_CACHE", 8, raising=False)
+    monkeypatch.setattr(lm, "PAIR_CACHE", 8)
     for _ in range(2):
         for s, d in pairs:
             assert engine._route(s, d) == sim.dc.network.route(Endpoint.nic(s.name), Endpoint.nic(d.name))
-            assert len(engine._routes) <= 8
+            assert len(engine._paths) <= 8
     assert len({(s.name, d.name) for s, d in pairs}) > 8  # the cache did start over
 
 

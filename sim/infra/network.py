@@ -224,9 +224,12 @@ class Network:
     def bottleneck(self, src: Endpoint, dst: Endpoint) -> float:
         """The smallest capacity (bytes/s) on the route from ``src`` to ``dst``: the rate a transfer
         alone on it would get (0 while a link on it has failed). Other traffic is not counted."""
-        resources, _ = self.route(src, dst)
-        solver = self.solver
-        return min((solver.capacity(r) for r in resources), default=float("inf"))
+        return self.bottleneck_of(self.route(src, dst)[0])
+
+    def bottleneck_of(self, resources: tuple[int, ...]) -> float:
+        """The smallest capacity (bytes/s) among ``resources`` (a route's): see ``bottleneck``."""
+        capacity = self.solver.capacity
+        return min((capacity(r) for r in resources), default=float("inf"))
 
     # ------------------------------------------------------------------ failures
     def fail_link(self, name: str) -> None:

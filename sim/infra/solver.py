@@ -102,7 +102,7 @@ class Flow:
     """
 
     __slots__ = ("id", "size", "resources", "cap", "tag", "start_time", "end_time", "latency", "done",
-                 "_slot", "_state", "_capf", "_left", "_dres", "_mark", "_new", "_on_end", "_on_rate")
+                 "_slot", "_state", "_capf", "_left", "_mark", "_new", "_on_end", "_on_rate")
 
     def __init__(self, fid: int, size: float, resources: tuple[int, ...], cap: float | None, tag: object,
                  start_time: float, latency: float, done: simpy.Event | None, on_end=None, on_rate=None):
@@ -119,7 +119,6 @@ class Flow:
         self._state = _PENDING
         self._capf = _INF if cap is None else cap
         self._left = size  # bytes left, once the flow is no longer in the sharing
-        self._dres: tuple[int, ...] = ()  # its resources while it moves (``resources``), else ()
         self._mark = 0  # the solver's shift stamp when the level shift last gave it a new rate ...
         self._new = 0.0  # ... and that rate (meaningful only while _mark is the current stamp)
         self._on_end = on_end  # called instead of ``done`` firing
@@ -189,7 +188,7 @@ class FlowSolver:
         # resources whose last flow left (reset at the update, not before: see ``_detach``)
         self._added: list[Flow] = []
         self._removed: list[tuple[Flow, float]] = []
-        self._to_release: list[int] = []
+        self._idled: list[int] = []
         self._flush_armed = False
         # rate hooks (``start(on_rate=...)``): moving flows that have one, and those given a new rate
         # by the update in progress (called at its end, ``_tell``)
@@ -314,14 +313,18 @@ class FlowSolver:
         schedule events; it must not start, abort or fail flows (do that from an event it
         schedules). Cost: nothing for flows started without it; O(1) per rate given to one with it.
 
-        ``route_checked``: the caller has checked ``resources`` (``check_route``, which returns the
-        tuple to pass) and ``latency`` (a float >= 0): neither is checked again (the transfers check
-        each path's route once). ``size`` and ``cap`` still are.
+        ``route_checked``: ``resources`` and ``latency`` are what ``check_route`` returned for them:
+        neither is checked again (the transfers check each path's route once). ``size`` and ``cap``
+        still are.
         """
-        if route_checked or type(resources) is tuple and resources in self._routes_ok:
-            res = resources  # a route checked before (routes from the network repeat)
+        if route_checked:
+            res = resources
         else:
-            res = self.check_route(resources)
+            if type(resources) is tuple and resources in self._routes_ok:
+                res = resources  # a route checked before (routes from the network repeat)
+            else:
+                res = self._resources(resources)
+            latency = _latency(latency)
         size = float(size)
         if not 0.0 <= size < _INF:  # NaN fails every comparison
             raise ValueError(f"flow size must be a finite number of bytes >= 0, got {size}")
@@ -329,10 +332,6 @@ class FlowSolver:
             cap = float(cap)
             if not cap >= 0.0:
                 raise ValueError(f"flow cap must be >= 0 bytes/s, got {cap}")
-        if not route_checked:
-            latency = float(latency)
-            if not 0.0 <= latency < _INF:
-                raise ValueError(f"latency must be >= 0 s, got {latency}")
         env = self.env
         now = env.now
         flow = Flow(self._next_id, size, res, cap, tag, now, latency, env.event() if on_end is None else None,
@@ -348,8 +347,12 @@ class FlowSolver:
             self._join(flow, now)
         return flow
 
-    def check_route(self, resources: Iterable[int]) -> tuple[int, ...]:
-        """``resources`` as a tuple of ints, checked: known ids, each at most once (ValueError if not)."""
+    def check_route(self, resources: Iterable[int], latency: float = 0.0) -> tuple[tuple[int, ...], float]:
+        """A route checked (ValueError if not): ``resources`` as a tuple of known ids, each at most once,
+        and ``latency`` as a float >= 0; for ``start(..., route_checked=True)``."""
+        return self._resources(resources), _latency(latency)
+
+    def _resources(self, resources: Iterable[int]) -> tuple[int, ...]:
         res = tuple(map(int, resources))
         nres = len(self._names)
         if res and not (min(res) > 0 and max(res) < nres):
@@ -503,13 +506,12 @@ class FlowSolver:
         i = self._n
         if i == self._rate.shape[0]:
             self._grow_slots()
-        dres = flow.resources
-        k = len(dres)
+        res = flow.resources
+        k = len(res)
         if k > self._route_matrix.shape[1]:
             self._grow_width(k)
-        flow._dres = dres
         routes = self._route_matrix
-        routes[i] = dres + (0,) * (routes.shape[1] - k)
+        routes[i] = res + (0,) * (routes.shape[1] - k)
         self._flow_cap[i] = flow._capf
         self._rate[i] = 0.0
         self._remaining[i] = flow.size
@@ -524,7 +526,7 @@ class FlowSolver:
         if k > self._width:
             self._width = k
         flows_on = self._flows_on
-        for d in dres:
+        for d in res:
             flows_on[d][flow] = None
         if flow._on_rate is not None:
             self._rate_watched[flow] = None
@@ -561,11 +563,11 @@ class FlowSolver:
                 w -= 1
             self._width = w
         flows_on = self._flows_on
-        for d in flow._dres:
+        for d in flow.resources:
             on = flows_on[d]
             del on[flow]
             if not on:  # reset at the update: a flow joining before it takes ``d`` back as it is
-                self._to_release.append(d)
+                self._idled.append(d)
         if self._timer_flow is flow:
             self._timer_flow = None
         if flow._on_rate is not None:
@@ -656,15 +658,15 @@ class FlowSolver:
     def _take_pending(self) -> tuple[tuple[Flow, ...], list[tuple[Flow, float]]]:
         """The changes not solved yet (joined flows still moving, left flows and their rates), after
         putting the resources their flows left idle back in the resting state."""
-        if self._to_release:
+        if self._idled:
             flows_on, load, tops, sat, capacity = (self._flows_on, self._load, self._max_rate, self._saturated,
                                                    self._capacity)
-            for d in self._to_release:
+            for d in self._idled:
                 if not flows_on[d]:  # still idle (a flow that joined since took it back as it was): the resting state
                     load[d] = 0.0
                     tops[d] = 0.0
                     sat[d] = capacity[d] <= 0.0
-            self._to_release = []
+            self._idled = []
         added = tuple(f for f in self._added if f._state == _ACTIVE) if self._added else ()
         removed = self._removed
         self._added = []
@@ -809,8 +811,8 @@ class FlowSolver:
             if x <= 0.0:
                 return False
             held = 0
-            for d in f._dres:
-                if flows_on[d]:  # an idle one was released: nothing to move
+            for d in f.resources:
+                if flows_on[d]:  # one left idle was reset at this update: nothing to move
                     if sat[d] and x >= max_rate[d] * floor:
                         if held:
                             return False  # at the top of two saturated resources
@@ -827,7 +829,7 @@ class FlowSolver:
         rates: list[float] = []
         for f in added:
             b = 0
-            for d in f._dres:
+            for d in f.resources:
                 if d in places:
                     if b:
                         return False  # crosses two of them
@@ -841,7 +843,7 @@ class FlowSolver:
             if f._capf < x:
                 return False
             rates.append(x)
-            for d in f._dres:
+            for d in f.resources:
                 if d != b:
                     delta[d] = delta.get(d, 0.0) + x
         load = self._load
@@ -886,7 +888,7 @@ class FlowSolver:
             max_rate = self._max_rate
             b = 0
             lowest = _INF
-            for d in flow._dres:
+            for d in flow.resources:
                 if sat[d] and max_rate[d] < lowest:
                     lowest = max_rate[d]
                     b = d
@@ -899,7 +901,7 @@ class FlowSolver:
         sat = self._saturated
         max_rate = self._max_rate
         b = 0
-        for d in flow._dres:
+        for d in flow.resources:
             if sat[d] and max_rate[d] * (1.0 - CHK) <= old:
                 if b:
                     return None
@@ -939,7 +941,7 @@ class FlowSolver:
         left: list[int] = []  # resources the leaving flow frees, but b and those it left idle (already reset)
         if joined is None:
             flows_on = self._flows_on
-            for d in flow._dres:
+            for d in flow.resources:
                 if d != b and flows_on[d]:
                     left.append(d)
                     saved[d] = load[d]
@@ -1021,7 +1023,7 @@ class FlowSolver:
             if dx > eps if rising else -dx > EPS * x:
                 slots.append(i)
                 values.append(level)
-            for e in h._dres:
+            for e in h.resources:
                 if e != d:
                     v = load[e]
                     if e not in saved:
@@ -1156,7 +1158,7 @@ class FlowSolver:
         gone: dict[int, float] = {}
         for f, x in removed:
             if x != 0.0:
-                for r in f._dres:
+                for r in f.resources:
                     if sat[r] and len(flows_on[r]) > small:
                         return None  # every flow on it speeds up
                     gone[r] = gone.get(r, 0.0) + x
@@ -1169,8 +1171,8 @@ class FlowSolver:
         capacity = self._capacity
         flows_on = self._flows_on
         for f in added:
-            if f._capf > 0.0 and all(capacity[r] > 0.0 for r in f._dres):
-                for r in f._dres:
+            if f._capf > 0.0 and all(capacity[r] > 0.0 for r in f.resources):
+                for r in f.resources:
                     if sat[r] and len(flows_on[r]) > small:
                         return True
         return False
@@ -1195,7 +1197,7 @@ class FlowSolver:
             members.add(f)
             base[f] = last[f] = b
             concerned.discard(f)
-            for r in f._dres:
+            for r in f.resources:
                 lst = on.get(r)
                 if lst is None:
                     on[r] = [f]
@@ -1261,7 +1263,7 @@ class FlowSolver:
                 left_to_freeze -= 1
                 b = base[f]
                 rates[f._slot] = b if abs(s - b) <= EPS * (s if s > b else b) else s
-                for r2 in f._dres:
+                for r2 in f.resources:
                     k = cnt[r2] - 1
                     cnt[r2] = k
                     v = resid[r2] - s
@@ -1297,7 +1299,7 @@ class FlowSolver:
             x = rates[f._slot]
             if x != last[f]:
                 last[f] = x
-                for r in f._dres:
+                for r in f.resources:
                     touched[r] = None
         check: dict[Flow, None] = {}
         for r in touched:
@@ -1361,13 +1363,13 @@ class FlowSolver:
             x = rates[f._slot]
             if x >= f._capf * floor:
                 continue
-            for r in f._dres:
+            for r in f.resources:
                 if sat[r] and x >= max_rate[r] * floor:
                     break
             else:
                 found = False
                 lim = x * ceil
-                for r in f._dres:
+                for r in f.resources:
                     if sat[r]:
                         fl = flows_on[r]
                         if len(fl) > small:
@@ -1384,7 +1386,7 @@ class FlowSolver:
             x = rates[g._slot]
             if x >= g._capf * floor:
                 continue
-            for r in g._dres:
+            for r in g.resources:
                 if sat[r] and x >= max_rate[r] * floor:
                     break
             else:
@@ -1505,6 +1507,13 @@ def _progressive_filling(routes: np.ndarray, flow_cap: np.ndarray, cap: np.ndarr
             cap_left = cap_left[keep]
         slots_left = np.flatnonzero(keep) if slots_left is None else slots_left[keep]
     raise RuntimeError("progressive filling made no progress")  # pragma: no cover
+
+
+def _latency(latency: float) -> float:
+    latency = float(latency)
+    if not 0.0 <= latency < _INF:
+        raise ValueError(f"latency must be >= 0 s, got {latency}")
+    return latency
 
 
 _PAD = np.zeros(1, dtype=np.intp)  # resource 0, put first in a full solve's numbering

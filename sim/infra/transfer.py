@@ -30,7 +30,6 @@ the rate changes (``on_rate``): then one call per change, for that transfer only
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +286,7 @@ class Transfers:
     def start(self, src: Endpoint, dst: Endpoint, size: float, *, cap: float | None = None, tag: object = None,
               on_host: str = FAIL, on_storage: str = FAIL, on_link: str = STALL,
               on_end: Callable[[Transfer], Any] | None = None,
-              on_rate: Callable[[Transfer, float], Any] | None = None, path: object = None) -> Transfer:
+              on_rate: Callable[[Transfer, float], Any] | None = None, path: _Path | None = None) -> Transfer:
         """Move ``size`` bytes from ``src`` to ``dst`` (at most ``cap`` bytes/s); wait on ``.done``.
 
         ``on_end(transfer)``, if given, is called when the transfer completes or fails (not when
@@ -320,24 +319,24 @@ class Transfers:
             path = self._paths.get(key)
             if path is None:
                 path = self._new_path(key, src, dst)
-        if not path.indexed:  # type: ignore[attr-defined]
-            self._index(path)  # type: ignore[arg-type]
-        route = path.route  # type: ignore[attr-defined]
+        if not path.indexed:
+            self._index(path)
+        route = path.route
         t = Transfer(self, src, dst, size, cap, tag, policy, route, on_end, on_rate)
         self._started = t._seq = self._started + 1
-        live = t._live = path.live  # type: ignore[attr-defined]
+        live = t._live = path.live
         live[t] = None
         # is a subject it watches down now? Its hosts' and storage systems' states, and its links only
         # while some link has failed (rarely); if so, which ones, in ``watched`` order
-        down = bool(self._failed_links) and bool(path.links)  # type: ignore[attr-defined]
-        for h in path.hosts:  # type: ignore[attr-defined]
+        down = bool(self._failed_links) and bool(path.links)
+        for h in path.hosts:
             if h.state in _HOST_DOWN:
                 down = True
-        for st in path.stores:  # type: ignore[attr-defined]
+        for st in path.stores:
             if st.state == DOWN:
                 down = True
         if down:
-            for topic, subject in self._down_now(path):  # type: ignore[arg-type]
+            for topic, subject in self._down_now(path):
                 failure = ev.Failure(topic, subject, ev.DOWN, _ongoing(self.env.now, topic, subject), self.env.now)
                 t._on_down(failure)
                 if t.outcome != RUNNING:
@@ -358,7 +357,7 @@ class Transfers:
         on its route (0 while a link on it has failed)."""
         return self.network.bottleneck(src, dst)
 
-    def path(self, src: Endpoint, dst: Endpoint) -> object:
+    def path(self, src: Endpoint, dst: Endpoint) -> _Path:
         """An opaque handle on what a transfer from ``src`` to ``dst`` needs (its route, the subjects
         it watches, its live transfers), for ``start(..., path=...)``. Valid for the whole run
         (routes are fixed), whether the path cache still holds it or not."""
@@ -415,11 +414,7 @@ class Transfers:
             if how != _DISK:  # a disk that failed took its host down: the host says it
                 watched.append((topic, subject, how, obj))
             keys.append((topic, subject))
-        resources, latency = self.network.route(src, dst)
-        route = (self.solver.check_route(resources), float(latency))
-        if not 0.0 <= route[1] < math.inf:
-            raise ValueError(f"latency must be >= 0 s, got {route[1]}")
-        return _Path(route, tuple(watched), tuple(keys),
+        return _Path(self.solver.check_route(*self.network.route(src, dst)), tuple(watched), tuple(keys),
                      tuple(obj for _, _, how, obj in watched if how == _HOST),
                      tuple(obj for _, _, how, obj in watched if how == _STORAGE),
                      tuple(subject for _, subject, how, _ in watched if how == _LINK))

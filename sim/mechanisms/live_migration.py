@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count as counter
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import simpy
 from pydantic import model_validator
@@ -403,16 +403,12 @@ class LiveMigration(Mechanism):
         self._nics: dict[str, Endpoint] = {}  # host name -> its NIC endpoint (built once per host)
         self._bounds = _Bounds(self.env)  # planned ends of fused pre-copy rounds
         self._order = counter()  # round starts, in order (ties at a boundary go in this order)
-        self._routes: dict[tuple[str, str], tuple[tuple[int, ...], float]] = {}  # host pair -> route
+        self._paths: dict[tuple[str, str], object] = {}  # host pair -> its transfer path (``Transfers.path``)
 
     def in_scope(self, source: Host, target: Host, scope: str | None = None) -> bool:
-        """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP)."""
-        scope = scope or self.config.scope
-        if scope == "any":
-            return True
-        if scope == "site":
-            return source.site is target.site
-        return source.domain is target.domain
+        """Whether a VM on ``source`` may live-migrate to ``target`` (keeps its IP): both in one group
+        (``scope_of``)."""
+        return self.scope_of(source, scope) is self.scope_of(target, scope)
 
     def scope_of(self, host: Host, scope: str | None = None):
         """The group ``host`` shares with the hosts its VMs may live-migrate to (``in_scope``): its
@@ -471,15 +467,14 @@ class LiveMigration(Mechanism):
         """Bottleneck capacity of the NIC-to-NIC route (capped by ``bandwidth_limit``): round 0's rate.
         The network's ``bottleneck`` (the smallest current capacity on the route), over the route
         the engine keeps per host pair (``_route``)."""
-        capacity = self.dc.network.solver.capacity
-        rate = min((capacity(r) for r in self._route(source, target)[0]), default=float("inf"))
+        rate = self.dc.network.bottleneck_of(self._route(source, target)[0])
         cap = self.config.bandwidth_limit
         return min(rate, cap) if cap is not None else rate
 
     def start_flow(self, source: Host, target: Host, size: float, tag: str):
         """A memory copy: fails if either host fails, stalls while a link on its path is down."""
         return self.dc.transfers.start(self.nic(source), self.nic(target), size, cap=self.config.bandwidth_limit,
-                                       tag=tag, on_host=FAIL, on_link=STALL)
+                                       tag=tag, on_host=FAIL, on_link=STALL, path=self._path(source, target))
 
     def fusable(self, source: Host, target: Host) -> bool:
         """Whether the pre-copy rounds from ``source`` to ``target`` go in one transfer: the route has
@@ -487,15 +482,19 @@ class LiveMigration(Mechanism):
         return self._route(source, target)[1] == 0.0
 
     def _route(self, source: Host, target: Host) -> tuple[tuple[int, ...], float]:
-        """The network's route between the two hosts' NICs (resources, latency), kept per host pair:
-        a route never changes during a run (a failed link changes capacities, not routes), and the
+        """The network's route between the two hosts' NICs (resources, latency): its transfer path's."""
+        return self._path(source, target).route
+
+    def _path(self, source: Host, target: Host) -> Any:
+        """The transfer path between the two hosts' NICs (``Transfers.path``), kept per host pair: a
+        route never changes during a run (a failed link changes capacities, not routes), and the
         pair's names are cheaper keys than the two endpoints."""
         key = (source.name, target.name)
-        hit = self._routes.get(key)
+        hit = self._paths.get(key)
         if hit is None:
-            if len(self._routes) >= PAIR_CACHE:
-                self._routes.clear()  # bounded like the network's own route cache
-            hit = self._routes[key] = self.dc.network.route(self.nic(source), self.nic(target))
+            if len(self._paths) >= PAIR_CACHE:
+                self._paths.clear()  # bounded like the transfers' own path cache
+            hit = self._paths[key] = self.dc.transfers.path(self.nic(source), self.nic(target))
         return hit
 
     def nic(self, host: Host) -> Endpoint:
@@ -694,7 +693,7 @@ class _Migration:
             self.engine.nic(self.source), self.engine.nic(self.target),
             (cfg.max_factor + 1.0) * memory + vm.spec.working_set + cfg.device_state, cap=cfg.bandwidth_limit,
             tag=f"migration {vm.name} pre-copy", on_host=FAIL, on_link=STALL, on_end=self._fused_end,
-            on_rate=self._fused_rate)
+            on_rate=self._fused_rate, path=self.engine._path(self.source, self.target))
         if not flow.live:  # an endpoint already down
             self._fused_end(flow)
         return (yield from self._wait_fused())
