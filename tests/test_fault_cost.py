@@ -54,7 +54,8 @@ def test_generators_fall_back_to_numpys_seeding(monkeypatch):
 
 def test_get_many_never_makes_a_second_stream_of_a_name():
     """``get_many`` gives ``get``'s generators, and a name is made once: asked again by either call
-    (or twice in one call) it is an error, not a second stream that would repeat its draws."""
+    (or twice in one call) it is an error, not a second stream that would repeat its draws; a refused
+    call marks none of its names."""
     s = Streams(5)
     many = s.get_many(["faults/x.0/a", "faults/x.0/b"])
     assert many[0].bit_generator.state == Streams(5).get("faults/x.0/a").bit_generator.state
@@ -63,6 +64,8 @@ def test_get_many_never_makes_a_second_stream_of_a_name():
                   lambda: s.get_many(["faults/x.0/c"]), lambda: s.get_many(["faults/x.0/d", "faults/x.0/d"])):
         with pytest.raises(ValueError):
             again()
+    # a refused call marks nothing: "d" (refused above, asked twice in one call) is still to be had
+    assert s.get_many(["faults/x.0/d"])[0].bit_generator.state == Streams(5).get("faults/x.0/d").bit_generator.state
 
 
 def test_the_seeding_agrees_with_numpy_here():

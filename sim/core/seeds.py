@@ -6,15 +6,16 @@ sequence's entropy mixing in Python-level calls. The fault injectors need one st
 target (every VM, host, disk, DIMM bank), 125,000 at 10,000 hosts, so ``generators`` computes
 the same mixing for all names at once with numpy (the algorithm of ``numpy.random.SeedSequence``:
 ``mix_entropy`` over the assembled entropy, then ``generate_state(4, uint64)``, in wrapping
-32-bit arithmetic) and builds each PCG64 from its four words, ~1.5 µs a stream.
+32-bit arithmetic) and builds each PCG64 from its four words, ~2.5 µs a stream.
 
 The result is checked once per process against ``SeedSequence`` for a probe name; should a
 numpy release change its seeding, ``generators`` falls back to ``SeedSequence`` per name (the
 streams stay those of ``Streams.get``, only slower). ``tests/test_fault_cost.py`` compares the
 two over random names and seeds.
 
-Call it through ``Streams.get_many``, which keeps what it makes in the streams' cache: a name
-asked again (by ``get`` or ``get_many``) gets the same generator, never a second one.
+Call it through ``Streams.get_many``, which hands the generators to the caller uncached and
+remembers their names: a name asked again (by ``get`` or ``get_many``) is an error, never a second
+stream repeating the first one's draws.
 """
 
 from __future__ import annotations
@@ -127,4 +128,3 @@ def generators(seed: int, names: Sequence[str]) -> list[np.random.Generator]:
     if not _agrees():
         return [Generator(PCG64(np.random.SeedSequence(entropy=int(seed), spawn_key=_name_key(n)))) for n in names]
     return [Generator(PCG64(_Words(w))) for w in state_words(seed, names)]
-

@@ -47,8 +47,8 @@ class Streams:
         from sim.core.seeds import generators  # late: seeds imports this module
 
         handed = self._handed
-        before = len(handed)
-        handed.update(names)
-        if len(handed) - before != len(names) or any(n in self._cache for n in names):
+        asked = set(names)
+        if len(asked) != len(names) or not handed.isdisjoint(asked) or any(n in self._cache for n in names):
             raise ValueError("get_many: a name asked twice, or already made by get")
+        handed |= asked  # only once checked: a refused call marks nothing
         return generators(self.seed, names)
