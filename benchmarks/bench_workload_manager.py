@@ -52,7 +52,6 @@ def fleet(vms: int, years: float, backed_up: bool) -> dict:
     return sc
 
 
-
 def streams(n_streams: int, jobs: int, tmp: Path) -> tuple[float, float]:
     """(CPU µs per start, CPU µs per start + end) with ``n_streams`` backups running at once."""
     sim = simulation(fleet(1, 1.0, False), tmp, "streams")

@@ -5,8 +5,8 @@ then idle hosts, then any host in reach). It used to build a placement rule per 
 placement service (``placement.choose(vm, placement.within(rule, tier), exclude=host)``); it now
 scans the tier's hosts itself (``_Tier``) where the service's choice is a simple rule: the
 least-used host offering the VM's memory, or the first in index order for a ``pack`` rule. These
-tests hold it to the service's choice (a property over random usage, maintenance, promises and
-tiers) and pin a remediation run's tables to the ones recorded before the change.
+tests hold it to the service's choice (a property over random usage, maintenance and tiers; a
+VM holding a promise of room takes the service's own path, not tested here) and pin a remediation run's tables to the ones recorded before the change.
 """
 
 from __future__ import annotations

@@ -185,7 +185,6 @@ class DimmInjector:
                 u[lo:hi] = rng.random(hi - lo)
                 t_ce[lo:hi] = rng.exponential(1.0, hi - lo)
                 t_ue[lo:hi] = rng.exponential(1.0, hi - lo)
-        pop.lit = [False] * len(pop.hosts)
         self._new_dimms(pop, 0, n, u, t_ce, t_ue)
 
     def _fresh(self, pop: _Population, j: int) -> None:
@@ -347,7 +346,8 @@ class DimmInjector:
         self._level()
 
     def _accrue(self, pop: _Population, idx: np.ndarray) -> None:
-        """``_flush`` without rows over the DIMMs ``idx`` (sorted): their later CEs drawn and counted."""
+        """The later CEs accrued by the DIMMs ``idx`` (sorted) drawn and counted (``_flush`` writes
+        their rows)."""
         if not len(idx):
             return
         now = self.env.now

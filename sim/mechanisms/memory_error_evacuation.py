@@ -329,7 +329,7 @@ class MemoryErrorEvacuation(Mechanism):
                     hosts = host.domain.hosts
                 case _:
                     hosts = self._scoped(self.dc.host_list, host, scope)
-            pool = self._pools[key] = tuple(h for h in hosts if self.engine.in_scope(host, h))
+            pool = self._pools[key] = tuple(hosts)  # each list above holds hosts in the scope only
         rule = placement.within(self.dc.rule_for(vm), pool)
         target = placement.choose(vm, rule, exclude=failed or host, rng=rng)
         placement.release(rule)
