@@ -168,10 +168,11 @@ class FaultInjector:
         repair = getattr(spec, "repair", None)
         return distributions.fixed(repair if repair is not None else self.default_repair)
 
-    def _at(self, delay: float, callback) -> None:
-        """``callback(event)`` after ``delay``; nothing at all when that is after the run (it never happens)."""
+    def _at(self, delay: float, callback, *args) -> None:
+        """``callback(*args, event)`` after ``delay``; nothing at all, not even the bound callback, when
+        that is after the run (it never happens)."""
         if self.env.now + delay <= self.duration:
-            self.env.timeout(delay).callbacks.append(callback)
+            self.env.timeout(delay).callbacks.append(partial(callback, *args) if args else callback)
 
     def _schedule(self, kind: str, k: int, targets: list[str], at: float, repair: Sampler) -> None:
         if repair.family == "deterministic":
@@ -179,7 +180,7 @@ class FaultInjector:
             return
         rngs = self.ctx.streams.get_many([f"faults/{kind}.{k}/{t}" for t in targets])
         for t, rng in zip(targets, rngs, strict=True):  # a drawn repair per target
-            self._at(at, partial(self._scheduled_one, kind, t, repair(rng)))
+            self._at(at, self._scheduled_one, kind, t, repair(rng))
 
     def _scheduled(self, kind: str, targets: list[str], at: float, repair: float):
         """Waits until ``at``, applies the fault to each target, waits ``repair``, undoes it."""
@@ -202,9 +203,7 @@ class FaultInjector:
     # next time to failure. The draws are those of a loop that draws a time to failure, draws a
     # repair, applies the fault and waits its repair.
     def _renew(self, r: _Renewal) -> None:
-        delay = r.ttf(r.rng)
-        if self.env.now + delay <= self.duration:  # as ``_at``, with no callback built for nothing
-            self.env.timeout(delay).callbacks.append(partial(self._fail, r))
+        self._at(r.ttf(r.rng), self._fail, r)
 
     def _fail(self, r: _Renewal, _event) -> None:
         repair = r.repair(r.rng)
@@ -212,7 +211,7 @@ class FaultInjector:
         if undo is None:
             self._renew(r)
             return
-        self._at(repair, partial(self._repaired, r, undo))
+        self._at(repair, self._repaired, r, undo)
 
     def _repaired(self, r: _Renewal, undo: Callable[[], None], _event) -> None:
         undo()
@@ -235,7 +234,7 @@ class FaultInjector:
             for j, n in enumerate(nodes):
                 lo, hi = int(bounds[j]), int(bounds[j + 1])
                 chain = _Chain(kind, out.targets[n], starts[lo:hi], ends[lo:hi], 0)
-                self._at(chain.start[0], partial(self._chain_fail, chain))
+                self._at(chain.start[0], self._chain_fail, chain)
 
     def _chain_fail(self, c: _Chain, _event) -> None:
         now = self.env.now
@@ -244,7 +243,7 @@ class FaultInjector:
         if undo is None:
             self._chain_next(c, None)
             return
-        self._at(end - now, partial(self._chain_repaired, c, undo))
+        self._at(end - now, self._chain_repaired, c, undo)
 
     def _chain_repaired(self, c: _Chain, undo: Callable[[], None], _event) -> None:
         undo()
@@ -253,24 +252,24 @@ class FaultInjector:
     def _chain_next(self, c: _Chain, _event) -> None:
         c.i += 1
         if c.i < len(c.start):
-            self._at(c.start[c.i] - self.env.now, partial(self._chain_fail, c))
+            self._at(c.start[c.i] - self.env.now, self._chain_fail, c)
 
     # -- a mechanism's VMs ----------------------------------------------------------------------------
     def _vm_renew(self, vm, rng) -> None:
         """The next epoch of a mechanism's VM: an exponential time to failure (mean ``vm.mtbf``)."""
-        self._at(float(rng.exponential(vm.mtbf)), partial(self._vm_fail, vm, rng))
+        self._at(float(rng.exponential(vm.mtbf)), self._vm_fail, vm, rng)
 
     def _vm_fail(self, vm, rng, _event) -> None:
         """An epoch: the repair is drawn whatever the VM's state, so the epochs never depend on it."""
         repair = float(rng.exponential(vm.repair)) if vm.repair else 0.0
         if vm.state != RUNNING:  # nothing to fail; the schedule goes on as if it had
-            self._at(repair, partial(self._vm_next, vm, rng))
+            self._at(repair, self._vm_next, vm, rng)
             return
         now = self.env.now
         self.ctx.recorder.record("faults", kind="vm_crash", target=vm.name, repair_s=repair, end_s=now + repair)
         self.ctx.recorder.trace("faults", "vm_crash", vm.name)
         self.dc.stop_vm(vm, VmCrash(at=now, vm=vm.name), keep_host=True)
-        self._at(repair, partial(self._vm_repaired, vm, rng))
+        self._at(repair, self._vm_repaired, vm, rng)
 
     def _vm_next(self, vm, rng, _event) -> None:
         self._vm_renew(vm, rng)
