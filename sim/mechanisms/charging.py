@@ -381,14 +381,8 @@ class Charging(Mechanism):
         if not len(rows):
             return self._start(hosts)
         self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target[rows], delta[rows], site[rows]
-        score = self.scorer.score(dom, rows)
-        for k, i in enumerate(rows.tolist()):
-            vm = self.vms[i]
-            self.ctx.recorder.record(
-                "charges", vm=vm.name, service=vm.service, from_site=self.sites[site[i]].name,
-                to_site=self.sites[target[i]].name, redundancy_possibility=float(score[k]),
-                charge_before_per_h=float(svc_before[i]), charge_after_per_h=float(svc_before[i] + delta[i]),
-                migration_cost=float(cost[i]), delta_per_h=float(delta[i]))
+        self._record_charges(rows, site[rows], target[rows], self.scorer.score(dom, rows), svc_before[rows],
+                             delta[rows], cost[rows])
         self._start(hosts)
 
     def _report_changed(self, site: np.ndarray, dom: np.ndarray, running: np.ndarray) -> None:
@@ -422,16 +416,21 @@ class Charging(Mechanism):
         self.last_to[rows], self.last_delta[rows], self.last_from[rows] = target, delta, site[rows]
         cost = self.move_bytes[rows] / GB * self.p_egress[here]
         totals = np.bincount(self.service, weights=self._before, minlength=int(self.service.max()) + 1)
-        score = self.scorer.score(dom, rows)
-        svc = totals[self.service[rows]]
+        self._record_charges(rows, site[rows], target, self.scorer.score(dom, rows), totals[self.service[rows]],
+                             delta, cost)
+
+    def _record_charges(self, rows: np.ndarray, from_site: np.ndarray, to_site: np.ndarray, score: np.ndarray,
+                        before: np.ndarray, delta: np.ndarray, cost: np.ndarray) -> None:
+        """One ``charges`` row per VM of ``rows`` (the other arrays aligned with it): its proposed move
+        and the service's charge per hour before (``before``) and after it (``before + delta``)."""
         vms, names = self.vms, [s.name for s in self.sites]
         rows_l = rows.tolist()
         self.ctx.recorder.record_many(
-            "charges", time_s=self.env.now, vm=[vms[i].name for i in rows_l],
-            service=[vms[i].service for i in rows_l], from_site=[names[x] for x in site[rows].tolist()],
-            to_site=[names[x] for x in target.tolist()], redundancy_possibility=score.tolist(),
-            charge_before_per_h=svc.tolist(), charge_after_per_h=(svc + delta).tolist(),
-            migration_cost=cost.tolist(), delta_per_h=delta.tolist())
+            "charges", vm=[vms[i].name for i in rows_l], service=[vms[i].service for i in rows_l],
+            from_site=[names[x] for x in from_site.tolist()], to_site=[names[x] for x in to_site.tolist()],
+            redundancy_possibility=score.tolist(), charge_before_per_h=before.tolist(),
+            charge_after_per_h=(before + delta).tolist(), migration_cost=cost.tolist(),
+            delta_per_h=delta.tolist())
 
     def _start(self, hosts: dict[int, Host]) -> None:
         """Migrate each VM of ``hosts`` to its host (policy cheapest)."""
